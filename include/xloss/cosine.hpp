@@ -1,0 +1,204 @@
+// Cosine similarity and cosine distance.
+#ifndef XLOSS_COSINE_HPP
+#define XLOSS_COSINE_HPP
+
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "axes.hpp"
+#include "detail/call.hpp"
+
+namespace xloss
+{
+    /// Options of cosine_similarity and cosine_distance.
+    struct cosine_options
+    {
+        /// Lower bound on each *squared* norm (as Optax: sqrt(max(|a|^2, epsilon))).
+        double epsilon = 0;
+    };
+
+    namespace detail
+    {
+        template <bool Distance>
+        struct cosine_rule;
+    }
+
+    /// Cosine similarity between predictions and targets along `axis`.
+    ///
+    ///   loss = S(a b) / (sqrt(max(S(a a), epsilon)) * sqrt(max(S(b b), epsilon)))
+    ///
+    /// - predictions, targets: floating expressions, broadcastable together.
+    /// - axis (default -1), where (optional); options xloss::cosine_options{epsilon}.
+    /// - result: xt::xarray of the common floating type, batch shape.
+    ///
+    /// Edges: the true cosine even when the squared norms underflow or
+    /// overflow the type (the slice is rescaled by its largest magnitude on
+    /// that rare path). With epsilon = 0, a zero vector gives 0 and a zero
+    /// gradient (the cosine is not defined there). A slice with no selected
+    /// element gives 0.
+    ///
+    /// Example: {1, 0} and {1, 1} -> 0.70710678. Reference: optax.cosine_similarity.
+    inline constexpr detail::loss_object<detail::cosine_rule<false>> cosine_similarity{};
+
+    /// Cosine distance: 1 - cosine_similarity, and 0 for a slice with no
+    /// selected element (so a masked-out example adds nothing to a sum).
+    /// A zero vector (epsilon = 0) gives 1. Reference: optax.cosine_distance.
+    inline constexpr detail::loss_object<detail::cosine_rule<true>> cosine_distance{};
+
+    // ---------------------------------------------------------------------
+    // Implementation
+
+    namespace detail
+    {
+        template <bool Distance>
+        struct cosine_rule
+        {
+            static constexpr const char* name = Distance ? "cosine_distance" : "cosine_similarity";
+            using options = cosine_options;
+            static constexpr bool integer_labels = false;
+            static constexpr bool accepts_integral_second = true;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            template <class B>
+            struct statistics
+            {
+                B scale_a, scale_b;  // the slice was divided by these (1 on the common path)
+                B dot, norm2_a, norm2_b;
+                B selected;
+            };
+
+            template <class Lanes>
+            static auto sums(const Lanes& lanes, const typename Lanes::batch& inv_a, const typename Lanes::batch& inv_b)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                statistics<B> st{B(T(1)), B(T(1)), zero, zero, zero, zero};
+                B dot = zero, aa = zero, bb = zero, count = zero;
+                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
+                    const B a = x * inv_a;
+                    const B b = y * inv_b;
+                    dot += xsimd::select(valid, a * b, zero);
+                    aa += xsimd::select(valid, a * a, zero);
+                    bb += xsimd::select(valid, b * b, zero);
+                    count += xsimd::select(valid, B(T(1)), zero);
+                });
+                st.dot = lanes.sum(dot);
+                st.norm2_a = lanes.sum(aa);
+                st.norm2_b = lanes.sum(bb);
+                st.selected = lanes.sum(count);
+                return st;
+            }
+
+            template <class Lanes>
+            static auto collect(const Lanes& lanes)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B one(T(1));
+                auto st = sums(lanes, one, one);
+                // Squared norms below this lose precision to denormals (or are 0
+                // for a nonzero vector); inf means they overflowed.
+                const B tiny(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
+                const B inf(std::numeric_limits<T>::infinity());
+                const auto out_of_range = [&](const B& n2) { return n2 < tiny || n2 == inf; };
+                if (!simd::any(out_of_range(st.norm2_a) || out_of_range(st.norm2_b)))
+                {
+                    return st;
+                }
+                // Rare path: divide each vector by its largest magnitude, so the
+                // sums are of numbers in [-1, 1] with at least one of them +-1.
+                B max_a(T(0)), max_b(T(0));
+                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
+                    max_a = xsimd::select(valid, xsimd::max(max_a, xsimd::abs(x)), max_a);
+                    max_b = xsimd::select(valid, xsimd::max(max_b, xsimd::abs(y)), max_b);
+                });
+                const auto usable = [&](const B& m) { return m > B(T(0)) && m < inf; };
+                max_a = lanes.max(max_a);
+                max_b = lanes.max(max_b);
+                const B scale_a = xsimd::select(usable(max_a), max_a, one);
+                const B scale_b = xsimd::select(usable(max_b), max_b, one);
+                st = sums(lanes, one / scale_a, one / scale_b);
+                st.scale_a = scale_a;
+                st.scale_b = scale_b;
+                return st;
+            }
+
+            // The clipped norms in scaled units: sqrt(max(n2, eps / scale^2)).
+            template <class B>
+            static B clipped_norm(const B& norm2, const B& scale, double epsilon)
+            {
+                using T = typename B::value_type;
+                const B eps = B(static_cast<T>(epsilon)) / (scale * scale);
+                return xsimd::sqrt(xsimd::max(norm2, eps));
+            }
+
+            template <class B>
+            static B cosine_of(const statistics<B>& st, const B& na, const B& nb)
+            {
+                using T = typename B::value_type;
+                const B denom = na * nb;
+                // 0 / 0 for a zero vector with epsilon = 0: defined as 0.
+                return xsimd::select(denom == B(T(0)), B(T(0)), st.dot / denom);
+            }
+
+            template <class B>
+            static B finish(const statistics<B>& st, const B& cosine)
+            {
+                using T = typename B::value_type;
+                const B v = Distance ? B(T(1)) - cosine : cosine;
+                return xsimd::select(st.selected == B(T(0)), B(T(0)), v);
+            }
+
+            template <class Lanes, class Group>
+            static auto value(const Lanes& lanes, const Group&, const options& opts)
+            {
+                const auto st = collect(lanes);
+                const auto na = clipped_norm(st.norm2_a, st.scale_a, opts.epsilon);
+                const auto nb = clipped_norm(st.norm2_b, st.scale_b, opts.epsilon);
+                return finish(st, cosine_of(st, na, nb));
+            }
+
+            // In scaled units a' = a / sa, b' = b / sb:
+            //   d cos / d a = (b' / (|a'| |b'|) - [|a'|^2 > eps'] cos a' / |a'|^2) / sa
+            // (no second term where the norm is clipped to epsilon).
+            template <class Lanes, class Group>
+            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options& opts)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B zero(T(0)), one(T(1));
+                const auto st = collect(lanes);
+                const B na = clipped_norm(st.norm2_a, st.scale_a, opts.epsilon);
+                const B nb = clipped_norm(st.norm2_b, st.scale_b, opts.epsilon);
+                const B cosine = cosine_of(st, na, nb);
+                const B denom = na * nb;
+                const auto defined = denom != zero;
+                const B g = xsimd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
+                const B inv_denom = xsimd::select(defined, one / denom, zero);
+                const B self_a = xsimd::select(st.norm2_a * st.scale_a * st.scale_a > B(T(opts.epsilon)),
+                                               cosine / (na * na), zero);
+                const B self_b = xsimd::select(st.norm2_b * st.scale_b * st.scale_b > B(T(opts.epsilon)),
+                                               cosine / (nb * nb), zero);
+                const B inv_a = one / st.scale_a, inv_b = one / st.scale_b;
+                const B ga = g * inv_a, gb = g * inv_b;
+                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
+                    const B a = x * inv_a;
+                    const B b = y * inv_b;
+                    if (grp.grad[0])
+                    {
+                        lanes.store(grp.grad[0], at, xsimd::select(valid, ga * (b * inv_denom - self_a * a), zero));
+                    }
+                    if (grp.grad[1])
+                    {
+                        lanes.store(grp.grad[1], at, xsimd::select(valid, gb * (a * inv_denom - self_b * b), zero));
+                    }
+                });
+                return finish(st, cosine);
+            }
+        };
+    }
+}
+
+#endif

@@ -1,0 +1,48 @@
+// Masked, max-shifted log-sum-exp over the lanes' slices: the normaliser both
+// cross-entropy losses share.
+#ifndef XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
+#define XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
+
+#include <limits>
+
+#include "../simd.hpp"
+
+namespace xloss::detail::kernels
+{
+    template <class B>
+    struct softmax_normaliser
+    {
+        B shift;     // max of the selected logits (0 when there is none, or all are -inf)
+        B sum_exp;   // sum of exp(logit - shift) over the selected logits
+        B selected;  // number of selected elements
+    };
+
+    // Two passes over the slice (the second reads it from cache): the max,
+    // then the sum of exp(x - max). Shifting by the max keeps exp finite for
+    // logits of any size; unselected elements never reach exp.
+    template <class Lanes>
+    auto normaliser(const Lanes& lanes)
+    {
+        using B = typename Lanes::batch;
+        using T = typename Lanes::value_type;
+        const B minus_inf(-std::numeric_limits<T>::infinity());
+        B max = minus_inf;
+        B count(T(0));
+        lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
+            max = xsimd::select(valid, xsimd::max(max, x), max);
+            count += xsimd::select(valid, B(T(1)), B(T(0)));
+        });
+        B shift = lanes.max(max);
+        count = lanes.sum(count);
+        // No selected element, or all of them -inf: any finite shift will do.
+        shift = xsimd::select(shift == minus_inf, B(T(0)), shift);
+
+        B sum(T(0));
+        lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
+            sum += xsimd::select(valid, xsimd::exp(x - shift), B(T(0)));
+        });
+        return softmax_normaliser<B>{shift, lanes.sum(sum), count};
+    }
+}
+
+#endif

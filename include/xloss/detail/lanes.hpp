@@ -1,0 +1,236 @@
+// The two kernel shapes. A loss is written once against "lanes": W values
+// processed together, each lane accumulating its own partial results.
+//
+//   row_lanes     one slice whose elements are contiguous (reducing the
+//                 innermost axis): the W lanes are W neighbouring elements of
+//                 the same slice, folded together at the end (one horizontal
+//                 add per slice, outside the hot loop).
+//   column_lanes  W slices side by side (reducing an outer axis with a
+//                 contiguous inner extent, e.g. NCHW with axis = 1, or short
+//                 rows transposed into a local block): lane l holds slice l,
+//                 whose k-th element sits at k * stride + l. No horizontal work.
+//
+// Both give the loss the same four things: for_each over element batches
+// (with a batch_bool of the elements that take part), sum/max to fold lane
+// partials into per-slice values, store to write a gradient batch at the
+// position for_each reported, and offset_of to find one slice's k-th element.
+#ifndef XLOSS_DETAIL_LANES_HPP
+#define XLOSS_DETAIL_LANES_HPP
+
+#include <cstddef>
+#include <cstdint>
+
+#include "simd.hpp"
+
+namespace xloss::detail
+{
+    // Where a batch sits in the lanes' coordinates, and how many of its
+    // lanes are real (the rest is padding at a tail).
+    struct position
+    {
+        std::size_t offset;
+        std::size_t count;
+    };
+
+    template <class T, bool Masked>
+    struct row_lanes
+    {
+        using value_type = T;
+        using batch = simd::batch<T>;
+        using batch_bool = simd::batch_bool<T>;
+        static constexpr std::size_t W = simd::width<T>;
+
+        const T* x;
+        const T* y;                // same as x when the loss has no second floating input
+        const std::uint8_t* mask;  // element mask, or null when !Masked
+        std::size_t n;
+
+        // Calls f(x, y, valid, position) for each batch of the slice. The tail
+        // is copied into a zero-padded batch so nothing is read past the end.
+        template <class F>
+        void for_each(F&& f) const
+        {
+            std::size_t i = 0;
+            for (; i + W <= n; i += W)
+            {
+                batch_bool valid(true);
+                if constexpr (Masked)
+                {
+                    valid = simd::load_mask<T>(mask + i);
+                }
+                f(simd::load(x + i), simd::load(y + i), valid, position{i, W});
+            }
+            if (i < n)
+            {
+                const std::size_t c = n - i;
+                alignas(64) T xt[W] = {};
+                alignas(64) T yt[W] = {};
+                alignas(64) std::uint8_t mt[W] = {};
+                for (std::size_t j = 0; j < c; ++j)
+                {
+                    xt[j] = x[i + j];
+                    yt[j] = y[i + j];
+                    if constexpr (Masked)
+                    {
+                        mt[j] = mask[i + j];
+                    }
+                }
+                batch_bool valid = simd::first_lanes<T>(c);
+                if constexpr (Masked)
+                {
+                    valid = valid && simd::load_mask<T>(mt);
+                }
+                f(simd::load(+xt), simd::load(+yt), valid, position{i, c});
+            }
+        }
+
+        batch sum(const batch& partial) const
+        {
+            return batch(simd::reduce_add(partial));
+        }
+        batch max(const batch& partial) const
+        {
+            return batch(simd::reduce_max(partial));
+        }
+
+        void store(T* out, position at, const batch& v) const
+        {
+            if (at.count == W)
+            {
+                simd::store(out + at.offset, v);
+            }
+            else
+            {
+                alignas(64) T tmp[W];
+                v.store_aligned(tmp);
+                for (std::size_t j = 0; j < at.count; ++j)
+                {
+                    out[at.offset + j] = tmp[j];
+                }
+            }
+        }
+
+        // Offset of element k of the slice in lane `lane` (one slice here).
+        std::size_t offset_of(std::size_t /*lane*/, std::size_t k) const
+        {
+            return k;
+        }
+        std::size_t lanes_in_use() const
+        {
+            return 1;
+        }
+        bool lane_active(std::size_t /*lane*/) const
+        {
+            return true;  // the engine skips slices that are masked out
+        }
+        bool selected_at(std::size_t offset) const
+        {
+            return !Masked || mask[offset] != 0;
+        }
+    };
+
+    template <class T, bool Masked>
+    struct column_lanes
+    {
+        using value_type = T;
+        using batch = simd::batch<T>;
+        using batch_bool = simd::batch_bool<T>;
+        static constexpr std::size_t W = simd::width<T>;
+
+        const T* x;
+        const T* y;
+        const std::uint8_t* mask;
+        std::size_t n;
+        std::size_t stride;  // distance between a slice's consecutive elements
+        std::size_t count;   // lanes in use (W but at the end of a row)
+        batch_bool active;   // lanes in use whose slice is selected
+        const std::uint8_t* active_lanes;  // the same, one byte per lane
+
+        template <class F>
+        void for_each(F&& f) const
+        {
+            if (count == W)
+            {
+                for (std::size_t k = 0; k < n; ++k)
+                {
+                    const std::size_t o = k * stride;
+                    batch_bool valid = active;
+                    if constexpr (Masked)
+                    {
+                        valid = valid && simd::load_mask<T>(mask + o);
+                    }
+                    f(simd::load(x + o), simd::load(y + o), valid, position{o, W});
+                }
+                return;
+            }
+            for (std::size_t k = 0; k < n; ++k)
+            {
+                // A partial group: copy its lanes so nothing past the row is read.
+                const std::size_t o = k * stride;
+                alignas(64) T xt[W] = {};
+                alignas(64) T yt[W] = {};
+                alignas(64) std::uint8_t mt[W] = {};
+                for (std::size_t j = 0; j < count; ++j)
+                {
+                    xt[j] = x[o + j];
+                    yt[j] = y[o + j];
+                    if constexpr (Masked)
+                    {
+                        mt[j] = mask[o + j];
+                    }
+                }
+                batch_bool valid = active;
+                if constexpr (Masked)
+                {
+                    valid = valid && simd::load_mask<T>(mt);
+                }
+                f(simd::load(+xt), simd::load(+yt), valid, position{o, count});
+            }
+        }
+
+        batch sum(const batch& partial) const
+        {
+            return partial;
+        }
+        batch max(const batch& partial) const
+        {
+            return partial;
+        }
+
+        void store(T* out, position at, const batch& v) const
+        {
+            if (at.count == W)
+            {
+                simd::store(out + at.offset, v);
+            }
+            else
+            {
+                alignas(64) T tmp[W];
+                v.store_aligned(tmp);
+                for (std::size_t j = 0; j < at.count; ++j)
+                {
+                    out[at.offset + j] = tmp[j];
+                }
+            }
+        }
+
+        std::size_t offset_of(std::size_t lane, std::size_t k) const
+        {
+            return k * stride + lane;
+        }
+        std::size_t lanes_in_use() const
+        {
+            return count;
+        }
+        bool lane_active(std::size_t lane) const
+        {
+            return active_lanes[lane] != 0;
+        }
+        bool selected_at(std::size_t offset) const
+        {
+            return !Masked || mask[offset] != 0;
+        }
+    };
+}
+
+#endif

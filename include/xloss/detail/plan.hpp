@@ -1,0 +1,342 @@
+// From user arguments to a plan the kernels can run: check and normalise the
+// axes, broadcast the shapes, read the mask by rank, and lay the work out as
+// [outer, reduced, inner] over contiguous row-major buffers.
+//
+// Inputs already in that layout (contiguous row-major containers of the
+// right value type and full shape, with the reduced axes adjacent) are read
+// in place. Anything else (views with gaps, lazy expressions, column-major,
+// broadcasting operands, non-adjacent reduced axes) is evaluated once into a
+// contiguous temporary, as xtensor's own sort does for non-leading axes.
+#ifndef XLOSS_DETAIL_PLAN_HPP
+#define XLOSS_DETAIL_PLAN_HPP
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xstrided_view.hpp>
+
+#include "../axes.hpp"
+#include "errors.hpp"
+
+namespace xloss::detail
+{
+    using shape_type = std::vector<std::size_t>;
+
+    template <class E>
+    shape_type shape_of(const E& e)
+    {
+        return shape_type(e.shape().begin(), e.shape().end());
+    }
+
+    inline std::size_t product(const shape_type& s, std::size_t first, std::size_t last)
+    {
+        std::size_t p = 1;
+        for (std::size_t i = first; i < last; ++i)
+        {
+            p *= s[i];
+        }
+        return p;
+    }
+
+    // NumPy broadcasting; false when the shapes are incompatible.
+    inline bool broadcast_shapes(const shape_type& a, const shape_type& b, shape_type& out)
+    {
+        const std::size_t rank = std::max(a.size(), b.size());
+        out.assign(rank, 1);
+        for (std::size_t i = 0; i < rank; ++i)
+        {
+            const std::size_t ea = i < a.size() ? a[a.size() - 1 - i] : 1;
+            const std::size_t eb = i < b.size() ? b[b.size() - 1 - i] : 1;
+            if (ea != eb && ea != 1 && eb != 1)
+            {
+                return false;
+            }
+            out[rank - 1 - i] = ea == 1 ? eb : ea;
+        }
+        return true;
+    }
+
+    // True when `from` broadcasts to exactly `to`.
+    inline bool broadcasts_to(const shape_type& from, const shape_type& to)
+    {
+        shape_type out;
+        return from.size() <= to.size() && broadcast_shapes(from, to, out) && out == to;
+    }
+
+    // The reduction laid out as [outer, n, inner] over a row-major buffer of
+    // the full shape permuted by `perm` (empty when no permutation is needed).
+    struct layout
+    {
+        shape_type full;                   // broadcast input shape
+        std::vector<std::size_t> reduced;  // reduced axes, in slice order
+        std::vector<std::size_t> perm;     // batch axes, then reduced axes; empty: identity
+        shape_type batch;                  // result shape: full without the reduced axes
+        std::size_t outer = 1;
+        std::size_t n = 1;      // elements per slice
+        std::size_t inner = 1;  // distance between consecutive elements of a slice
+
+        std::size_t size() const
+        {
+            return outer * n * inner;
+        }
+        std::size_t slices() const
+        {
+            return outer * inner;
+        }
+        shape_type planned_shape() const
+        {
+            if (perm.empty())
+            {
+                return full;
+            }
+            shape_type s;
+            for (auto a : perm)
+            {
+                s.push_back(full[a]);
+            }
+            return s;
+        }
+    };
+
+    // Checks the axes against the rank and lays the work out. With
+    // `listed_order`, the slice is flattened in the order the axes were given
+    // (integer labels index it); otherwise in ascending order.
+    inline layout make_layout(const char* function, shape_type full, const axis_request& request, bool listed_order)
+    {
+        layout L;
+        const std::size_t rank = full.size();
+        if (request.all)
+        {
+            for (std::size_t a = 0; a < rank; ++a)
+            {
+                L.reduced.push_back(a);
+            }
+        }
+        else
+        {
+            std::vector<bool> seen(rank, false);
+            for (long long axis : request.axes)
+            {
+                const long long r = static_cast<long long>(rank);
+                if (axis < -r || axis >= r)
+                {
+                    throw_invalid_argument(function, "axis ", axis, " is out of range for an input of rank ", rank);
+                }
+                const auto a = static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+                if (seen[a])
+                {
+                    throw_invalid_argument(function, "axis ", axis, " is repeated (input of rank ", rank, ")");
+                }
+                seen[a] = true;
+                L.reduced.push_back(a);
+            }
+        }
+        if (!listed_order)
+        {
+            std::sort(L.reduced.begin(), L.reduced.end());
+        }
+        std::vector<bool> is_reduced(rank, false);
+        for (auto a : L.reduced)
+        {
+            is_reduced[a] = true;
+        }
+        std::vector<std::size_t> batch_axes;
+        for (std::size_t a = 0; a < rank; ++a)
+        {
+            if (!is_reduced[a])
+            {
+                batch_axes.push_back(a);
+                L.batch.push_back(full[a]);
+            }
+        }
+        L.full = std::move(full);
+
+        const std::size_t k = L.reduced.size();
+        if (k == 0)
+        {
+            // Elementwise: every element is its own slice; slices are adjacent,
+            // so the column kernel runs across them.
+            L.outer = 1;
+            L.n = 1;
+            L.inner = product(L.full, 0, rank);
+            return L;
+        }
+        bool adjacent = true;
+        for (std::size_t i = 1; i < k; ++i)
+        {
+            adjacent = adjacent && L.reduced[i] == L.reduced[0] + i;
+        }
+        if (adjacent)
+        {
+            const std::size_t first = L.reduced[0];
+            L.outer = product(L.full, 0, first);
+            L.n = product(L.full, first, first + k);
+            L.inner = product(L.full, first + k, rank);
+        }
+        else
+        {
+            L.perm = batch_axes;
+            L.perm.insert(L.perm.end(), L.reduced.begin(), L.reduced.end());
+            L.outer = product(L.batch, 0, L.batch.size());
+            L.n = 1;
+            for (auto a : L.reduced)
+            {
+                L.n *= L.full[a];
+            }
+            L.inner = 1;
+        }
+        return L;
+    }
+
+    // A buffer in planned layout: either the caller's memory, or ours.
+    template <class T>
+    struct planned_buffer
+    {
+        const T* data = nullptr;
+        xt::xarray<T> owned;
+    };
+
+    // Row-major and contiguous, with the given shape (extent-1 axes may have
+    // any stride), starting at data() + data_offset().
+    template <class E>
+    bool is_contiguous_row_major(const E& e, const shape_type& shape)
+    {
+        if constexpr (xt::has_data_interface<E>::value)
+        {
+            if (shape_of(e) != shape)
+            {
+                return false;
+            }
+            std::ptrdiff_t expected = 1;
+            for (std::size_t i = shape.size(); i-- > 0;)
+            {
+                if (shape[i] != 1 && static_cast<std::ptrdiff_t>(e.strides()[i]) != expected)
+                {
+                    return false;
+                }
+                expected *= static_cast<std::ptrdiff_t>(shape[i]);
+            }
+            return true;
+        }
+        else
+        {
+            return false;
+        }
+    }
+
+    // Evaluates `e` broadcast to `target` (and permuted by `perm` if not
+    // empty) into a contiguous row-major buffer of value type T, unless it
+    // already is one.
+    template <class T, class E>
+    planned_buffer<T> plan_buffer(const E& e, const shape_type& target, const std::vector<std::size_t>& perm)
+    {
+        planned_buffer<T> b;
+        using value_type = typename E::value_type;
+        if constexpr (std::is_same_v<value_type, T> && xt::has_data_interface<E>::value)
+        {
+            if (perm.empty() && is_contiguous_row_major(e, target))
+            {
+                b.data = e.data() + e.data_offset();
+                return b;
+            }
+        }
+        if (perm.empty())
+        {
+            b.owned = xt::broadcast(e, target);
+        }
+        else
+        {
+            xt::xarray<T> full = xt::broadcast(e, target);
+            b.owned = xt::transpose(full, perm);
+        }
+        b.data = b.owned.data();
+        return b;
+    }
+
+    // Masks are read as bytes (0 or 1); a contiguous bool container is used
+    // in place, anything else (integral masks included) is evaluated to 0/1.
+    struct planned_mask
+    {
+        const std::uint8_t* data = nullptr;
+        xt::xarray<std::uint8_t> owned;
+    };
+
+    template <class E>
+    planned_mask plan_mask_buffer(const E& e, const shape_type& target, const std::vector<std::size_t>& perm)
+    {
+        planned_mask m;
+        using value_type = typename E::value_type;
+        static_assert(std::is_integral_v<value_type>, "xloss: a where mask must hold bool (or integral) values");
+        if constexpr (std::is_same_v<value_type, bool> && sizeof(bool) == 1 && xt::has_data_interface<E>::value)
+        {
+            if (perm.empty() && is_contiguous_row_major(e, target))
+            {
+                // A bool object is one byte holding 0 or 1; reading it through
+                // unsigned char is allowed by the aliasing rules.
+                m.data = reinterpret_cast<const std::uint8_t*>(e.data() + e.data_offset());
+                return m;
+            }
+        }
+        auto as_bytes = xt::cast<std::uint8_t>(xt::not_equal(e, value_type(0)));
+        if (perm.empty())
+        {
+            m.owned = xt::broadcast(as_bytes, target);
+        }
+        else
+        {
+            xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
+            m.owned = xt::transpose(full, perm);
+        }
+        m.data = m.owned.data();
+        return m;
+    }
+
+    // The mask, read by rank: the input's rank masks elements, the batch rank
+    // masks whole slices.
+    struct mask_plan
+    {
+        planned_mask elements;  // planned full layout, or null
+        planned_mask slices;    // batch layout, or null
+    };
+
+    template <class W>
+    mask_plan plan_mask(const char* function, const W& where, const layout& L)
+    {
+        mask_plan p;
+        const shape_type w = shape_of(where);
+        if (w.size() == L.full.size())
+        {
+            if (!broadcasts_to(w, L.full))
+            {
+                throw_invalid_argument(function, "where of shape ", show(w), " does not broadcast to the input shape ",
+                                       show(L.full));
+            }
+            p.elements = plan_mask_buffer(where, L.full, L.perm);
+        }
+        else if (w.size() == L.batch.size())
+        {
+            if (!broadcasts_to(w, L.batch))
+            {
+                throw_invalid_argument(function, "where of shape ", show(w), " does not broadcast to the batch shape ",
+                                       show(L.batch), " of the input shape ", show(L.full));
+            }
+            p.slices = plan_mask_buffer(where, L.batch, {});
+        }
+        else
+        {
+            throw_invalid_argument(function, "where of shape ", show(w), " has rank ", w.size(),
+                                   "; it must have the input's rank (", L.full.size(), ", shape ", show(L.full),
+                                   ") or the batch rank (", L.batch.size(), ", shape ", show(L.batch), ")");
+        }
+        return p;
+    }
+}
+
+#endif

@@ -1,0 +1,98 @@
+// The one place that knows which xsimd version we build against (8.1 on
+// Debian 12). Everything else uses the names below, so moving to a newer
+// xsimd (reduce_add, reduce_max, masked loads) touches this file only.
+#ifndef XLOSS_DETAIL_SIMD_HPP
+#define XLOSS_DETAIL_SIMD_HPP
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include <xsimd/xsimd.hpp>
+
+namespace xloss::detail::simd
+{
+    // The application picks the instruction set (-march); we take xsimd's
+    // default architecture for it, down to SSE2.
+    template <class T>
+    using batch = xsimd::batch<T>;
+    template <class T>
+    using batch_bool = xsimd::batch_bool<T>;
+
+    template <class T>
+    inline constexpr std::size_t width = batch<T>::size;
+
+    template <class T>
+    batch<T> load(const T* p)
+    {
+        return batch<T>::load_unaligned(p);
+    }
+
+    template <class T>
+    void store(T* p, const batch<T>& v)
+    {
+        v.store_unaligned(p);
+    }
+
+    // W mask bytes (0 or 1) to a batch_bool. Loading the bytes as integers and
+    // comparing with zero is several times faster than batch_bool's own
+    // bool-pointer load in xsimd 8.1, which is a scalar loop.
+    template <class T>
+    batch_bool<T> load_mask(const std::uint8_t* p)
+    {
+        using int_type = xsimd::as_integer_t<T>;
+        alignas(64) int_type wide[width<T>];
+        for (std::size_t i = 0; i < width<T>; ++i)
+        {
+            wide[i] = static_cast<int_type>(p[i]);
+        }
+        auto ints = xsimd::batch<int_type>::load_aligned(wide);
+        return xsimd::bool_cast(ints != xsimd::batch<int_type>(0));
+    }
+
+    // Lanes [0, count) true.
+    template <class T>
+    batch_bool<T> first_lanes(std::size_t count)
+    {
+        using int_type = xsimd::as_integer_t<T>;
+        alignas(64) int_type idx[width<T>];
+        for (std::size_t i = 0; i < width<T>; ++i)
+        {
+            idx[i] = static_cast<int_type>(i);
+        }
+        auto lanes = xsimd::batch<int_type>::load_aligned(idx);
+        return xsimd::bool_cast(lanes < xsimd::batch<int_type>(static_cast<int_type>(count)));
+    }
+
+    // Horizontal reductions: xsimd 8.1 has hadd (later renamed reduce_add)
+    // and no reduce_max.
+    template <class T>
+    T reduce_add(const batch<T>& v)
+    {
+        return xsimd::hadd(v);
+    }
+
+    template <class T>
+    T reduce_max(const batch<T>& v)
+    {
+        alignas(64) T lanes[width<T>];
+        v.store_aligned(lanes);
+        T m = lanes[0];
+        for (std::size_t i = 1; i < width<T>; ++i)
+        {
+            m = lanes[i] > m ? lanes[i] : m;  // NaN lanes never win, as in the masked max
+        }
+        return m;
+    }
+
+    template <class T>
+    bool any(const batch_bool<T>& b)
+    {
+        return xsimd::any(b);
+    }
+}
+
+#endif

@@ -1,0 +1,145 @@
+// Gradients of the losses, JAX style:
+//
+//   auto d  = xloss::grad(loss, x, y, axis, where, opts);         // d sum(loss) / dx
+//   auto dy = xloss::grad<1>(loss, x, y);                         // w.r.t. the second input
+//   auto [dx, dy] = xloss::grad<0, 1>(loss, x, y);                // both, as a std::pair
+//   auto d  = xloss::vjp(loss, g, x, y, ...);                     // d sum(g * loss) / dx
+//   auto [value, d] = xloss::value_and_grad(loss, x, y, ...);     // one fused pass
+//
+// The template arguments are JAX's argnums (default 0). Every call form of
+// the loss is accepted after the inputs (axis, where, options).
+#ifndef XLOSS_GRAD_HPP
+#define XLOSS_GRAD_HPP
+
+#include <array>
+#include <cstddef>
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
+#include "detail/call.hpp"
+
+namespace xloss
+{
+    /// Result of value_and_grad: the loss (as the loss call returns it) and
+    /// the gradient (an xt::xarray, or a std::pair for two argnums).
+    template <class Value, class Grad>
+    struct value_and_grad_result
+    {
+        Value value;
+        Grad grad;
+    };
+
+    namespace detail
+    {
+        template <class Loss, std::size_t... Argnums>
+        constexpr std::array<bool, 2> wanted()
+        {
+            using rule = typename Loss::rule;
+            static_assert(sizeof...(Argnums) <= 2, "xloss: at most two argnums (0 and 1)");
+            static_assert(((Argnums < 2) && ...), "xloss: argnums must be 0 (first input) or 1 (second input)");
+            static_assert(rule::integer_labels ? ((Argnums == 0) && ...) : true,
+                          "xloss: integer labels are not differentiable; "
+                          "differentiate softmax_cross_entropy_with_integer_labels w.r.t. argnum 0 (the logits)");
+            std::array<bool, 2> want{false, false};
+            ((want[Argnums] = true), ...);
+            return want;
+        }
+
+        template <std::size_t... Argnums, class T>
+        auto pick_grads(std::array<xt::xarray<T>, 2>& grads)
+        {
+            if constexpr (sizeof...(Argnums) == 1)
+            {
+                return std::move(grads[(Argnums, ...)]);
+            }
+            else
+            {
+                constexpr std::size_t order[] = {Argnums...};
+                return std::make_pair(std::move(grads[order[0]]), std::move(grads[order[1]]));
+            }
+        }
+
+        template <class Loss, std::size_t... Argnums, class U, class... Args>
+        auto differentiate(const U& upstream, const Args&... args)
+        {
+            constexpr auto want = wanted<Loss, Argnums...>();
+            auto out = call<typename Loss::rule>(upstream, want, args...);
+            auto grads = pick_grads<Argnums...>(out.grad);
+            return value_and_grad_result<decltype(out.value), decltype(grads)>{std::move(out.value),
+                                                                               std::move(grads)};
+        }
+
+        template <class E, std::enable_if_t<!std::is_arithmetic_v<E>, int> = 0>
+        const E& as_expression(const E& e)
+        {
+            return e;
+        }
+        // A scalar upstream gradient becomes a 0-d container.
+        template <class S, std::enable_if_t<std::is_arithmetic_v<S>, int> = 0>
+        xt::xarray<S> as_expression(const S& s)
+        {
+            return xt::xarray<S>(s);
+        }
+    }
+
+    /// The loss value and its gradient, in one pass over the data. argnums
+    /// default to 0; value_and_grad<0, 1> gives a std::pair in .grad.
+    template <std::size_t... Argnums, class Loss, class X, class Y, class... Rest>
+    auto value_and_grad(const Loss&, const X& x, const Y& y, const Rest&... rest)
+    {
+        if constexpr (sizeof...(Argnums) == 0)
+        {
+            return detail::differentiate<Loss, 0>(detail::none_t{}, x, y, rest...);
+        }
+        else
+        {
+            return detail::differentiate<Loss, Argnums...>(detail::none_t{}, x, y, rest...);
+        }
+    }
+
+    template <std::size_t... Argnums, class Loss, class X, class Y, class... Rest>
+    auto value_and_grad(const Loss& loss, const X& x, const Y& y, std::initializer_list<int> axes, const Rest&... rest)
+    {
+        return value_and_grad<Argnums...>(loss, x, y, std::vector<int>(axes), rest...);
+    }
+
+    /// Gradient of sum(loss) w.r.t. the inputs named by argnums (default 0),
+    /// with each input's shape; masked-out elements get 0.
+    template <std::size_t... Argnums, class Loss, class X, class Y, class... Rest>
+    auto grad(const Loss& loss, const X& x, const Y& y, const Rest&... rest)
+    {
+        return value_and_grad<Argnums...>(loss, x, y, rest...).grad;
+    }
+
+    template <std::size_t... Argnums, class Loss, class X, class Y, class... Rest>
+    auto grad(const Loss& loss, const X& x, const Y& y, std::initializer_list<int> axes, const Rest&... rest)
+    {
+        return value_and_grad<Argnums...>(loss, x, y, std::vector<int>(axes), rest...).grad;
+    }
+
+    /// Vector-Jacobian product: gradient of sum(g * loss), where g (an
+    /// expression or a scalar) broadcasts to the loss's result shape.
+    template <std::size_t... Argnums, class Loss, class G, class X, class Y, class... Rest>
+    auto vjp(const Loss&, const G& g, const X& x, const Y& y, const Rest&... rest)
+    {
+        const auto& upstream = detail::as_expression(g);
+        if constexpr (sizeof...(Argnums) == 0)
+        {
+            return detail::differentiate<Loss, 0>(upstream, x, y, rest...).grad;
+        }
+        else
+        {
+            return detail::differentiate<Loss, Argnums...>(upstream, x, y, rest...).grad;
+        }
+    }
+
+    template <std::size_t... Argnums, class Loss, class G, class X, class Y, class... Rest>
+    auto vjp(const Loss& loss, const G& g, const X& x, const Y& y, std::initializer_list<int> axes,
+             const Rest&... rest)
+    {
+        return vjp<Argnums...>(loss, g, x, y, std::vector<int>(axes), rest...);
+    }
+}
+
+#endif

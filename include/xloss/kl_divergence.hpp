@@ -1,0 +1,126 @@
+// Kullback-Leibler divergence, plain and convex (generalized).
+#ifndef XLOSS_KL_DIVERGENCE_HPP
+#define XLOSS_KL_DIVERGENCE_HPP
+
+#include <array>
+
+#include "axes.hpp"
+#include "detail/call.hpp"
+
+namespace xloss
+{
+    namespace detail
+    {
+        template <bool Convex>
+        struct kl_divergence_rule;
+    }
+
+    /// Kullback-Leibler divergence of targets from predictions given as logs.
+    ///
+    ///   loss = S(targets * (log(targets) - log_predictions))
+    ///
+    /// - log_predictions: floating expression (log-probabilities); targets:
+    ///   floating expression broadcastable with it (probabilities).
+    /// - axis (default -1), where (optional): as for every loss.
+    /// - result: xt::xarray of the common floating type, batch shape.
+    ///
+    /// Edges: targets == 0 contribute exactly 0 (even against a -inf
+    /// log-prediction); masked NaN never reaches the result; an empty slice
+    /// gives 0. Gradients: d/dlog_predictions = -targets (finite, 0 where
+    /// targets == 0); d/dtargets = log(targets) + 1 - log_predictions, where
+    /// the t·log t term is taken as the constant 0 at targets == 0, giving
+    /// -log_predictions there.
+    ///
+    /// Example: log_predictions log({0.5, 0.5}), targets {0.25, 0.75}
+    /// -> 0.25 log 0.5 + 0.75 log 1.5 = 0.13081204.
+    /// Reference: optax.kl_divergence.
+    inline constexpr detail::loss_object<detail::kl_divergence_rule<false>> kl_divergence{};
+
+    /// Convex (generalized) Kullback-Leibler divergence, for unnormalised
+    /// measures:
+    ///
+    ///   loss = kl_divergence + S(exp(log_predictions) - targets)
+    ///
+    /// Same inputs, axis, where, result and edges as kl_divergence.
+    /// Gradients: d/dlog_predictions = exp(log_predictions) - targets;
+    /// d/dtargets = log(targets) - log_predictions (-log_predictions - 1 at
+    /// targets == 0). Reference: optax.convex_kl_divergence.
+    inline constexpr detail::loss_object<detail::kl_divergence_rule<true>> convex_kl_divergence{};
+
+    /// Alias of convex_kl_divergence (Optax's generalized_kl_divergence).
+    inline constexpr detail::loss_object<detail::kl_divergence_rule<true>> generalized_kl_divergence{};
+
+    // ---------------------------------------------------------------------
+    // Implementation
+
+    namespace detail
+    {
+        template <bool Convex>
+        struct kl_divergence_rule
+        {
+            static constexpr const char* name = Convex ? "convex_kl_divergence" : "kl_divergence";
+            using options = no_options;
+            static constexpr bool integer_labels = false;
+            static constexpr bool accepts_integral_second = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            // One pass: the value, and the gradients when asked for.
+            template <bool Grad, class Lanes, class Group>
+            static auto pass(const Lanes& lanes, const Group& grp)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                B total = zero;
+                lanes.for_each([&](const B& lp, const B& t, const auto& valid, auto at) {
+                    // log(0) is never multiplied: zero targets are selected away first.
+                    const auto positive = t != zero;
+                    const B log_t = xsimd::log(xsimd::select(positive, t, B(T(1))));
+                    B term = xsimd::select(positive, t * (log_t - lp), zero);
+                    if constexpr (Convex)
+                    {
+                        term += xsimd::exp(lp) - t;
+                    }
+                    total += xsimd::select(valid, term, zero);
+                    if constexpr (Grad)
+                    {
+                        const B g = grp.upstream;
+                        if (grp.grad[0])
+                        {
+                            B d = -t;
+                            if constexpr (Convex)
+                            {
+                                d += xsimd::exp(lp);
+                            }
+                            lanes.store(grp.grad[0], at, xsimd::select(valid, g * d, zero));
+                        }
+                        if (grp.grad[1])
+                        {
+                            B d = xsimd::select(positive, log_t + B(T(1)), zero) - lp;
+                            if constexpr (Convex)
+                            {
+                                d -= B(T(1));
+                            }
+                            lanes.store(grp.grad[1], at, xsimd::select(valid, g * d, zero));
+                        }
+                    }
+                });
+                return lanes.sum(total);
+            }
+
+            template <class Lanes, class Group>
+            static auto value(const Lanes& lanes, const Group& grp, const options&)
+            {
+                return pass<false>(lanes, grp);
+            }
+
+            template <class Lanes, class Group>
+            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options&)
+            {
+                return pass<true>(lanes, grp);
+            }
+        };
+    }
+}
+
+#endif
