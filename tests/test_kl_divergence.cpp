@@ -1,0 +1,816 @@
+// kl_divergence, convex_kl_divergence and its alias generalized_kl_divergence:
+// Optax's literal values, the long-double reference of support.hpp on random
+// data of several shapes, axes and masks, metamorphic properties (mask ==
+// dropping the masked elements, axis k == moving k last, layouts and input
+// kinds), and the edges (masked NaN / -inf, empty slices, targets == 0
+// against -inf log-predictions).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xindex_view.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+namespace
+{
+    using namespace xloss_test;
+    using shape_t = std::vector<std::size_t>;
+
+    // ---------------------------------------------------------------------
+    // Shapes, axes and masks of the reference sweep.
+
+    enum class axes_form
+    {
+        list,     // std::vector<int> (possibly a single axis)
+        none,     // xloss::no_axes
+        all       // xloss::all_axes
+    };
+
+    struct axis_case
+    {
+        const char* name;
+        shape_t shape;
+        std::vector<int> axes;  // as passed, possibly negative (form == list)
+        axes_form form = axes_form::list;
+    };
+
+    // The reduced axes, normalised and sorted.
+    std::vector<std::size_t> reduced_axes(const axis_case& c)
+    {
+        std::vector<std::size_t> r;
+        const auto rank = static_cast<int>(c.shape.size());
+        if (c.form == axes_form::all)
+        {
+            for (int a = 0; a < rank; ++a)
+            {
+                r.push_back(static_cast<std::size_t>(a));
+            }
+        }
+        else if (c.form == axes_form::list)
+        {
+            for (int a : c.axes)
+            {
+                r.push_back(static_cast<std::size_t>(a < 0 ? a + rank : a));
+            }
+            std::sort(r.begin(), r.end());
+        }
+        return r;
+    }
+
+    bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
+    {
+        return std::find(reduced.begin(), reduced.end(), a) != reduced.end();
+    }
+
+    shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
+    {
+        shape_t b;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            if (!is_reduced(reduced, a))
+            {
+                b.push_back(shape[a]);
+            }
+        }
+        return b;
+    }
+
+    enum class mask_kind
+    {
+        none,
+        full,          // input rank, full shape: masks elements
+        batch,         // batch rank: masks whole slices (Optax's expand_dims(where, axis))
+        per_class,     // input rank, 1 on the batch axes ([1, C]-style): broadcasts over the batch
+        per_example    // input rank, 1 on the reduced axes ([B, 1]-style): broadcasts along the slice
+    };
+
+    const char* mask_name(mask_kind k)
+    {
+        switch (k)
+        {
+            case mask_kind::none:
+                return "no mask";
+            case mask_kind::full:
+                return "full-rank mask";
+            case mask_kind::batch:
+                return "batch-rank mask";
+            case mask_kind::per_class:
+                return "[1, C]-style mask";
+            case mask_kind::per_example:
+                return "[B, 1]-style mask";
+        }
+        return "?";
+    }
+
+    xt::xarray<bool> make_mask(mask_kind k, const shape_t& shape, const std::vector<std::size_t>& reduced,
+                               unsigned seed)
+    {
+        shape_t s = shape;
+        switch (k)
+        {
+            case mask_kind::batch:
+                s = batch_shape(shape, reduced);
+                break;
+            case mask_kind::per_class:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? s[a] : 1;
+                }
+                break;
+            case mask_kind::per_example:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? 1 : s[a];
+                }
+                break;
+            default:
+                break;
+        }
+        return random_mask(s, 0.7, seed);
+    }
+
+    // The mask as the reference reads it: broadcast to the full shape (a
+    // batch-rank mask gets extent-1 axes at the reduced positions first).
+    xt::xarray<bool> expand_mask(const xt::xarray<bool>& m, const shape_t& shape,
+                                 const std::vector<std::size_t>& reduced)
+    {
+        if (m.dimension() == shape.size())
+        {
+            return xt::broadcast(m, shape);
+        }
+        shape_t s;
+        std::size_t k = 0;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            s.push_back(is_reduced(reduced, a) ? 1 : m.shape()[k++]);
+        }
+        xt::xarray<bool> r = m;
+        r.reshape(s);
+        return xt::broadcast(r, shape);
+    }
+
+    // Calls the loss with the axis form of the case and the mask if any.
+    template <class Loss, class X, class Y>
+    auto call(const Loss& loss, const X& x, const Y& y, const axis_case& c, const xt::xarray<bool>* mask)
+    {
+        switch (c.form)
+        {
+            case axes_form::none:
+                return mask ? loss(x, y, xloss::no_axes, *mask) : loss(x, y, xloss::no_axes);
+            case axes_form::all:
+                return mask ? loss(x, y, xloss::all_axes, *mask) : loss(x, y, xloss::all_axes);
+            default:
+                return mask ? loss(x, y, c.axes, *mask) : loss(x, y, c.axes);
+        }
+    }
+
+    // Long-double reference over the broadcast inputs.
+    template <class T>
+    xt::xarray<ld> reference(const xt::xarray<T>& lp, const xt::xarray<T>& t, const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask, bool convex)
+    {
+        shape_t full;
+        {
+            xt::xarray<T> probe = lp + t;
+            full.assign(probe.shape().begin(), probe.shape().end());
+        }
+        const xt::xarray<T> bx = xt::broadcast(lp, full);
+        const xt::xarray<T> by = xt::broadcast(t, full);
+        const slices s = to_slices(bx, by, reduced, full_mask);
+        return per_slice(s, [convex](const ld* x, const ld* y, const char* m, std::size_t n)
+                         { return ref_kl(x, y, m, n, convex); });
+    }
+
+    // Random log-predictions (log of probabilities along the last axis, some
+    // unnormalised) and targets (probabilities, about one in eight set to 0).
+    template <class T>
+    xt::xarray<T> random_log_predictions(const shape_t& shape, unsigned seed)
+    {
+        xt::xarray<double> p = random_probabilities<double>(shape, -1, seed);
+        xt::xarray<double> noise = random_normal<double>(shape, 0.3, seed + 1000);
+        return xt::cast<T>(xt::xarray<double>(xt::log(p) + noise));
+    }
+
+    template <class T>
+    xt::xarray<T> random_targets(const shape_t& shape, unsigned seed)
+    {
+        xt::xarray<T> t = random_probabilities<T>(shape, -1, seed);
+        const xt::xarray<bool> zero = random_mask(shape, 0.125, seed + 2000);
+        for (std::size_t i = 0; i < t.size(); ++i)
+        {
+            if (zero.flat(i))
+            {
+                t.flat(i) = T(0);
+            }
+        }
+        return t;
+    }
+
+    const std::vector<axis_case>& sweep_cases()
+    {
+        static const std::vector<axis_case> cases = {
+            {"2-D, last axis (rows)", {5, 17}, {-1}},
+            {"2-D, axis 0 (columns, inner 5)", {17, 5}, {0}},
+            {"3-D, axis 1 (columns, inner 20)", {3, 9, 20}, {1}},
+            {"3-D, axis 0", {7, 3, 4}, {0}},
+            {"3-D, last axis", {3, 4, 33}, {2}},
+            {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
+            {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
+            {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
+            {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
+            {"4-D, axes {-1, -3}", {2, 3, 4, 5}, {-1, -3}},
+            {"3-D, all_axes", {3, 4, 5}, {}, axes_form::all},
+            {"2-D, no_axes", {4, 7}, {}, axes_form::none},
+            {"3-D, no_axes", {2, 3, 5}, {}, axes_form::none},
+        };
+        return cases;
+    }
+
+    constexpr std::size_t simd_lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
+
+    template <class T, class Loss>
+    void run_sweep(const Loss& loss, bool convex)
+    {
+        unsigned seed = convex ? 500 : 100;
+        for (const auto& c : sweep_cases())
+        {
+            const auto reduced = reduced_axes(c);
+            const xt::xarray<T> lp = random_log_predictions<T>(c.shape, ++seed);
+            const xt::xarray<T> t = random_targets<T>(c.shape, ++seed);
+            for (mask_kind k : {mask_kind::none, mask_kind::full, mask_kind::batch, mask_kind::per_class,
+                                mask_kind::per_example})
+            {
+                if (k == mask_kind::batch && c.form == axes_form::none)
+                {
+                    continue;  // batch rank == input rank: the same as a full-rank mask
+                }
+                INFO(c.name << ", " << mask_name(k));
+                if (k == mask_kind::none)
+                {
+                    check_close<T>(call(loss, lp, t, c, nullptr), reference(lp, t, reduced, nullptr, convex));
+                }
+                else
+                {
+                    const xt::xarray<bool> m = make_mask(k, c.shape, reduced, ++seed);
+                    const xt::xarray<bool> full = expand_mask(m, c.shape, reduced);
+                    check_close<T>(call(loss, lp, t, c, &m), reference(lp, t, reduced, &full, convex));
+                }
+            }
+        }
+    }
+
+    template <class T, class Loss>
+    void run_lengths(const Loss& loss, bool convex)
+    {
+        unsigned seed = convex ? 900 : 700;
+        for (std::size_t n : simd_lengths)
+        {
+            // Rows: the reduced axis is innermost (n around the batch width).
+            const axis_case rows{"rows", {3, n}, {-1}};
+            // Columns: an outer axis with 19 contiguous slices (a full group
+            // of 8 or 16 lanes and a partial one).
+            const axis_case cols{"columns", {n, 19}, {0}};
+            for (const auto* c : {&rows, &cols})
+            {
+                const auto reduced = reduced_axes(*c);
+                const xt::xarray<T> lp = random_log_predictions<T>(c->shape, ++seed);
+                const xt::xarray<T> t = random_targets<T>(c->shape, ++seed);
+                const xt::xarray<bool> m = random_mask(c->shape, 0.6, ++seed);
+                INFO(c->name << ", n = " << n);
+                check_close<T>(call(loss, lp, t, *c, nullptr), reference(lp, t, reduced, nullptr, convex));
+                check_close<T>(call(loss, lp, t, *c, &m), reference(lp, t, reduced, &m, convex));
+            }
+        }
+    }
+
+    constexpr double k_inf = std::numeric_limits<double>::infinity();
+    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
+}
+
+// -------------------------------------------------------------------------
+// Literal values
+
+TEMPLATE_TEST_CASE("kl_divergence: Optax's literal values", "[kl_divergence]", float, double)
+{
+    using T = TestType;
+    // optax/losses/_classification_test.py, KLDivergenceTest.setUp and
+    // ConvexKLDivergenceTest.setUp (google-deepmind/optax): the same inputs,
+    // expected kl [0.8875577, 0.7592807] and convex kl [0.88757247, 0.859308].
+    // Optax checks them with atol 1e-4; they carry 7 digits, and the exact
+    // values of these inputs (float64) are 0.88755774777, 0.75928075772,
+    // 0.88757250009, 0.85930801044, so 1e-6 holds.
+    const xt::xarray<T> log_ps = {{-2.9957, -3.5066, -3.9120, -1.2040, -0.6931, -2.3026},
+                                  {-1.6094, -1.6094, -1.6094, -2.3026, -1.8971, -1.8971}};
+    const xt::xarray<T> qs = {{0.2, 0.2, 0.2, 0.1, 0.15, 0.15}, {0.05, 0.03, 0.02, 0.3, 0.5, 0.0}};
+
+    SECTION("kl_divergence")
+    {
+        const xt::xarray<T> got = xloss::kl_divergence(log_ps, qs);
+        const xt::xarray<double> expected = {0.8875577, 0.7592807};
+        REQUIRE(got.shape() == std::vector<std::size_t>{2});
+        CHECK(got(0) == Approx(expected(0)).margin(1e-6).epsilon(0));
+        CHECK(got(1) == Approx(expected(1)).margin(1e-6).epsilon(0));
+        check_close<T>(got, reference(log_ps, qs, {1}, nullptr, false));
+        // Optax's test_scalar: one row, a 0-d result.
+        const xt::xarray<T> row = xt::view(log_ps, 0, xt::all());
+        const xt::xarray<T> qrow = xt::view(qs, 0, xt::all());
+        const auto scalar = xloss::kl_divergence(row, qrow);
+        CHECK(scalar.dimension() == 0);
+        CHECK(scalar() == Approx(0.8875577).margin(1e-6).epsilon(0));
+    }
+    SECTION("convex_kl_divergence and generalized_kl_divergence")
+    {
+        const xt::xarray<double> expected = {0.88757247, 0.859308};
+        const xt::xarray<T> convex = xloss::convex_kl_divergence(log_ps, qs);
+        const xt::xarray<T> generalized = xloss::generalized_kl_divergence(log_ps, qs);
+        REQUIRE(convex.shape() == std::vector<std::size_t>{2});
+        CHECK(convex(0) == Approx(expected(0)).margin(1e-6).epsilon(0));
+        CHECK(convex(1) == Approx(expected(1)).margin(1e-6).epsilon(0));
+        check_close<T>(convex, reference(log_ps, qs, {1}, nullptr, true));
+        check_equal(generalized, convex);
+    }
+}
+
+TEMPLATE_TEST_CASE("kl_divergence: hand-computed values", "[kl_divergence]", float, double)
+{
+    using T = TestType;
+    const double log_half = std::log(0.5);
+    SECTION("the documented example")
+    {
+        // 0.25 (log 0.25 - log 0.5) + 0.75 (log 0.75 - log 0.5)
+        //   = 0.25 log 0.5 + 0.75 log 1.5 = -0.17328680 + 0.30409883 = 0.13081204
+        const xt::xarray<T> lp = {T(log_half), T(log_half)};
+        const xt::xarray<T> t = {T(0.25), T(0.75)};
+        CHECK(xloss::kl_divergence(lp, t)() == Approx(0.13081204).margin(1e-7).epsilon(0));
+        // exp(lp) and t both sum to 1: the convex term adds 0.
+        CHECK(xloss::convex_kl_divergence(lp, t)() == Approx(0.13081204).margin(1e-7).epsilon(0));
+    }
+    SECTION("unnormalised measures: the convex term")
+    {
+        // lp = log{1, 2}, t = {1, 1}:
+        //   kl = 1 (log 1 - log 1) + 1 (log 1 - log 2) = -0.69314718
+        //   convex = kl + (1 + 2) - (1 + 1) = 0.30685282
+        const xt::xarray<T> lp = {T(0), T(std::log(2.0))};
+        const xt::xarray<T> t = {T(1), T(1)};
+        CHECK(xloss::kl_divergence(lp, t)() == Approx(-0.69314718).margin(1e-7).epsilon(0));
+        CHECK(xloss::convex_kl_divergence(lp, t)() == Approx(0.30685282).margin(1e-7).epsilon(0));
+        CHECK(xloss::generalized_kl_divergence(lp, t)() == Approx(0.30685282).margin(1e-7).epsilon(0));
+    }
+    SECTION("a batch of three with a zero target")
+    {
+        // rows: lp = log{0.5, 0.5}, t = {1, 0}: 1 (0 - log 0.5) + 0 = log 2 = 0.69314718
+        //       lp = log{0.25, 0.75}, t = {0.25, 0.75}: 0 (same distribution)
+        //       lp = {0, 0}, t = {0.5, 0.5}: 2 * 0.5 log 0.5 = -0.69314718
+        //         convex: + (1 + 1) - 1 = 1 -> 0.30685282
+        const xt::xarray<T> lp = {{T(log_half), T(log_half)},
+                                  {T(std::log(0.25)), T(std::log(0.75))},
+                                  {T(0), T(0)}};
+        const xt::xarray<T> t = {{T(1), T(0)}, {T(0.25), T(0.75)}, {T(0.5), T(0.5)}};
+        const xt::xarray<T> kl = xloss::kl_divergence(lp, t);
+        const xt::xarray<T> convex = xloss::convex_kl_divergence(lp, t);
+        REQUIRE(kl.shape() == std::vector<std::size_t>{3});
+        CHECK(kl(0) == Approx(0.69314718).margin(1e-7).epsilon(0));
+        CHECK(kl(1) == Approx(0.0).margin(1e-7));
+        CHECK(kl(2) == Approx(-0.69314718).margin(1e-7).epsilon(0));
+        CHECK(convex(0) == Approx(0.69314718).margin(1e-7).epsilon(0));
+        CHECK(convex(1) == Approx(0.0).margin(1e-7));
+        CHECK(convex(2) == Approx(0.30685282).margin(1e-7).epsilon(0));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Long-double reference on random data
+
+TEMPLATE_TEST_CASE("kl_divergence: long-double reference over shapes, axes and masks", "[kl_divergence][reference]",
+                   float, double)
+{
+    using T = TestType;
+    SECTION("kl_divergence")
+    {
+        run_sweep<T>(xloss::kl_divergence, false);
+    }
+    SECTION("convex_kl_divergence")
+    {
+        run_sweep<T>(xloss::convex_kl_divergence, true);
+    }
+}
+
+TEMPLATE_TEST_CASE("kl_divergence: reduced lengths around the SIMD width", "[kl_divergence][reference]", float,
+                   double)
+{
+    using T = TestType;
+    SECTION("kl_divergence")
+    {
+        run_lengths<T>(xloss::kl_divergence, false);
+    }
+    SECTION("convex_kl_divergence")
+    {
+        run_lengths<T>(xloss::convex_kl_divergence, true);
+    }
+}
+
+TEMPLATE_TEST_CASE("generalized_kl_divergence is convex_kl_divergence", "[kl_divergence]", float, double)
+{
+    using T = TestType;
+    static_assert(std::is_same_v<std::decay_t<decltype(xloss::generalized_kl_divergence)>,
+                                 std::decay_t<decltype(xloss::convex_kl_divergence)>>,
+                  "the alias is the same loss object type");
+    const xt::xarray<T> lp = random_log_predictions<T>({4, 3, 6}, 11);
+    const xt::xarray<T> t = random_targets<T>({4, 3, 6}, 12);
+    const xt::xarray<bool> m = random_mask({4, 3, 6}, 0.7, 13);
+    check_equal(xloss::generalized_kl_divergence(lp, t), xloss::convex_kl_divergence(lp, t));
+    check_equal(xloss::generalized_kl_divergence(lp, t, {0, 2}, m), xloss::convex_kl_divergence(lp, t, {0, 2}, m));
+    check_equal(xloss::generalized_kl_divergence(lp, t, 1), xloss::convex_kl_divergence(lp, t, 1));
+}
+
+// -------------------------------------------------------------------------
+// Axis forms and result types
+
+TEMPLATE_TEST_CASE("kl_divergence: axis forms", "[kl_divergence][axes]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{3, 4, 5};
+    const xt::xarray<T> lp = random_log_predictions<T>(shape, 21);
+    const xt::xarray<T> t = random_targets<T>(shape, 22);
+
+    SECTION("default axis is -1")
+    {
+        check_equal(xloss::kl_divergence(lp, t), xloss::kl_divergence(lp, t, -1));
+        check_equal(xloss::kl_divergence(lp, t), xloss::kl_divergence(lp, t, 2));
+        check_close<T>(xloss::kl_divergence(lp, t), reference(lp, t, {2}, nullptr, false));
+    }
+    SECTION("int, negative int, {k}, std::vector, std::array agree")
+    {
+        const auto by_int = xloss::kl_divergence(lp, t, 1);
+        check_equal(xloss::kl_divergence(lp, t, -2), by_int);
+        check_equal(xloss::kl_divergence(lp, t, {1}), by_int);
+        check_equal(xloss::kl_divergence(lp, t, std::vector<int>{1}), by_int);
+        check_equal(xloss::kl_divergence(lp, t, std::array<int, 1>{1}), by_int);
+        check_close<T>(by_int, reference(lp, t, {1}, nullptr, false));
+    }
+    SECTION("braced {0, 2}, {2, 0}, std::array and std::vector lists")
+    {
+        const auto braced = xloss::convex_kl_divergence(lp, t, {0, 2});
+        REQUIRE(braced.shape() == std::vector<std::size_t>{4});
+        check_close<T>(braced, reference(lp, t, {0, 2}, nullptr, true));
+        check_close<T>(xloss::convex_kl_divergence(lp, t, {2, 0}), braced);
+        check_close<T>(xloss::convex_kl_divergence(lp, t, std::array<int, 2>{-1, 0}), braced);
+        check_close<T>(xloss::convex_kl_divergence(lp, t, std::vector<long>{0, 2}), braced);
+    }
+    SECTION("all_axes gives a 0-d container; {0, 1, 2} agrees")
+    {
+        const auto all = xloss::kl_divergence(lp, t, xloss::all_axes);
+        CHECK(all.dimension() == 0);
+        CHECK(all.size() == 1);
+        check_close<T>(all, reference(lp, t, {0, 1, 2}, nullptr, false));
+        check_close<T>(xloss::kl_divergence(lp, t, {0, 1, 2}), all);
+    }
+    SECTION("no_axes gives the elementwise terms; the empty list agrees")
+    {
+        const auto none = xloss::convex_kl_divergence(lp, t, xloss::no_axes);
+        REQUIRE(none.shape() == lp.shape());
+        check_close<T>(none, reference(lp, t, {}, nullptr, true));
+        check_equal(xloss::convex_kl_divergence(lp, t, std::vector<int>{}), none);
+        // masked elements are 0
+        const xt::xarray<bool> m = random_mask(shape, 0.5, 23);
+        const auto masked = xloss::convex_kl_divergence(lp, t, xloss::no_axes, m);
+        for (std::size_t i = 0; i < m.size(); ++i)
+        {
+            if (!m.flat(i))
+            {
+                CHECK(masked.flat(i) == T(0));
+            }
+            else
+            {
+                CHECK(masked.flat(i) == none.flat(i));
+            }
+        }
+    }
+    SECTION("an axis out of range or repeated throws, naming the function")
+    {
+        CHECK_THROWS_AS(xloss::kl_divergence(lp, t, 3), std::invalid_argument);
+        CHECK_THROWS_WITH(xloss::kl_divergence(lp, t, -4), Catch::Contains("xloss::kl_divergence"));
+        CHECK_THROWS_WITH(xloss::convex_kl_divergence(lp, t, {1, -2}), Catch::Contains("xloss::convex_kl_divergence"));
+    }
+}
+
+TEST_CASE("kl_divergence: result types", "[kl_divergence]")
+{
+    const xt::xarray<float> f = {{-1.f, -0.5f}};
+    const xt::xarray<double> d = {{-1.0, -0.5}};
+    const xt::xarray<float> tf = {{0.5f, 0.5f}};
+    const xt::xarray<double> td = {{0.5, 0.5}};
+    static_assert(std::is_same_v<decltype(xloss::kl_divergence(f, tf)), xt::xarray<float>>, "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::kl_divergence(d, td)), xt::xarray<double>>, "double stays double");
+    static_assert(std::is_same_v<decltype(xloss::convex_kl_divergence(f, td)), xt::xarray<double>>,
+                  "float and double give double");
+    const auto mixed = xloss::convex_kl_divergence(f, td);
+    CHECK(mixed(0) == Approx(xloss::convex_kl_divergence(d, td)(0)).epsilon(1e-7));
+}
+
+// -------------------------------------------------------------------------
+// Properties
+
+TEMPLATE_TEST_CASE("kl_divergence: masks", "[kl_divergence][where]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{6, 13};
+    const xt::xarray<T> lp = random_log_predictions<T>(shape, 31);
+    const xt::xarray<T> t = random_targets<T>(shape, 32);
+    xt::xarray<bool> m = random_mask(shape, 0.6, 33);
+    xt::view(m, 2, xt::all()) = false;  // one example with nothing selected
+
+    SECTION("an all-true mask equals no mask, exactly")
+    {
+        const xt::xarray<bool> yes = xt::ones<bool>(shape);
+        const xt::xarray<bool> batch_yes = xt::ones<bool>(shape_t{6});
+        check_equal(xloss::kl_divergence(lp, t, -1, yes), xloss::kl_divergence(lp, t));
+        check_equal(xloss::convex_kl_divergence(lp, t, -1, yes), xloss::convex_kl_divergence(lp, t));
+        check_equal(xloss::kl_divergence(lp, t, -1, batch_yes), xloss::kl_divergence(lp, t));
+        check_equal(xloss::kl_divergence(lp, t, 0, yes), xloss::kl_divergence(lp, t, 0));
+        check_equal(xloss::convex_kl_divergence(lp, t, xloss::all_axes, yes),
+                    xloss::convex_kl_divergence(lp, t, xloss::all_axes));
+    }
+    SECTION("the masked result equals the loss of the selected elements")
+    {
+        const auto kl = xloss::kl_divergence(lp, t, -1, m);
+        const auto convex = xloss::convex_kl_divergence(lp, t, -1, m);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            INFO("row " << i);
+            const auto row_m = xt::view(m, i, xt::all());
+            const xt::xarray<T> sub_lp = xt::filter(xt::view(lp, i, xt::all()), row_m);
+            const xt::xarray<T> sub_t = xt::filter(xt::view(t, i, xt::all()), row_m);
+            // a 1-D subset reduces to a 0-d result; an empty one gives 0
+            const auto expected_kl = xloss::kl_divergence(sub_lp, sub_t);
+            const auto expected_convex = xloss::convex_kl_divergence(sub_lp, sub_t);
+            CHECK(close(kl(i), expected_kl(), tolerance<T>::rel, tolerance<T>::abs));
+            CHECK(close(convex(i), expected_convex(), tolerance<T>::rel, tolerance<T>::abs));
+        }
+        CHECK(kl(2) == T(0));
+        CHECK(convex(2) == T(0));
+    }
+    SECTION("a batch-rank mask masks whole examples")
+    {
+        const xt::xarray<bool> keep = {true, false, true, true, false, true};
+        const auto kl = xloss::kl_divergence(lp, t, -1, keep);
+        const auto plain = xloss::kl_divergence(lp, t);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            CHECK(kl(i) == (keep(i) ? plain(i) : T(0)));
+        }
+    }
+    SECTION("NaN and -inf under a false mask change nothing")
+    {
+        xt::xarray<T> bad_lp = lp;
+        xt::xarray<T> bad_t = t;
+        for (std::size_t i = 0; i < m.size(); ++i)
+        {
+            if (!m.flat(i))
+            {
+                bad_lp.flat(i) = (i % 2) ? T(k_nan) : T(-k_inf);
+                bad_t.flat(i) = (i % 3) ? T(k_nan) : T(k_inf);
+            }
+        }
+        check_equal(xloss::kl_divergence(bad_lp, bad_t, -1, m), xloss::kl_divergence(lp, t, -1, m));
+        check_equal(xloss::convex_kl_divergence(bad_lp, bad_t, -1, m), xloss::convex_kl_divergence(lp, t, -1, m));
+        // the column kernel (axis 0) and the elementwise form too
+        check_equal(xloss::convex_kl_divergence(bad_lp, bad_t, 0, m), xloss::convex_kl_divergence(lp, t, 0, m));
+        check_equal(xloss::convex_kl_divergence(bad_lp, bad_t, xloss::no_axes, m),
+                    xloss::convex_kl_divergence(lp, t, xloss::no_axes, m));
+        // and a whole example masked out by a batch-rank mask
+        xt::xarray<T> nan_row = lp;
+        xt::view(nan_row, 4, xt::all()) = T(k_nan);
+        const xt::xarray<bool> keep = {true, true, true, true, false, true};
+        const auto got = xloss::convex_kl_divergence(nan_row, t, -1, keep);
+        CHECK(got(4) == T(0));
+        check_equal(got, xloss::convex_kl_divergence(lp, t, -1, keep));
+    }
+    SECTION("all-masked slices give 0")
+    {
+        const xt::xarray<bool> none = xt::zeros<bool>(shape);
+        for (const auto& r : {xloss::kl_divergence(lp, t, -1, none), xloss::convex_kl_divergence(lp, t, -1, none),
+                              xloss::convex_kl_divergence(lp, t, 0, none)})
+        {
+            for (auto v : r)
+            {
+                CHECK(v == T(0));
+            }
+        }
+        CHECK(xloss::kl_divergence(lp, t, xloss::all_axes, none)() == T(0));
+    }
+    SECTION("a [1, C] mask selects classes for every example")
+    {
+        xt::xarray<bool> cls = random_mask({1, shape[1]}, 0.5, 34);
+        const xt::xarray<bool> full = xt::broadcast(cls, shape);
+        check_equal(xloss::convex_kl_divergence(lp, t, -1, cls), xloss::convex_kl_divergence(lp, t, -1, full));
+        check_close<T>(xloss::convex_kl_divergence(lp, t, -1, cls), reference(lp, t, {1}, &full, true));
+    }
+    SECTION("an integral mask reads as bool")
+    {
+        const xt::xarray<int> mi = xt::cast<int>(m) * 3;
+        check_equal(xloss::kl_divergence(lp, t, -1, mi), xloss::kl_divergence(lp, t, -1, m));
+    }
+}
+
+TEMPLATE_TEST_CASE("kl_divergence: axis k equals moving k last", "[kl_divergence][axes]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{4, 5, 6};
+    const xt::xarray<T> lp = random_log_predictions<T>(shape, 41);
+    const xt::xarray<T> t = random_targets<T>(shape, 42);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 43);
+    for (std::size_t k = 0; k < 3; ++k)
+    {
+        INFO("axis " << k);
+        std::vector<std::size_t> perm;
+        for (std::size_t a = 0; a < 3; ++a)
+        {
+            if (a != k)
+            {
+                perm.push_back(a);
+            }
+        }
+        perm.push_back(k);
+        const xt::xarray<T> lp_last = xt::transpose(lp, perm);
+        const xt::xarray<T> t_last = xt::transpose(t, perm);
+        const xt::xarray<bool> m_last = xt::transpose(m, perm);
+        const int ax = static_cast<int>(k);
+        check_close<T>(xloss::kl_divergence(lp, t, ax), xloss::kl_divergence(lp_last, t_last, -1));
+        check_close<T>(xloss::convex_kl_divergence(lp, t, ax, m),
+                       xloss::convex_kl_divergence(lp_last, t_last, -1, m_last));
+    }
+}
+
+TEMPLATE_TEST_CASE("kl_divergence: input kinds", "[kl_divergence][inputs]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{5, 19};
+    const xt::xarray<T> lp = random_log_predictions<T>(shape, 51);
+    const xt::xarray<T> t = random_targets<T>(shape, 52);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 53);
+    const auto expected = xloss::convex_kl_divergence(lp, t, -1, m);
+    const auto expected_cols = xloss::convex_kl_divergence(lp, t, 0, m);
+
+    SECTION("column-major containers")
+    {
+        const xt::xarray<T, xt::layout_type::column_major> lpc = lp;
+        const xt::xarray<T, xt::layout_type::column_major> tc = t;
+        const xt::xarray<bool, xt::layout_type::column_major> mc = m;
+        check_close<T>(xloss::convex_kl_divergence(lpc, tc, -1, mc), expected);
+        check_close<T>(xloss::convex_kl_divergence(lpc, tc, 0, mc), expected_cols);
+        check_close<T>(xloss::kl_divergence(lpc, t, 1), xloss::kl_divergence(lp, t, 1));
+    }
+    SECTION("xt::view into a larger array")
+    {
+        xt::xarray<T> big_lp = random_log_predictions<T>({7, 25}, 54);
+        xt::xarray<T> big_t = random_targets<T>({7, 25}, 55);
+        xt::view(big_lp, xt::range(1, 6), xt::range(3, 22)) = lp;
+        xt::view(big_t, xt::range(1, 6), xt::range(3, 22)) = t;
+        const auto vlp = xt::view(big_lp, xt::range(1, 6), xt::range(3, 22));
+        const auto vt = xt::view(big_t, xt::range(1, 6), xt::range(3, 22));
+        check_close<T>(xloss::convex_kl_divergence(vlp, vt, -1, m), expected);
+        check_close<T>(xloss::convex_kl_divergence(vlp, vt, 0, m), expected_cols);
+    }
+    SECTION("xt::strided_view with steps")
+    {
+        xt::xarray<T> big_lp = random_log_predictions<T>({10, 57}, 56);
+        xt::xarray<T> big_t = random_targets<T>({10, 57}, 57);
+        xt::strided_view(big_lp, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = lp;
+        xt::strided_view(big_t, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = t;
+        const auto slp = xt::strided_view(big_lp, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        const auto st = xt::strided_view(big_t, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        REQUIRE(slp.shape() == lp.shape());
+        check_close<T>(xloss::convex_kl_divergence(slp, st, -1, m), expected);
+        check_close<T>(xloss::convex_kl_divergence(slp, st, 0, m), expected_cols);
+    }
+    SECTION("xt::adapt over raw pointers")
+    {
+        std::vector<T> blp(lp.begin(), lp.end());
+        std::vector<T> bt(t.begin(), t.end());
+        const auto alp = xt::adapt(blp.data(), blp.size(), xt::no_ownership(), shape);
+        const auto at = xt::adapt(bt.data(), bt.size(), xt::no_ownership(), shape);
+        check_equal(xloss::convex_kl_divergence(alp, at, -1, m), expected);
+        check_close<T>(xloss::convex_kl_divergence(alp, at, 0, m), expected_cols);
+    }
+    SECTION("lazy expressions")
+    {
+        const xt::xarray<T> half = lp / T(2);  // exact: 2 * half == lp
+        check_close<T>(xloss::convex_kl_divergence(T(2) * half, t, -1, m), expected);
+        // 2.0 * a with a double scalar: the common type is double
+        const auto promoted = xloss::kl_divergence(2.0 * half, t);
+        static_assert(std::is_same_v<typename decltype(promoted)::value_type, double>, "2.0 * float is double");
+        check_close<T>(promoted, xloss::kl_divergence(lp, t));
+    }
+    SECTION("broadcasting targets: [1, C] against [B, C]")
+    {
+        const xt::xarray<T> t1 = xt::view(t, xt::range(0, 1), xt::all());
+        const xt::xarray<T> tb = xt::broadcast(t1, shape);
+        check_equal(xloss::convex_kl_divergence(lp, t1, -1, m), xloss::convex_kl_divergence(lp, tb, -1, m));
+        check_close<T>(xloss::convex_kl_divergence(lp, t1), reference(lp, tb, {1}, nullptr, true));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Edges
+
+TEMPLATE_TEST_CASE("kl_divergence: targets == 0 contribute 0, even against -inf", "[kl_divergence][edges]", float,
+                   double)
+{
+    using T = TestType;
+    const T lh = T(std::log(0.5));
+    SECTION("the documented example with a -inf log-prediction on a zero target")
+    {
+        // The zero target adds 0 (not 0 * inf = NaN); exp(-inf) - 0 = 0 in the
+        // convex term. Both give 0.13081204 as without that element.
+        const xt::xarray<T> lp = {T(-k_inf), lh, lh};
+        const xt::xarray<T> t = {T(0), T(0.25), T(0.75)};
+        CHECK(xloss::kl_divergence(lp, t)() == Approx(0.13081204).margin(1e-7).epsilon(0));
+        CHECK(xloss::convex_kl_divergence(lp, t)() == Approx(0.13081204).margin(1e-7).epsilon(0));
+        CHECK(xloss::kl_divergence(lp, t, xloss::no_axes)(0) == T(0));
+        CHECK(xloss::convex_kl_divergence(lp, t, xloss::no_axes)(0) == T(0));
+    }
+    SECTION("zero targets against finite log-predictions: exactly 0 in kl, exp(lp) in convex")
+    {
+        const xt::xarray<T> lp = {T(-1), T(2)};
+        const xt::xarray<T> t = {T(0), T(0)};
+        const auto kl = xloss::kl_divergence(lp, t, xloss::no_axes);
+        CHECK(kl(0) == T(0));
+        CHECK(kl(1) == T(0));
+        const auto convex = xloss::convex_kl_divergence(lp, t, xloss::no_axes);
+        CHECK(convex(0) == Approx(std::exp(-1.0)).epsilon(1e-6));
+        CHECK(convex(1) == Approx(std::exp(2.0)).epsilon(1e-6));
+    }
+    SECTION("-inf on zero targets in full SIMD batches, rows and columns")
+    {
+        // 3 x 37: every row has full batches and a tail; every 5th target is 0
+        // with a -inf log-prediction there.
+        const shape_t shape{3, 37};
+        xt::xarray<T> lp = random_log_predictions<T>(shape, 61);
+        xt::xarray<T> t = random_targets<T>(shape, 62);
+        xt::xarray<T> clean_lp = lp;
+        for (std::size_t i = 0; i < lp.size(); i += 5)
+        {
+            t.flat(i) = T(0);
+            lp.flat(i) = T(-k_inf);
+            clean_lp.flat(i) = T(0);  // any finite value: the term is 0 either way
+        }
+        const auto kl = xloss::kl_divergence(lp, t);
+        const auto kl_clean = xloss::kl_divergence(clean_lp, t);
+        for (auto v : kl)
+        {
+            CHECK(std::isfinite(v));
+        }
+        check_equal(kl, kl_clean);
+        check_close<T>(kl, reference(lp, t, {1}, nullptr, false));
+        // columns
+        const xt::xarray<T> lpt = xt::transpose(lp);
+        const xt::xarray<T> tt = xt::transpose(t);
+        check_close<T>(xloss::kl_divergence(lpt, tt, 0), kl);
+        // convex: exp(-inf) = 0, so the element adds 0 - 0
+        const auto convex = xloss::convex_kl_divergence(lp, t);
+        check_close<T>(convex, reference(lp, t, {1}, nullptr, true));
+        check_close<T>(xloss::convex_kl_divergence(lpt, tt, 0), convex);
+        for (auto v : convex)
+        {
+            CHECK(std::isfinite(v));
+        }
+    }
+    SECTION("a positive target against -inf gives +inf")
+    {
+        const xt::xarray<T> lp = {T(-k_inf), T(0)};
+        const xt::xarray<T> t = {T(0.5), T(0.5)};
+        CHECK(xloss::kl_divergence(lp, t)() == T(k_inf));
+    }
+}
+
+TEMPLATE_TEST_CASE("kl_divergence: empty inputs give 0", "[kl_divergence][edges]", float, double)
+{
+    using T = TestType;
+    const xt::xarray<T> lp = xt::xarray<T>::from_shape({3, 0});
+    const xt::xarray<T> t = xt::xarray<T>::from_shape({3, 0});
+    const auto r = xloss::convex_kl_divergence(lp, t);
+    REQUIRE(r.shape() == std::vector<std::size_t>{3});
+    for (auto v : r)
+    {
+        CHECK(v == T(0));
+    }
+}
