@@ -1,0 +1,177 @@
+// softmax_cross_entropy and softmax_cross_entropy_with_integer_labels:
+// hand-computed values, the long-double reference on random data, and the
+// edges of SPEC.md (zero labels against -inf, large logits, denormals,
+// labels on masked elements, out-of-range labels under masks).
+#include <cmath>
+#include <limits>
+
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+using namespace xloss_test;
+
+TEMPLATE_TEST_CASE("softmax cross entropy: hand-computed values", "[cross_entropy]", float, double)
+{
+    using T = TestType;
+    // Row 0: log(e^1 + e^2 + e^3) - 3 = 0.40760596444438.
+    // Row 1: uniform logits and labels {1/2, 1/2, 0}: log 3 = 1.09861228866811.
+    const xt::xarray<T> logits = {{1, 2, 3}, {1, 1, 1}};
+    const xt::xarray<T> labels = {{0, 0, 1}, {0.5, 0.5, 0}};
+    const xt::xarray<double> expected = {0.40760596444438, 1.09861228866811};
+    const auto loss = xloss::softmax_cross_entropy(logits, labels);
+    STATIC_REQUIRE(std::is_same_v<typename decltype(loss)::value_type, T>);
+    check_close<T>(loss, expected);
+
+    const xt::xarray<int> classes = {2, 0};
+    // Row 1 with class 0: log 3.
+    check_close<T>(xloss::softmax_cross_entropy_with_integer_labels(logits, classes), expected);
+}
+
+TEMPLATE_TEST_CASE("softmax cross entropy equals the long-double reference", "[cross_entropy]", float, double)
+{
+    using T = TestType;
+    for (std::size_t n : {1u, 3u, 4u, 7u, 8u, 9u, 15u, 16u, 17u, 31u, 33u, 100u})
+    {
+        CAPTURE(n);
+        const auto logits = random_normal<T>({5, n}, 3.0, 11 + unsigned(n));
+        const auto labels = random_probabilities<T>({5, n}, -1, 12 + unsigned(n));
+        const auto s = to_slices(logits, labels, {1}, nullptr);
+        check_close<T>(xloss::softmax_cross_entropy(logits, labels), per_slice(s, ref_softmax_cross_entropy));
+
+        const auto mask = random_mask({5, n}, 0.7, 13 + unsigned(n));
+        const auto sm = to_slices(logits, labels, {1}, &mask);
+        check_close<T>(xloss::softmax_cross_entropy(logits, labels, -1, mask),
+                       per_slice(sm, ref_softmax_cross_entropy));
+    }
+}
+
+TEMPLATE_TEST_CASE("integer labels equal one-hot labels", "[cross_entropy]", float, double)
+{
+    using T = TestType;
+    const auto logits = random_normal<T>({6, 4, 5}, 2.0, 21);
+    xt::xarray<long long> classes = xt::xarray<long long>::from_shape({6, 5});
+    for (std::size_t i = 0; i < classes.size(); ++i)
+    {
+        classes.flat(i) = static_cast<long long>((i * 7) % 4);
+    }
+    xt::xarray<T> one_hot = xt::zeros<T>({6, 4, 5});
+    for (std::size_t b = 0; b < 6; ++b)
+    {
+        for (std::size_t w = 0; w < 5; ++w)
+        {
+            one_hot(b, std::size_t(classes(b, w)), w) = 1;
+        }
+    }
+    // axis = 1 (the column kernel), with and without an element mask.
+    check_close<T>(xloss::softmax_cross_entropy_with_integer_labels(logits, classes, 1),
+                   xloss::softmax_cross_entropy(logits, one_hot, 1));
+    auto mask = random_mask({6, 4, 5}, 0.8, 22);
+    // Keep every labelled element selected (a masked label is +inf, tested below).
+    for (std::size_t b = 0; b < 6; ++b)
+    {
+        for (std::size_t w = 0; w < 5; ++w)
+        {
+            mask(b, std::size_t(classes(b, w)), w) = true;
+        }
+    }
+    check_close<T>(xloss::softmax_cross_entropy_with_integer_labels(logits, classes, 1, mask),
+                   xloss::softmax_cross_entropy(logits, one_hot, 1, mask));
+}
+
+TEMPLATE_TEST_CASE("integer labels index the slice in the order the axes are listed", "[cross_entropy]", float,
+                   double)
+{
+    using T = TestType;
+    const auto logits = random_normal<T>({2, 3, 4}, 1.0, 31);
+    const xt::xarray<int> labels = {5, 11};
+    // The same flat label picks different elements for {1, 2} and {2, 1}:
+    // compare both against the element picked by hand.
+    const auto a12 = xloss::softmax_cross_entropy_with_integer_labels(logits, labels, {1, 2});
+    const auto a21 = xloss::softmax_cross_entropy_with_integer_labels(logits, labels, {2, 1});
+    for (std::size_t b = 0; b < 2; ++b)
+    {
+        const auto label = std::size_t(labels(b));
+        long double z = 0;
+        for (std::size_t i = 0; i < 3; ++i)
+        {
+            for (std::size_t j = 0; j < 4; ++j)
+            {
+                z += std::exp((long double)logits(b, i, j));
+            }
+        }
+        // {1, 2}: row-major over [3, 4] -> (label / 4, label % 4).
+        const long double e12 = std::log(z) - logits(b, label / 4, label % 4);
+        // {2, 1}: row-major over [4, 3] (axis 2 first) -> axis2 = label / 3, axis1 = label % 3.
+        const long double e21 = std::log(z) - logits(b, label % 3, label / 3);
+        CHECK(close(a12(b), double(e12), tolerance<T>::rel, tolerance<T>::abs));
+        CHECK(close(a21(b), double(e21), tolerance<T>::rel, tolerance<T>::abs));
+    }
+}
+
+TEMPLATE_TEST_CASE("zero labels contribute nothing, even against -inf logits", "[cross_entropy][edges]", float,
+                   double)
+{
+    using T = TestType;
+    const T inf = std::numeric_limits<T>::infinity();
+    const xt::xarray<T> logits = {{-inf, 0, 1}, {-inf, -inf, 2}};
+    const xt::xarray<T> labels = {{0, 0.5, 0.5}, {0, 0, 1}};
+    const auto loss = xloss::softmax_cross_entropy(logits, labels);
+    // Row 0: -0.5 log softmax(0) - 0.5 log softmax(1) over {0, 1}; row 1: 0.
+    const double lse = std::log(1 + std::exp(1.0));
+    check_close<T>(loss, xt::xarray<double>{0.5 * lse + 0.5 * (lse - 1), 0.0});
+    REQUIRE(std::isfinite(loss(0)));
+    // A nonzero label on a -inf logit has probability 0: +inf, as in Optax.
+    const xt::xarray<T> bad = {{1, 0, 0}, {0, 0, 1}};
+    CHECK(xloss::softmax_cross_entropy(logits, bad)(0) == inf);
+}
+
+TEMPLATE_TEST_CASE("large logits, denormals and all -inf rows stay finite where the math is", "[cross_entropy][edges]",
+                   float, double)
+{
+    using T = TestType;
+    const xt::xarray<T> logits = {{T(1e4), T(-1e4), 0}, {T(-1e4), T(-1e4), T(-1e4)}};
+    const xt::xarray<T> labels = {{1, 0, 0}, {0, 0.5, 0.5}};
+    // Row 0: log(1 + e^-1e4 + e^-1e4) = 0 (to the type's precision); row 1: log 3.
+    check_close<T>(xloss::softmax_cross_entropy(logits, labels), xt::xarray<double>{0.0, std::log(3.0)});
+    const xt::xarray<int> classes = {1, 2};
+    const auto ic = xloss::softmax_cross_entropy_with_integer_labels(logits, classes);
+    check_close<T>(ic, xt::xarray<double>{2e4, std::log(3.0)});
+
+    const T denormal = std::numeric_limits<T>::denorm_min() * 8;
+    const xt::xarray<T> tiny = {{denormal, -denormal, 0}};
+    const xt::xarray<T> uniform = {{T(1) / 3, T(1) / 3, T(1) / 3}};
+    check_close<T>(xloss::softmax_cross_entropy(tiny, uniform), xt::xarray<double>{std::log(3.0)});
+}
+
+TEMPLATE_TEST_CASE("a label on a masked-out element is +inf; a masked-out slice is not checked", "[cross_entropy][where]",
+                   float, double)
+{
+    using T = TestType;
+    const xt::xarray<T> logits = {{1, 2, 3}, {1, 2, 3}, {1, 2, 3}};
+    const xt::xarray<bool> mask = {{true, true, false}, {false, false, false}, {true, true, true}};
+    // Row 1 is all masked: its label 99 is never read. Row 0 points at a masked element.
+    const xt::xarray<int> labels = {2, 99, 0};
+    const auto loss = xloss::softmax_cross_entropy_with_integer_labels(logits, labels, -1, mask);
+    CHECK(loss(0) == std::numeric_limits<T>::infinity());
+    CHECK(loss(1) == 0);
+    check_close<T>(xt::xarray<T>{loss(2)}, xt::xarray<double>{0.40760596444438 + 2.0});
+    // A batch-rank mask also exempts its slices from the label check.
+    const xt::xarray<bool> rows = {true, false, true};
+    const xt::xarray<int> labels2 = {0, -5, 2};
+    const auto l2 = xloss::softmax_cross_entropy_with_integer_labels(logits, labels2, -1, rows);
+    CHECK(l2(1) == 0);
+    CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(logits, labels2), std::out_of_range);
+}
+
+TEMPLATE_TEST_CASE("NCHW with axis = 1 (the column kernel) equals the reference", "[cross_entropy]", float, double)
+{
+    using T = TestType;
+    const auto logits = random_normal<T>({2, 5, 3, 7}, 2.0, 41);
+    const auto labels = random_probabilities<T>({2, 5, 3, 7}, 1, 42);
+    const auto mask = random_mask({2, 5, 3, 7}, 0.75, 43);
+    const auto s = to_slices(logits, labels, {1}, &mask);
+    check_close<T>(xloss::softmax_cross_entropy(logits, labels, 1, mask), per_slice(s, ref_softmax_cross_entropy));
+}

@@ -1,0 +1,102 @@
+// Every input kind SPEC.md lists gives the same result as a plain xarray:
+// xtensor, xtensor_fixed, views, strided views, xt::adapt, lazy expressions,
+// column-major; mixed value types; result value types.
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xfixed.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+using namespace xloss_test;
+
+TEMPLATE_TEST_CASE("input kinds equal copies", "[inputs]", float, double)
+{
+    using T = TestType;
+    const auto x = random_normal<T>({4, 6}, 2.0, 1);
+    const auto y = random_probabilities<T>({4, 6}, -1, 2);
+    const auto mask = random_mask({4, 6}, 0.8, 3);
+    const auto expected = xloss::softmax_cross_entropy(x, y, -1, mask);
+    const auto expected0 = xloss::cosine_similarity(x, y, 0, mask);
+
+    SECTION("xtensor")
+    {
+        const xt::xtensor<T, 2> xs = x, ys = y;
+        const xt::xtensor<bool, 2> ms = mask;
+        check_equal(xloss::softmax_cross_entropy(xs, ys, -1, ms), expected);
+    }
+    SECTION("xtensor_fixed")
+    {
+        xt::xtensor_fixed<T, xt::xshape<4, 6>> xs = x, ys = y;
+        check_equal(xloss::softmax_cross_entropy(xs, ys, -1, mask), expected);
+    }
+    SECTION("column-major")
+    {
+        const xt::xarray<T, xt::layout_type::column_major> xc = x, yc = y;
+        const xt::xarray<bool, xt::layout_type::column_major> mc = mask;
+        check_close<T>(xloss::softmax_cross_entropy(xc, yc, -1, mc), expected);
+        check_close<T>(xloss::cosine_similarity(xc, yc, 0, mc), expected0);
+    }
+    SECTION("views and strided views")
+    {
+        xt::xarray<T> big_x = xt::zeros<T>({8, 13});
+        xt::xarray<T> big_y = xt::zeros<T>({8, 13});
+        auto vx = xt::view(big_x, xt::range(1, 9, 2), xt::range(1, 13, 2));
+        auto vy = xt::view(big_y, xt::range(1, 9, 2), xt::range(1, 13, 2));
+        vx = x;
+        vy = y;
+        check_close<T>(xloss::softmax_cross_entropy(vx, vy, -1, mask), expected);
+        auto sx = xt::strided_view(big_x, {xt::range(1, 9, 2), xt::range(1, 13, 2)});
+        auto sy = xt::strided_view(big_y, {xt::range(1, 9, 2), xt::range(1, 13, 2)});
+        check_close<T>(xloss::softmax_cross_entropy(sx, sy, -1, mask), expected);
+        check_close<T>(xloss::cosine_similarity(sx, sy, 0, mask), expected0);
+        // A contiguous row view read in place.
+        auto row = xt::view(x, xt::range(1, 3), xt::all());
+        const xt::xarray<T> row_copy = row;
+        const xt::xarray<T> yrow = xt::view(y, xt::range(1, 3), xt::all());
+        check_equal(xloss::kl_divergence(row, yrow), xloss::kl_divergence(row_copy, yrow));
+    }
+    SECTION("adapt over raw pointers")
+    {
+        std::vector<T> xb(x.begin(), x.end()), yb(y.begin(), y.end());
+        auto ax = xt::adapt(xb.data(), xb.size(), xt::no_ownership(), std::vector<std::size_t>{4, 6});
+        auto ay = xt::adapt(yb.data(), yb.size(), xt::no_ownership(), std::vector<std::size_t>{4, 6});
+        check_equal(xloss::softmax_cross_entropy(ax, ay, -1, mask), expected);
+    }
+    SECTION("lazy expressions")
+    {
+        const xt::xarray<T> half_x = x / T(2);
+        check_close<T>(xloss::softmax_cross_entropy(T(2) * half_x, y + T(0), -1, mask), expected);
+        check_close<T>(xloss::softmax_cross_entropy(x, y, -1, !(!mask)), expected);
+    }
+}
+
+TEST_CASE("result value types follow the inputs", "[inputs]")
+{
+    const xt::xarray<float> f = {{1.f, 2.f}};
+    const xt::xarray<double> d = {{0.5, 0.5}};
+    const xt::xarray<int> labels = {1};
+    STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy(f, f))::value_type, float>);
+    STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy(f, d))::value_type, double>);
+    STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy_with_integer_labels(f, labels))::value_type, float>);
+    STATIC_REQUIRE(std::is_same_v<decltype(xloss::grad(xloss::cosine_similarity, f, f))::value_type, float>);
+    // Float logits with double labels compute in double.
+    CHECK(xloss::softmax_cross_entropy(f, d)(0) == Approx(std::log(std::exp(1.0) + std::exp(2.0)) - 1.5).epsilon(1e-12));
+}
+
+TEMPLATE_TEST_CASE("broadcasting second inputs", "[inputs]", float, double)
+{
+    using T = TestType;
+    const auto x = random_normal<T>({5, 7}, 1.0, 4);
+    const auto row = random_probabilities<T>({1, 7}, -1, 5);
+    const xt::xarray<T> tiled = xt::broadcast(row, std::vector<std::size_t>{5, 7});
+    check_equal(xloss::softmax_cross_entropy(x, row), xloss::softmax_cross_entropy(x, tiled));
+    const xt::xarray<T> rank1 = xt::view(row, 0, xt::all());
+    check_equal(xloss::kl_divergence(x, rank1), xloss::kl_divergence(x, tiled));
+    check_equal(xloss::cosine_similarity(x, rank1, 0), xloss::cosine_similarity(x, tiled, 0));
+}
