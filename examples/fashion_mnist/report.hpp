@@ -1,0 +1,114 @@
+// The learning curves: one row per model and epoch, written as CSV and,
+// when gnuplot is installed, drawn as a PNG.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fashion_mnist
+{
+    struct EpochRecord
+    {
+        std::string model;
+        int epoch;
+        double train_loss;  // mean over the epoch's batches, while training (against
+                            // the smoothed targets under --label-smoothing)
+        double test_loss;
+        double test_accuracy;  // fraction in [0, 1]
+        double seconds;        // training and evaluation of this epoch
+    };
+
+    inline void write_csv(const std::string& path, const std::vector<EpochRecord>& records)
+    {
+        std::ofstream out(path);
+        out << "model,epoch,train_loss,test_loss,test_accuracy,seconds\n";
+        for (const EpochRecord& r : records)
+        {
+            out << r.model << ',' << r.epoch << ',' << r.train_loss << ',' << r.test_loss << ','
+                << r.test_accuracy << ',' << r.seconds << '\n';
+        }
+        if (!out)
+        {
+            throw std::runtime_error("cannot write " + path);
+        }
+    }
+
+    inline bool on_path(const std::string& program)
+    {
+        const char* path = std::getenv("PATH");
+        std::stringstream dirs(path ? path : "");
+        std::string dir;
+        while (std::getline(dirs, dir, ':'))
+        {
+            const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+            if (access(candidate.c_str(), X_OK) == 0)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Single quotes for gnuplot strings and for /bin/sh alike; neither
+    // treats anything but the quote itself specially inside them.
+    inline std::string single_quoted(const std::string& text, const std::string& escaped_quote)
+    {
+        std::string out = "'";
+        for (char c : text)
+        {
+            out += c == '\'' ? escaped_quote : std::string(1, c);
+        }
+        return out + "'";
+    }
+
+    // Writes `<out_dir>/curves.gp` and runs gnuplot on it to draw test/train
+    // loss and test accuracy per epoch from curves.csv into curves.png.
+    // Returns the PNG's path, or an empty string when gnuplot failed.
+    inline std::string plot_curves(const std::string& out_dir, const std::vector<std::string>& models)
+    {
+        const std::string csv = out_dir + "/curves.csv";
+        const std::string png = out_dir + "/curves.png";
+        const std::string script = out_dir + "/curves.gp";
+        const std::string csv_q = single_quoted(csv, "''");
+
+        std::ofstream gp(script);
+        gp << "set terminal pngcairo size 1200,480 font 'sans,10'\n"
+           << "set output " << single_quoted(png, "''") << "\n"
+           << "set datafile separator ','\n"
+           << "set key autotitle columnhead\n"
+           << "set grid\n"
+           << "set xtics 1\n"
+           << "set xlabel 'epoch'\n"
+           << "set multiplot layout 1,2 title 'Fashion-MNIST with xloss'\n"
+           // Rows of one model only: other rows become NaN, which gnuplot skips.
+           << "row(m, col) = strcol(1) eq m ? column(col) : NaN\n";
+
+        gp << "set title 'cross-entropy loss'\nset ylabel 'loss'\nplot ";
+        for (std::size_t i = 0; i < models.size(); ++i)
+        {
+            const std::string m = "'" + models[i] + "'";
+            gp << (i ? ", " : "") << csv_q << " using 2:(row(" << m << ", 3)) with linespoints lc "
+               << i + 1 << " dt 2 title '" << models[i] << " train', " << csv_q
+               << " using 2:(row(" << m << ", 4)) with linespoints lc " << i + 1 << " title '"
+               << models[i] << " test'";
+        }
+        gp << "\nset title 'test accuracy'\nset ylabel 'accuracy (%)'\nplot ";
+        for (std::size_t i = 0; i < models.size(); ++i)
+        {
+            const std::string m = "'" + models[i] + "'";
+            gp << (i ? ", " : "") << csv_q << " using 2:(100 * row(" << m << ", 5)) with linespoints lc "
+               << i + 1 << " title '" << models[i] << "'";
+        }
+        gp << "\nunset multiplot\n";
+        gp.close();
+
+        const std::string command = "gnuplot " + single_quoted(script, "'\\''");
+        return std::system(command.c_str()) == 0 ? png : std::string();
+    }
+}
