@@ -1,0 +1,811 @@
+// cosine_similarity, cosine_distance and cosine_options: Optax's literal
+// values, hand-computed values (epsilon clips the *squared* norm), the
+// long-double reference of support.hpp on random data of several shapes,
+// axes and masks, metamorphic properties (mask == dropping the masked
+// elements, axis k == moving k last, scale invariance, layouts and input
+// kinds), and the edges (squared norms that underflow or overflow, zero
+// vectors, masked NaN / -inf, all-masked slices).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xindex_view.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+namespace
+{
+    using namespace xloss_test;
+    using shape_t = std::vector<std::size_t>;
+
+    // ---------------------------------------------------------------------
+    // Shapes, axes and masks of the reference sweep.
+
+    enum class axes_form
+    {
+        list,     // std::vector<int> (possibly a single axis)
+        none,     // xloss::no_axes
+        all       // xloss::all_axes
+    };
+
+    struct axis_case
+    {
+        const char* name;
+        shape_t shape;
+        std::vector<int> axes;  // as passed, possibly negative (form == list)
+        axes_form form = axes_form::list;
+    };
+
+    // The reduced axes, normalised and sorted.
+    std::vector<std::size_t> reduced_axes(const axis_case& c)
+    {
+        std::vector<std::size_t> r;
+        const auto rank = static_cast<int>(c.shape.size());
+        if (c.form == axes_form::all)
+        {
+            for (int a = 0; a < rank; ++a)
+            {
+                r.push_back(static_cast<std::size_t>(a));
+            }
+        }
+        else if (c.form == axes_form::list)
+        {
+            for (int a : c.axes)
+            {
+                r.push_back(static_cast<std::size_t>(a < 0 ? a + rank : a));
+            }
+            std::sort(r.begin(), r.end());
+        }
+        return r;
+    }
+
+    bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
+    {
+        return std::find(reduced.begin(), reduced.end(), a) != reduced.end();
+    }
+
+    shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
+    {
+        shape_t b;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            if (!is_reduced(reduced, a))
+            {
+                b.push_back(shape[a]);
+            }
+        }
+        return b;
+    }
+
+    enum class mask_kind
+    {
+        none,
+        full,          // input rank, full shape: masks elements
+        batch,         // batch rank: masks whole slices (Optax's expand_dims(where, axis))
+        per_class,     // input rank, 1 on the batch axes ([1, C]-style): broadcasts over the batch
+        per_example    // input rank, 1 on the reduced axes ([B, 1]-style): broadcasts along the slice
+    };
+
+    const char* mask_name(mask_kind k)
+    {
+        switch (k)
+        {
+            case mask_kind::none:
+                return "no mask";
+            case mask_kind::full:
+                return "full-rank mask";
+            case mask_kind::batch:
+                return "batch-rank mask";
+            case mask_kind::per_class:
+                return "[1, C]-style mask";
+            case mask_kind::per_example:
+                return "[B, 1]-style mask";
+        }
+        return "?";
+    }
+
+    xt::xarray<bool> make_mask(mask_kind k, const shape_t& shape, const std::vector<std::size_t>& reduced,
+                               unsigned seed)
+    {
+        shape_t s = shape;
+        switch (k)
+        {
+            case mask_kind::batch:
+                s = batch_shape(shape, reduced);
+                break;
+            case mask_kind::per_class:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? s[a] : 1;
+                }
+                break;
+            case mask_kind::per_example:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? 1 : s[a];
+                }
+                break;
+            default:
+                break;
+        }
+        return random_mask(s, 0.7, seed);
+    }
+
+    // The mask as the reference reads it: broadcast to the full shape (a
+    // batch-rank mask gets extent-1 axes at the reduced positions first).
+    xt::xarray<bool> expand_mask(const xt::xarray<bool>& m, const shape_t& shape,
+                                 const std::vector<std::size_t>& reduced)
+    {
+        if (m.dimension() == shape.size())
+        {
+            return xt::broadcast(m, shape);
+        }
+        shape_t s;
+        std::size_t k = 0;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            s.push_back(is_reduced(reduced, a) ? 1 : m.shape()[k++]);
+        }
+        xt::xarray<bool> r = m;
+        r.reshape(s);
+        return xt::broadcast(r, shape);
+    }
+
+    // Calls the loss with the axis form of the case, the mask if any, and the options.
+    template <class Loss, class X, class Y, class Opts>
+    auto call(const Loss& loss, const X& x, const Y& y, const axis_case& c, const xt::xarray<bool>* mask,
+              const Opts& opts)
+    {
+        switch (c.form)
+        {
+            case axes_form::none:
+                return mask ? loss(x, y, xloss::no_axes, *mask, opts) : loss(x, y, xloss::no_axes, opts);
+            case axes_form::all:
+                return mask ? loss(x, y, xloss::all_axes, *mask, opts) : loss(x, y, xloss::all_axes, opts);
+            default:
+                return mask ? loss(x, y, c.axes, *mask, opts) : loss(x, y, c.axes, opts);
+        }
+    }
+
+    // Long-double reference over the broadcast inputs.
+    template <class T>
+    xt::xarray<ld> reference(const xt::xarray<T>& a, const xt::xarray<T>& b, const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask, double epsilon, bool distance)
+    {
+        shape_t full;
+        {
+            xt::xarray<T> probe = a + b;
+            full.assign(probe.shape().begin(), probe.shape().end());
+        }
+        const xt::xarray<T> ba = xt::broadcast(a, full);
+        const xt::xarray<T> bb = xt::broadcast(b, full);
+        const slices s = to_slices(ba, bb, reduced, full_mask);
+        return per_slice(s, [=](const ld* x, const ld* y, const char* m, std::size_t n)
+                         { return ref_cosine(x, y, m, n, epsilon, distance); });
+    }
+
+    const std::vector<axis_case>& sweep_cases()
+    {
+        static const std::vector<axis_case> cases = {
+            {"2-D, last axis (rows)", {5, 17}, {-1}},
+            {"2-D, axis 0 (columns, inner 5)", {17, 5}, {0}},
+            {"3-D, axis 1 (columns, inner 20)", {3, 9, 20}, {1}},
+            {"3-D, axis 0", {7, 3, 4}, {0}},
+            {"3-D, last axis", {3, 4, 33}, {2}},
+            {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
+            {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
+            {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
+            {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
+            {"4-D, axes {-1, -3}", {2, 3, 4, 5}, {-1, -3}},
+            {"3-D, all_axes", {3, 4, 5}, {}, axes_form::all},
+            {"2-D, no_axes", {4, 7}, {}, axes_form::none},
+            {"3-D, no_axes", {2, 3, 5}, {}, axes_form::none},
+        };
+        return cases;
+    }
+
+    constexpr std::size_t simd_lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
+
+    // With sd = 0.15 the squared norms of short slices fall below epsilon =
+    // 0.5 and those of long slices do not: both sides of the clip are covered.
+    template <class T, class Loss>
+    void run_sweep(const Loss& loss, bool distance, double epsilon, double sd)
+    {
+        unsigned seed = (distance ? 500 : 100) + static_cast<unsigned>(epsilon * 10);
+        const xloss::cosine_options opts{epsilon};
+        for (const auto& c : sweep_cases())
+        {
+            const auto reduced = reduced_axes(c);
+            const xt::xarray<T> a = random_normal<T>(c.shape, sd, ++seed);
+            const xt::xarray<T> b = random_normal<T>(c.shape, sd, ++seed);
+            for (mask_kind k : {mask_kind::none, mask_kind::full, mask_kind::batch, mask_kind::per_class,
+                                mask_kind::per_example})
+            {
+                if (k == mask_kind::batch && c.form == axes_form::none)
+                {
+                    continue;  // batch rank == input rank: the same as a full-rank mask
+                }
+                INFO(c.name << ", " << mask_name(k) << ", epsilon " << epsilon);
+                if (k == mask_kind::none)
+                {
+                    check_close<T>(call(loss, a, b, c, nullptr, opts),
+                                   reference(a, b, reduced, nullptr, epsilon, distance));
+                }
+                else
+                {
+                    const xt::xarray<bool> m = make_mask(k, c.shape, reduced, ++seed);
+                    const xt::xarray<bool> full = expand_mask(m, c.shape, reduced);
+                    check_close<T>(call(loss, a, b, c, &m, opts), reference(a, b, reduced, &full, epsilon, distance));
+                }
+            }
+        }
+    }
+
+    template <class T, class Loss>
+    void run_lengths(const Loss& loss, bool distance, double epsilon)
+    {
+        unsigned seed = distance ? 900 : 700;
+        const xloss::cosine_options opts{epsilon};
+        for (std::size_t n : simd_lengths)
+        {
+            const axis_case rows{"rows", {3, n}, {-1}};
+            const axis_case cols{"columns", {n, 19}, {0}};
+            for (const auto* c : {&rows, &cols})
+            {
+                const auto reduced = reduced_axes(*c);
+                const xt::xarray<T> a = random_normal<T>(c->shape, 1.0, ++seed);
+                const xt::xarray<T> b = random_normal<T>(c->shape, 1.0, ++seed);
+                const xt::xarray<bool> m = random_mask(c->shape, 0.6, ++seed);
+                INFO(c->name << ", n = " << n << ", epsilon " << epsilon);
+                check_close<T>(call(loss, a, b, *c, nullptr, opts),
+                               reference(a, b, reduced, nullptr, epsilon, distance));
+                check_close<T>(call(loss, a, b, *c, &m, opts), reference(a, b, reduced, &m, epsilon, distance));
+            }
+        }
+    }
+
+    constexpr double k_inf = std::numeric_limits<double>::infinity();
+    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
+}
+
+// -------------------------------------------------------------------------
+// Literal values
+
+TEMPLATE_TEST_CASE("cosine: Optax's literal values", "[cosine]", float, double)
+{
+    using T = TestType;
+    // optax/losses/_regression_test.py, CosineDistanceTest.setUp
+    // (google-deepmind/optax): distances [0.9358251989, 1.0464068465]
+    // ("from scipy"), similarities 1 - those. Optax checks atol 1e-4; the
+    // exact values of these inputs are 0.93582520652 and 1.04640683515, so
+    // 1e-6 holds.
+    const xt::xarray<T> ys = {{10.0, 1.0, -2.0}, {1.0, 4.0, 0.2}};
+    const xt::xarray<T> ts = {{0.0, 1.2, 0.2}, {1.0, -0.3, 0.0}};
+    const xt::xarray<double> expected = {0.9358251989, 1.0464068465};
+
+    const xt::xarray<T> distance = xloss::cosine_distance(ys, ts);
+    const xt::xarray<T> similarity = xloss::cosine_similarity(ys, ts);
+    REQUIRE(distance.shape() == std::vector<std::size_t>{2});
+    REQUIRE(similarity.shape() == std::vector<std::size_t>{2});
+    for (std::size_t i = 0; i < 2; ++i)
+    {
+        CHECK(distance(i) == Approx(expected(i)).margin(1e-6).epsilon(0));
+        CHECK(similarity(i) == Approx(1.0 - expected(i)).margin(1e-6).epsilon(0));
+    }
+    check_close<T>(distance, reference(ys, ts, {1}, nullptr, 0.0, true));
+    check_close<T>(similarity, reference(ys, ts, {1}, nullptr, 0.0, false));
+    // test_scalar_*: one row, a 0-d result
+    const xt::xarray<T> y0 = xt::view(ys, 0, xt::all());
+    const xt::xarray<T> t0 = xt::view(ts, 0, xt::all());
+    CHECK(xloss::cosine_distance(y0, t0).dimension() == 0);
+    CHECK(xloss::cosine_distance(y0, t0)() == Approx(expected(0)).margin(1e-6).epsilon(0));
+    CHECK(xloss::cosine_similarity(y0, t0)() == Approx(1.0 - expected(0)).margin(1e-6).epsilon(0));
+}
+
+TEMPLATE_TEST_CASE("cosine: hand-computed values", "[cosine]", float, double)
+{
+    using T = TestType;
+    SECTION("the documented example")
+    {
+        // {1, 0} . {1, 1} = 1; |{1, 0}| = 1, |{1, 1}| = sqrt 2: 1 / sqrt 2 = 0.70710678
+        const xt::xarray<T> a = {T(1), T(0)};
+        const xt::xarray<T> b = {T(1), T(1)};
+        CHECK(xloss::cosine_similarity(a, b)() == Approx(0.70710678).margin(1e-7).epsilon(0));
+        CHECK(xloss::cosine_distance(a, b)() == Approx(0.29289322).margin(1e-7).epsilon(0));
+    }
+    SECTION("a batch: 3-4-5, orthogonal, antiparallel, parallel")
+    {
+        // {3, 4, 0} . {4, 3, 0} = 24, norms 5 and 5: 0.96
+        // {1, 2, 2} . {2, -1, 0} = 0: 0
+        // {1, -2, 3} . {-2, 4, -6} = -28, norms sqrt 14 and 2 sqrt 14: -1
+        // {1, 1, 1} . {2, 2, 2} = 6, norms sqrt 3 and 2 sqrt 3: 1
+        const xt::xarray<T> a = {{3, 4, 0}, {1, 2, 2}, {1, -2, 3}, {1, 1, 1}};
+        const xt::xarray<T> b = {{4, 3, 0}, {2, -1, 0}, {-2, 4, -6}, {2, 2, 2}};
+        const auto s = xloss::cosine_similarity(a, b);
+        const auto d = xloss::cosine_distance(a, b);
+        REQUIRE(s.shape() == std::vector<std::size_t>{4});
+        const double expected[] = {0.96, 0.0, -1.0, 1.0};
+        for (std::size_t i = 0; i < 4; ++i)
+        {
+            CHECK(s(i) == Approx(expected[i]).margin(1e-6));
+            CHECK(d(i) == Approx(1.0 - expected[i]).margin(1e-6));
+        }
+        // along axis 0 (columns): {3, 1, 1, 1} . {4, 2, -2, 2} = 12 + 2 - 2 + 2 = 14,
+        // norms sqrt 12 and sqrt 28: 14 / sqrt(336) = 0.76376262
+        CHECK(xloss::cosine_similarity(a, b, 0)(0) == Approx(0.76376262).margin(1e-6));
+    }
+    SECTION("epsilon clips the squared norm, not the norm")
+    {
+        // a = {0.001, 0}: S(a a) = 1e-6 < epsilon = 1e-4, so |a| becomes
+        // sqrt(1e-4) = 0.01 and cos = 0.001 / (0.01 * 1) = 0.1. (Clipping the
+        // norm itself, max(0.001, 1e-4) = 0.001, would give 1.)
+        const xt::xarray<T> a = {T(0.001), T(0)};
+        const xt::xarray<T> b = {T(1), T(0)};
+        const xloss::cosine_options opts{1e-4};
+        CHECK(xloss::cosine_similarity(a, b, opts)() == Approx(0.1).epsilon(1e-5));
+        CHECK(xloss::cosine_distance(a, b, opts)() == Approx(0.9).epsilon(1e-5));
+        // without epsilon: the true cosine, 1
+        CHECK(xloss::cosine_similarity(a, b)() == Approx(1.0).epsilon(1e-6));
+        // both clipped: b = {0.002, 0}: 2e-6 / (0.01 * 0.01) = 0.02
+        const xt::xarray<T> b2 = {T(0.002), T(0)};
+        CHECK(xloss::cosine_similarity(a, b2, opts)() == Approx(0.02).epsilon(1e-5));
+        // epsilon below the squared norms changes nothing: {3, 4} . {4, 3} / 25
+        const xt::xarray<T> c = {T(3), T(4)};
+        const xt::xarray<T> d = {T(4), T(3)};
+        CHECK(xloss::cosine_similarity(c, d, xloss::cosine_options{24.0})() == Approx(0.96).epsilon(1e-6));
+        // ... and above them: sqrt(max(25, 100)) = 10 each: 24 / 100
+        CHECK(xloss::cosine_similarity(c, d, xloss::cosine_options{100.0})() == Approx(0.24).epsilon(1e-6));
+    }
+    SECTION("options in every call form")
+    {
+        const xt::xarray<T> a = {{T(0.001), T(0)}, {T(3), T(4)}};
+        const xt::xarray<T> b = {{T(1), T(0)}, {T(4), T(3)}};
+        const xt::xarray<bool> m = {{true, true}, {true, false}};
+        const xloss::cosine_options opts{1e-4};
+        const auto by_opts = xloss::cosine_similarity(a, b, opts);
+        CHECK(by_opts(0) == Approx(0.1).epsilon(1e-5));
+        CHECK(by_opts(1) == Approx(0.96).epsilon(1e-6));
+        check_equal(xloss::cosine_similarity(a, b, -1, opts), by_opts);
+        check_equal(xloss::cosine_similarity(a, b, {1}, opts), by_opts);
+        check_equal(xloss::cosine_similarity(a, b, xloss::cosine_options{1e-4}), by_opts);
+        const auto masked = xloss::cosine_similarity(a, b, 1, m, opts);
+        CHECK(masked(0) == Approx(0.1).epsilon(1e-5));
+        // row 1 keeps {3} and {4}: 12 / (3 * 4) = 1
+        CHECK(masked(1) == Approx(1.0).epsilon(1e-6));
+        check_equal(xloss::cosine_distance(a, b, {1}, m, opts), xt::xarray<T>(T(1) - masked));
+        // the default options are epsilon = 0
+        CHECK(xloss::cosine_options{}.epsilon == 0.0);
+        check_equal(xloss::cosine_similarity(a, b, xloss::cosine_options{}), xloss::cosine_similarity(a, b));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Long-double reference on random data
+
+TEMPLATE_TEST_CASE("cosine: long-double reference over shapes, axes and masks", "[cosine][reference]", float, double)
+{
+    using T = TestType;
+    SECTION("cosine_similarity, epsilon 0")
+    {
+        run_sweep<T>(xloss::cosine_similarity, false, 0.0, 1.0);
+    }
+    SECTION("cosine_distance, epsilon 0")
+    {
+        run_sweep<T>(xloss::cosine_distance, true, 0.0, 1.0);
+    }
+    SECTION("cosine_similarity, epsilon 0.5 (some norms clipped)")
+    {
+        run_sweep<T>(xloss::cosine_similarity, false, 0.5, 0.15);
+    }
+    SECTION("cosine_distance, epsilon 0.5 (some norms clipped)")
+    {
+        run_sweep<T>(xloss::cosine_distance, true, 0.5, 0.15);
+    }
+}
+
+TEMPLATE_TEST_CASE("cosine: reduced lengths around the SIMD width", "[cosine][reference]", float, double)
+{
+    using T = TestType;
+    SECTION("cosine_similarity")
+    {
+        run_lengths<T>(xloss::cosine_similarity, false, 0.0);
+    }
+    SECTION("cosine_distance, epsilon 4")
+    {
+        run_lengths<T>(xloss::cosine_distance, true, 4.0);
+    }
+}
+
+// -------------------------------------------------------------------------
+// Axis forms and types
+
+TEMPLATE_TEST_CASE("cosine: axis forms; braced lists are axes, not options", "[cosine][axes]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{3, 4, 5};
+    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 21);
+    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 22);
+
+    SECTION("default axis is -1")
+    {
+        check_equal(xloss::cosine_similarity(a, b), xloss::cosine_similarity(a, b, -1));
+        check_close<T>(xloss::cosine_similarity(a, b), reference(a, b, {2}, nullptr, 0.0, false));
+    }
+    SECTION("{1} is the axis 1")
+    {
+        const auto braced = xloss::cosine_similarity(a, b, {1});
+        REQUIRE(braced.shape() == std::vector<std::size_t>{3, 5});
+        check_equal(braced, xloss::cosine_similarity(a, b, 1));
+        check_equal(xloss::cosine_distance(a, b, {1}), xloss::cosine_distance(a, b, 1));
+        check_close<T>(braced, reference(a, b, {1}, nullptr, 0.0, false));
+        check_equal(xloss::cosine_similarity(a, b, {-2}), braced);
+        check_equal(xloss::cosine_similarity(a, b, std::array<int, 1>{1}), braced);
+    }
+    SECTION("{0, 2} is the axis list")
+    {
+        const auto braced = xloss::cosine_distance(a, b, {0, 2});
+        REQUIRE(braced.shape() == std::vector<std::size_t>{4});
+        check_close<T>(braced, reference(a, b, {0, 2}, nullptr, 0.0, true));
+        check_close<T>(xloss::cosine_distance(a, b, {2, 0}), braced);
+        check_close<T>(xloss::cosine_distance(a, b, std::vector<int>{0, 2}), braced);
+        const xt::xarray<bool> m = random_mask(shape, 0.7, 24);
+        check_close<T>(xloss::cosine_distance(a, b, {0, 2}, m), reference(a, b, {0, 2}, &m, 0.0, true));
+        check_close<T>(xloss::cosine_distance(a, b, {0, 2}, m, xloss::cosine_options{2.0}),
+                       reference(a, b, {0, 2}, &m, 2.0, true));
+    }
+    SECTION("all_axes: one cosine of the flattened tensors, a 0-d container")
+    {
+        const auto all = xloss::cosine_similarity(a, b, xloss::all_axes);
+        CHECK(all.dimension() == 0);
+        check_close<T>(all, reference(a, b, {0, 1, 2}, nullptr, 0.0, false));
+        check_close<T>(xloss::cosine_similarity(a, b, {0, 1, 2}), all);
+    }
+    SECTION("no_axes: elementwise sign(a b), masked elements 0 (distance too)")
+    {
+        const xt::xarray<bool> m = random_mask(shape, 0.5, 25);
+        const auto s = xloss::cosine_similarity(a, b, xloss::no_axes, m);
+        const auto d = xloss::cosine_distance(a, b, xloss::no_axes, m);
+        REQUIRE(s.shape() == a.shape());
+        for (std::size_t i = 0; i < a.size(); ++i)
+        {
+            const T sign = (a.flat(i) * b.flat(i)) > 0 ? T(1) : T(-1);
+            CHECK(s.flat(i) == Approx(m.flat(i) ? sign : T(0)).margin(1e-6));
+            CHECK(d.flat(i) == Approx(m.flat(i) ? T(1) - sign : T(0)).margin(1e-6));
+        }
+    }
+    SECTION("an axis out of range throws, naming the function")
+    {
+        CHECK_THROWS_AS(xloss::cosine_similarity(a, b, 3), std::invalid_argument);
+        CHECK_THROWS_WITH(xloss::cosine_distance(a, b, {0, 0}), Catch::Contains("xloss::cosine_distance"));
+    }
+}
+
+TEST_CASE("cosine: result types", "[cosine]")
+{
+    const xt::xarray<float> f = {{1.f, 2.f}};
+    const xt::xarray<double> d = {{1.0, 2.0}};
+    const xt::xarray<int> i = {{2, 1}};
+    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, f)), xt::xarray<float>>, "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::cosine_distance(d, d)), xt::xarray<double>>, "double stays double");
+    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, d)), xt::xarray<double>>, "common type");
+    // integral targets are accepted: {1, 2} . {2, 1} / 5 = 0.8
+    const auto with_int = xloss::cosine_similarity(f, i);
+    static_assert(std::is_same_v<decltype(with_int), const xt::xarray<float>>, "the floating type of the input");
+    CHECK(with_int(0) == Approx(0.8).epsilon(1e-6));
+}
+
+// -------------------------------------------------------------------------
+// Properties
+
+TEMPLATE_TEST_CASE("cosine: masks", "[cosine][where]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{6, 13};
+    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 31);
+    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 32);
+    xt::xarray<bool> m = random_mask(shape, 0.6, 33);
+    xt::view(m, 2, xt::all()) = false;  // one example with nothing selected
+
+    SECTION("an all-true mask equals no mask, exactly")
+    {
+        const xt::xarray<bool> yes = xt::ones<bool>(shape);
+        const xt::xarray<bool> batch_yes = xt::ones<bool>(shape_t{6});
+        check_equal(xloss::cosine_similarity(a, b, -1, yes), xloss::cosine_similarity(a, b));
+        check_equal(xloss::cosine_distance(a, b, -1, yes), xloss::cosine_distance(a, b));
+        check_equal(xloss::cosine_distance(a, b, -1, batch_yes), xloss::cosine_distance(a, b));
+        check_equal(xloss::cosine_similarity(a, b, 0, yes), xloss::cosine_similarity(a, b, 0));
+        check_equal(xloss::cosine_similarity(a, b, xloss::all_axes, yes),
+                    xloss::cosine_similarity(a, b, xloss::all_axes));
+    }
+    SECTION("the masked result equals the loss of the selected elements")
+    {
+        const auto s = xloss::cosine_similarity(a, b, -1, m);
+        const auto d = xloss::cosine_distance(a, b, -1, m);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            INFO("row " << i);
+            const auto row_m = xt::view(m, i, xt::all());
+            const xt::xarray<T> sub_a = xt::filter(xt::view(a, i, xt::all()), row_m);
+            const xt::xarray<T> sub_b = xt::filter(xt::view(b, i, xt::all()), row_m);
+            CHECK(close(s(i), xloss::cosine_similarity(sub_a, sub_b)(), tolerance<T>::rel, tolerance<T>::abs));
+            CHECK(close(d(i), xloss::cosine_distance(sub_a, sub_b)(), tolerance<T>::rel, tolerance<T>::abs));
+        }
+    }
+    SECTION("all-masked slices give 0, for the similarity and for the distance")
+    {
+        const auto s = xloss::cosine_similarity(a, b, -1, m);
+        const auto d = xloss::cosine_distance(a, b, -1, m);
+        CHECK(s(2) == T(0));
+        CHECK(d(2) == T(0));
+        // an empty subset gives 0 too
+        const xt::xarray<T> empty = xt::xarray<T>::from_shape({0});
+        CHECK(xloss::cosine_distance(empty, empty)() == T(0));
+        // batch-rank mask, column kernel, all_axes
+        const xt::xarray<bool> keep = {true, false, true, true, false, true};
+        const auto ds = xloss::cosine_distance(a, b, -1, keep);
+        const auto plain = xloss::cosine_distance(a, b);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            CHECK(ds(i) == (keep(i) ? plain(i) : T(0)));
+        }
+        const xt::xarray<bool> none = xt::zeros<bool>(shape);
+        for (auto v : xloss::cosine_distance(a, b, 0, none))
+        {
+            CHECK(v == T(0));
+        }
+        for (auto v : xloss::cosine_similarity(a, b, 0, none))
+        {
+            CHECK(v == T(0));
+        }
+        CHECK(xloss::cosine_distance(a, b, xloss::all_axes, none)() == T(0));
+        CHECK(xloss::cosine_distance(a, b, xloss::no_axes, none)(0, 0) == T(0));
+        // with epsilon too
+        CHECK(xloss::cosine_distance(a, b, -1, m, xloss::cosine_options{0.1})(2) == T(0));
+    }
+    SECTION("NaN and -inf under a false mask change nothing")
+    {
+        xt::xarray<T> bad_a = a;
+        xt::xarray<T> bad_b = b;
+        for (std::size_t i = 0; i < m.size(); ++i)
+        {
+            if (!m.flat(i))
+            {
+                bad_a.flat(i) = (i % 2) ? T(k_nan) : T(-k_inf);
+                bad_b.flat(i) = (i % 3) ? T(k_nan) : T(k_inf);
+            }
+        }
+        check_equal(xloss::cosine_similarity(bad_a, bad_b, -1, m), xloss::cosine_similarity(a, b, -1, m));
+        check_equal(xloss::cosine_distance(bad_a, bad_b, -1, m), xloss::cosine_distance(a, b, -1, m));
+        check_equal(xloss::cosine_distance(bad_a, bad_b, 0, m), xloss::cosine_distance(a, b, 0, m));
+        check_equal(xloss::cosine_distance(bad_a, bad_b, xloss::no_axes, m),
+                    xloss::cosine_distance(a, b, xloss::no_axes, m));
+        // a whole example masked out by a batch-rank mask
+        xt::xarray<T> nan_row = a;
+        xt::view(nan_row, 4, xt::all()) = T(k_nan);
+        const xt::xarray<bool> keep = {true, true, true, true, false, true};
+        const auto got = xloss::cosine_distance(nan_row, b, -1, keep);
+        CHECK(got(4) == T(0));
+        check_equal(got, xloss::cosine_distance(a, b, -1, keep));
+    }
+    SECTION("a [1, C] mask selects features for every example")
+    {
+        const xt::xarray<bool> cls = random_mask({1, shape[1]}, 0.5, 34);
+        const xt::xarray<bool> full = xt::broadcast(cls, shape);
+        check_equal(xloss::cosine_similarity(a, b, -1, cls), xloss::cosine_similarity(a, b, -1, full));
+        check_close<T>(xloss::cosine_similarity(a, b, -1, cls), reference(a, b, {1}, &full, 0.0, false));
+    }
+}
+
+TEMPLATE_TEST_CASE("cosine: axis k equals moving k last; scale invariance", "[cosine][axes]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{4, 5, 6};
+    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 41);
+    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 42);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 43);
+    SECTION("transposing input, mask and axis together")
+    {
+        for (std::size_t k = 0; k < 3; ++k)
+        {
+            INFO("axis " << k);
+            std::vector<std::size_t> perm;
+            for (std::size_t ax = 0; ax < 3; ++ax)
+            {
+                if (ax != k)
+                {
+                    perm.push_back(ax);
+                }
+            }
+            perm.push_back(k);
+            const xt::xarray<T> a_last = xt::transpose(a, perm);
+            const xt::xarray<T> b_last = xt::transpose(b, perm);
+            const xt::xarray<bool> m_last = xt::transpose(m, perm);
+            const int ax = static_cast<int>(k);
+            check_close<T>(xloss::cosine_similarity(a, b, ax), xloss::cosine_similarity(a_last, b_last, -1));
+            check_close<T>(xloss::cosine_distance(a, b, ax, m), xloss::cosine_distance(a_last, b_last, -1, m_last));
+        }
+    }
+    SECTION("cos(k a, b) == cos(a, b) for k > 0, and -cos(a, b) for k < 0")
+    {
+        // multiplying by a power of two is exact
+        const auto base = xloss::cosine_similarity(a, b, 1, m);
+        check_close<T>(xloss::cosine_similarity(xt::xarray<T>(T(8) * a), b, 1, m), base);
+        check_close<T>(xloss::cosine_similarity(a, xt::xarray<T>(T(0.125) * b), 1, m), base);
+        check_close<T>(xloss::cosine_similarity(xt::xarray<T>(T(-4) * a), b, 1, m), xt::xarray<T>(-base));
+        // symmetric in its inputs
+        check_close<T>(xloss::cosine_similarity(b, a, 1, m), base);
+    }
+}
+
+TEMPLATE_TEST_CASE("cosine: input kinds", "[cosine][inputs]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{5, 19};
+    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 51);
+    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 52);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 53);
+    const auto expected = xloss::cosine_distance(a, b, -1, m);
+    const auto expected_cols = xloss::cosine_distance(a, b, 0, m);
+
+    SECTION("column-major containers")
+    {
+        const xt::xarray<T, xt::layout_type::column_major> ac = a;
+        const xt::xarray<T, xt::layout_type::column_major> bc = b;
+        const xt::xarray<bool, xt::layout_type::column_major> mc = m;
+        check_close<T>(xloss::cosine_distance(ac, bc, -1, mc), expected);
+        check_close<T>(xloss::cosine_distance(ac, bc, 0, mc), expected_cols);
+        check_close<T>(xloss::cosine_similarity(ac, b, 1), xloss::cosine_similarity(a, b, 1));
+    }
+    SECTION("xt::view into a larger array")
+    {
+        xt::xarray<T> big_a = random_normal<T>({7, 25}, 1.0, 54);
+        xt::xarray<T> big_b = random_normal<T>({7, 25}, 1.0, 55);
+        xt::view(big_a, xt::range(1, 6), xt::range(3, 22)) = a;
+        xt::view(big_b, xt::range(1, 6), xt::range(3, 22)) = b;
+        const auto va = xt::view(big_a, xt::range(1, 6), xt::range(3, 22));
+        const auto vb = xt::view(big_b, xt::range(1, 6), xt::range(3, 22));
+        check_close<T>(xloss::cosine_distance(va, vb, -1, m), expected);
+        check_close<T>(xloss::cosine_distance(va, vb, 0, m), expected_cols);
+    }
+    SECTION("xt::strided_view with steps")
+    {
+        xt::xarray<T> big_a = random_normal<T>({10, 57}, 1.0, 56);
+        xt::xarray<T> big_b = random_normal<T>({10, 57}, 1.0, 57);
+        xt::strided_view(big_a, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
+        xt::strided_view(big_b, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = b;
+        const auto sa = xt::strided_view(big_a, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        const auto sb = xt::strided_view(big_b, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        REQUIRE(sa.shape() == a.shape());
+        check_close<T>(xloss::cosine_distance(sa, sb, -1, m), expected);
+        check_close<T>(xloss::cosine_distance(sa, sb, 0, m), expected_cols);
+    }
+    SECTION("xt::adapt over raw pointers")
+    {
+        std::vector<T> ba(a.begin(), a.end());
+        std::vector<T> bb(b.begin(), b.end());
+        const auto aa = xt::adapt(ba.data(), ba.size(), xt::no_ownership(), shape);
+        const auto ab = xt::adapt(bb.data(), bb.size(), xt::no_ownership(), shape);
+        check_equal(xloss::cosine_distance(aa, ab, -1, m), expected);
+        check_close<T>(xloss::cosine_distance(aa, ab, 0, m), expected_cols);
+    }
+    SECTION("lazy expressions")
+    {
+        const xt::xarray<T> half = a / T(2);  // exact: 2 * half == a
+        check_close<T>(xloss::cosine_distance(T(2) * half, b, -1, m), expected);
+        const auto promoted = xloss::cosine_distance(2.0 * half, b, -1, m);
+        static_assert(std::is_same_v<typename decltype(promoted)::value_type, double>, "2.0 * float is double");
+        check_close<T>(promoted, expected);
+    }
+    SECTION("broadcasting targets: [1, C] against [B, C]")
+    {
+        const xt::xarray<T> b1 = xt::view(b, xt::range(0, 1), xt::all());
+        const xt::xarray<T> bb = xt::broadcast(b1, shape);
+        check_equal(xloss::cosine_distance(a, b1, -1, m), xloss::cosine_distance(a, bb, -1, m));
+        check_close<T>(xloss::cosine_similarity(a, b1), reference(a, bb, {1}, nullptr, 0.0, false));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Edges
+
+TEMPLATE_TEST_CASE("cosine: squared norms that underflow or overflow still give the true cosine",
+                   "[cosine][edges]", float, double)
+{
+    using T = TestType;
+    // float: 1e-30 squared is 1e-60 (0 in float), 1e30 squared is inf;
+    // double: the same with 1e-200 and 1e200. The long-double reference has
+    // the range for both.
+    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
+    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+    const xt::xarray<T> a = random_normal<T>({4, 37}, 1.0, 61);
+    const xt::xarray<T> b = random_normal<T>({4, 37}, 1.0, 62);
+    const xt::xarray<bool> m = random_mask({4, 37}, 0.7, 63);
+    const auto expected = xloss::cosine_similarity(a, b);
+
+    struct scaling
+    {
+        const char* name;
+        double sa, sb;
+    };
+    const scaling cases[] = {{"both tiny", tiny, tiny},   {"both huge", huge, huge}, {"tiny and 1", tiny, 1.0},
+                             {"1 and huge", 1.0, huge},   {"tiny and huge", tiny, huge}};
+    for (const auto& c : cases)
+    {
+        INFO(c.name);
+        const xt::xarray<T> sa = xt::cast<T>(xt::xarray<double>(xt::cast<double>(a) * c.sa));
+        const xt::xarray<T> sb = xt::cast<T>(xt::xarray<double>(xt::cast<double>(b) * c.sb));
+        // rows, with and without a mask
+        check_close<T>(xloss::cosine_similarity(sa, sb), reference(sa, sb, {1}, nullptr, 0.0, false));
+        check_close<T>(xloss::cosine_distance(sa, sb, -1, m), reference(sa, sb, {1}, &m, 0.0, true));
+        // columns
+        const xt::xarray<T> sat = xt::transpose(sa);
+        const xt::xarray<T> sbt = xt::transpose(sb);
+        const xt::xarray<bool> mt = xt::transpose(m);
+        check_close<T>(xloss::cosine_similarity(sat, sbt, 0), reference(sa, sb, {1}, nullptr, 0.0, false));
+        check_close<T>(xloss::cosine_distance(sat, sbt, 0, mt), reference(sa, sb, {1}, &m, 0.0, true));
+        // and the unscaled cosine (scaling is a cosine-preserving map)
+        check_close<T>(xloss::cosine_similarity(sa, sb), expected, 10.0);
+    }
+    SECTION("a single nonzero element of magnitude tiny or huge")
+    {
+        const xt::xarray<T> x = {{T(0), T(tiny), T(0)}, {T(0), T(huge), T(0)}};
+        const xt::xarray<T> y = {{T(0), T(2), T(1)}, {T(0), T(2), T(1)}};
+        // {0, t, 0} . {0, 2, 1} / (t sqrt 5) = 2 / sqrt 5 = 0.89442719
+        const auto s = xloss::cosine_similarity(x, y);
+        CHECK(s(0) == Approx(0.89442719).epsilon(1e-6));
+        CHECK(s(1) == Approx(0.89442719).epsilon(1e-6));
+    }
+}
+
+TEMPLATE_TEST_CASE("cosine: a zero vector with epsilon 0", "[cosine][edges]", float, double)
+{
+    using T = TestType;
+    // The cosine is not defined there; xloss documents similarity 0,
+    // distance 1 and a zero (finite) gradient.
+    const xt::xarray<T> zero = {{T(0), T(0), T(0)}, {T(1), T(2), T(3)}};
+    const xt::xarray<T> b = {{T(2), T(1), T(1)}, {T(0), T(0), T(0)}};
+    const auto s = xloss::cosine_similarity(zero, b);
+    const auto d = xloss::cosine_distance(zero, b);
+    CHECK(s(0) == T(0));
+    CHECK(s(1) == T(0));
+    CHECK(d(0) == T(1));
+    CHECK(d(1) == T(1));
+    // both zero
+    const xt::xarray<T> z = xt::zeros<T>({1, 17});
+    CHECK(xloss::cosine_similarity(z, z)(0) == T(0));
+    CHECK(xloss::cosine_distance(z, z)(0) == T(1));
+    // the gradients are finite: 0 for both inputs
+    const auto [ga, gb] = xloss::grad<0, 1>(xloss::cosine_similarity, zero, b);
+    const auto [da, db] = xloss::grad<0, 1>(xloss::cosine_distance, zero, b);
+    for (const auto* g : {&ga, &gb, &da, &db})
+    {
+        for (auto v : *g)
+        {
+            CHECK(v == T(0));
+        }
+    }
+    // a zero vector among others in the column kernel: the others are unaffected
+    xt::xarray<T> cols = random_normal<T>({9, 20}, 1.0, 71);
+    const xt::xarray<T> other = random_normal<T>({9, 20}, 1.0, 72);
+    xt::view(cols, xt::all(), 3) = T(0);
+    const auto c = xloss::cosine_distance(cols, other, 0);
+    CHECK(c(3) == T(1));
+    check_close<T>(c, reference(cols, other, {0}, nullptr, 0.0, true));
+}
