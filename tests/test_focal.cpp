@@ -1,0 +1,870 @@
+// sigmoid_focal_loss and focal_options: hand-computed values, the relations
+// Optax's own tests check (gamma = 0 is sigmoid binary cross entropy, the
+// (1 - p_t)^gamma scale, alpha weighting), the long-double reference of
+// support.hpp on random data of several shapes, axes, masks and options (hard
+// and soft labels), metamorphic properties, and the edges (logits of +-100,
+// masked NaN / -inf, empty slices, Optax's elementwise output with no_axes).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xindex_view.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+namespace
+{
+    using namespace xloss_test;
+    using shape_t = std::vector<std::size_t>;
+
+    // ---------------------------------------------------------------------
+    // Shapes, axes and masks of the reference sweep.
+
+    enum class axes_form
+    {
+        list,     // std::vector<int> (possibly a single axis)
+        none,     // xloss::no_axes
+        all       // xloss::all_axes
+    };
+
+    struct axis_case
+    {
+        const char* name;
+        shape_t shape;
+        std::vector<int> axes;  // as passed, possibly negative (form == list)
+        axes_form form = axes_form::list;
+    };
+
+    // The reduced axes, normalised and sorted.
+    std::vector<std::size_t> reduced_axes(const axis_case& c)
+    {
+        std::vector<std::size_t> r;
+        const auto rank = static_cast<int>(c.shape.size());
+        if (c.form == axes_form::all)
+        {
+            for (int a = 0; a < rank; ++a)
+            {
+                r.push_back(static_cast<std::size_t>(a));
+            }
+        }
+        else if (c.form == axes_form::list)
+        {
+            for (int a : c.axes)
+            {
+                r.push_back(static_cast<std::size_t>(a < 0 ? a + rank : a));
+            }
+            std::sort(r.begin(), r.end());
+        }
+        return r;
+    }
+
+    bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
+    {
+        return std::find(reduced.begin(), reduced.end(), a) != reduced.end();
+    }
+
+    shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
+    {
+        shape_t b;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            if (!is_reduced(reduced, a))
+            {
+                b.push_back(shape[a]);
+            }
+        }
+        return b;
+    }
+
+    enum class mask_kind
+    {
+        none,
+        full,          // input rank, full shape: masks elements
+        batch,         // batch rank: masks whole slices (Optax's expand_dims(where, axis))
+        per_class,     // input rank, 1 on the batch axes ([1, C]-style): broadcasts over the batch
+        per_example    // input rank, 1 on the reduced axes ([B, 1]-style): broadcasts along the slice
+    };
+
+    const char* mask_name(mask_kind k)
+    {
+        switch (k)
+        {
+            case mask_kind::none:
+                return "no mask";
+            case mask_kind::full:
+                return "full-rank mask";
+            case mask_kind::batch:
+                return "batch-rank mask";
+            case mask_kind::per_class:
+                return "[1, C]-style mask";
+            case mask_kind::per_example:
+                return "[B, 1]-style mask";
+        }
+        return "?";
+    }
+
+    xt::xarray<bool> make_mask(mask_kind k, const shape_t& shape, const std::vector<std::size_t>& reduced,
+                               unsigned seed)
+    {
+        shape_t s = shape;
+        switch (k)
+        {
+            case mask_kind::batch:
+                s = batch_shape(shape, reduced);
+                break;
+            case mask_kind::per_class:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? s[a] : 1;
+                }
+                break;
+            case mask_kind::per_example:
+                for (std::size_t a = 0; a < s.size(); ++a)
+                {
+                    s[a] = is_reduced(reduced, a) ? 1 : s[a];
+                }
+                break;
+            default:
+                break;
+        }
+        return random_mask(s, 0.7, seed);
+    }
+
+    // The mask as the reference reads it: broadcast to the full shape (a
+    // batch-rank mask gets extent-1 axes at the reduced positions first).
+    xt::xarray<bool> expand_mask(const xt::xarray<bool>& m, const shape_t& shape,
+                                 const std::vector<std::size_t>& reduced)
+    {
+        if (m.dimension() == shape.size())
+        {
+            return xt::broadcast(m, shape);
+        }
+        shape_t s;
+        std::size_t k = 0;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            s.push_back(is_reduced(reduced, a) ? 1 : m.shape()[k++]);
+        }
+        xt::xarray<bool> r = m;
+        r.reshape(s);
+        return xt::broadcast(r, shape);
+    }
+
+    // Calls the loss with the axis form of the case, the mask if any, and the options.
+    template <class Loss, class X, class Y, class Opts>
+    auto call(const Loss& loss, const X& x, const Y& y, const axis_case& c, const xt::xarray<bool>* mask,
+              const Opts& opts)
+    {
+        switch (c.form)
+        {
+            case axes_form::none:
+                return mask ? loss(x, y, xloss::no_axes, *mask, opts) : loss(x, y, xloss::no_axes, opts);
+            case axes_form::all:
+                return mask ? loss(x, y, xloss::all_axes, *mask, opts) : loss(x, y, xloss::all_axes, opts);
+            default:
+                return mask ? loss(x, y, c.axes, *mask, opts) : loss(x, y, c.axes, opts);
+        }
+    }
+
+    using opt_alpha = std::optional<double>;
+
+    // Long-double reference over the broadcast inputs.
+    template <class T>
+    xt::xarray<ld> reference(const xt::xarray<T>& x, const xt::xarray<T>& l, const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask, const xloss::focal_options& opts)
+    {
+        shape_t full;
+        {
+            xt::xarray<T> probe = x + l;
+            full.assign(probe.shape().begin(), probe.shape().end());
+        }
+        const xt::xarray<T> bx = xt::broadcast(x, full);
+        const xt::xarray<T> bl = xt::broadcast(l, full);
+        const slices s = to_slices(bx, bl, reduced, full_mask);
+        return per_slice(s, [&opts](const ld* a, const ld* b, const char* m, std::size_t n)
+                         { return ref_focal(a, b, m, n, opts.alpha, opts.gamma); });
+    }
+
+    // Sigmoid binary cross entropy in long double (Optax's
+    // sigmoid_binary_cross_entropy), elementwise.
+    template <class T>
+    xt::xarray<ld> ref_bce(const xt::xarray<T>& x, const xt::xarray<T>& l)
+    {
+        xt::xarray<ld> out = xt::xarray<ld>::from_shape(std::vector<std::size_t>(x.shape().begin(), x.shape().end()));
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            const ld p = 1 / (1 + std::exp(-ld(x.flat(i))));
+            const ld y = l.flat(i);
+            out.flat(i) = -y * std::log(p) - (1 - y) * std::log1p(-p);
+        }
+        return out;
+    }
+
+    // The focal term in long double written with softplus, for logits whose
+    // sigmoid rounds to 0 or 1 even in long double (+-100): ce = l
+    // softplus(-x) + (1 - l) softplus(x), 1 - p_t = p (1 - l) + (1 - p) l.
+    ld softplus(ld z)
+    {
+        return std::max(z, ld(0)) + std::log1p(std::exp(-std::abs(z)));
+    }
+
+    ld stable_focal_element(ld x, ld l, std::optional<double> alpha, double gamma)
+    {
+        const ld p = 1 / (1 + std::exp(-x));
+        const ld q = 1 / (1 + std::exp(x));
+        const ld ce = l * softplus(-x) + (1 - l) * softplus(x);
+        ld loss = ce * std::pow(p * (1 - l) + q * l, ld(gamma));
+        if (alpha)
+        {
+            loss *= *alpha * l + (1 - *alpha) * (1 - l);
+        }
+        return loss;
+    }
+
+    template <class T>
+    xt::xarray<T> random_labels(const shape_t& shape, bool soft, unsigned seed)
+    {
+        std::mt19937 gen(seed);
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        xt::xarray<T> l = xt::xarray<T>::from_shape(shape);
+        for (auto& v : l)
+        {
+            const double u = uniform(gen);
+            v = static_cast<T>(soft ? u : (u < 0.3 ? 1.0 : 0.0));
+        }
+        return l;
+    }
+
+    struct named_options
+    {
+        const char* name;
+        xloss::focal_options opts;
+        bool soft;
+    };
+
+    const std::vector<named_options>& option_sets()
+    {
+        static const std::vector<named_options> sets = {
+            {"default options (gamma 2), hard labels", xloss::focal_options{}, false},
+            {"alpha 0.25, gamma 2, soft labels", xloss::focal_options{0.25, 2.0}, true},
+            {"gamma 0, hard labels", xloss::focal_options{std::nullopt, 0.0}, false},
+            {"gamma 0.5, soft labels", xloss::focal_options{std::nullopt, 0.5}, true},
+            {"alpha 0.75, gamma 1, soft labels", xloss::focal_options{0.75, 1.0}, true},
+            {"gamma 3, hard labels", xloss::focal_options{std::nullopt, 3.0}, false},
+        };
+        return sets;
+    }
+
+    const std::vector<axis_case>& sweep_cases()
+    {
+        static const std::vector<axis_case> cases = {
+            {"2-D, last axis (rows)", {5, 17}, {-1}},
+            {"2-D, axis 0 (columns, inner 5)", {17, 5}, {0}},
+            {"3-D, axis 1 (columns, inner 20)", {3, 9, 20}, {1}},
+            {"3-D, axis 0", {7, 3, 4}, {0}},
+            {"3-D, last axis", {3, 4, 33}, {2}},
+            {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
+            {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
+            {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
+            {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
+            {"4-D, axes {-1, -3}", {2, 3, 4, 5}, {-1, -3}},
+            {"3-D, all_axes", {3, 4, 5}, {}, axes_form::all},
+            {"2-D, no_axes", {4, 7}, {}, axes_form::none},
+            {"3-D, no_axes", {2, 3, 5}, {}, axes_form::none},
+        };
+        return cases;
+    }
+
+    constexpr std::size_t simd_lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
+
+    template <class T>
+    void run_sweep(const named_options& o)
+    {
+        unsigned seed = 100 + static_cast<unsigned>(o.opts.gamma * 100) + (o.opts.alpha ? 50 : 0);
+        for (const auto& c : sweep_cases())
+        {
+            const auto reduced = reduced_axes(c);
+            const xt::xarray<T> x = random_normal<T>(c.shape, 2.0, ++seed);
+            const xt::xarray<T> l = random_labels<T>(c.shape, o.soft, ++seed);
+            for (mask_kind k : {mask_kind::none, mask_kind::full, mask_kind::batch, mask_kind::per_class,
+                                mask_kind::per_example})
+            {
+                if (k == mask_kind::batch && c.form == axes_form::none)
+                {
+                    continue;  // batch rank == input rank: the same as a full-rank mask
+                }
+                INFO(c.name << ", " << mask_name(k) << ", " << o.name);
+                if (k == mask_kind::none)
+                {
+                    check_close<T>(call(xloss::sigmoid_focal_loss, x, l, c, nullptr, o.opts),
+                                   reference(x, l, reduced, nullptr, o.opts));
+                }
+                else
+                {
+                    const xt::xarray<bool> m = make_mask(k, c.shape, reduced, ++seed);
+                    const xt::xarray<bool> full = expand_mask(m, c.shape, reduced);
+                    check_close<T>(call(xloss::sigmoid_focal_loss, x, l, c, &m, o.opts),
+                                   reference(x, l, reduced, &full, o.opts));
+                }
+            }
+        }
+    }
+
+    constexpr double k_inf = std::numeric_limits<double>::infinity();
+    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
+}
+
+// -------------------------------------------------------------------------
+// Literal values
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: hand-computed values", "[focal]", float, double)
+{
+    using T = TestType;
+    SECTION("the documented example: logit 0, label 1, gamma 2")
+    {
+        // p = 0.5, ce = log 2 = 0.69314718, 1 - p_t = 0.5: log(2) * 0.25 = 0.17328680
+        const xt::xarray<T> x = {T(0)};
+        const xt::xarray<T> l = {T(1)};
+        CHECK(xloss::sigmoid_focal_loss(x, l)() == Approx(0.17328680).margin(1e-7).epsilon(0));
+        // alpha 0.25 weighs the positive by 0.25: 0.04332170
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.25})() ==
+              Approx(0.04332170).margin(1e-7).epsilon(0));
+        // ... and a negative by 0.75: 0.12996510
+        const xt::xarray<T> neg = {T(0)};
+        CHECK(xloss::sigmoid_focal_loss(x, neg, xloss::focal_options{0.25})() ==
+              Approx(0.12996510).margin(1e-7).epsilon(0));
+        // gamma 0: the cross entropy itself, log 2
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{std::nullopt, 0.0})() ==
+              Approx(0.69314718).margin(1e-7).epsilon(0));
+    }
+    SECTION("three elements, summed over the last axis; elementwise with no_axes")
+    {
+        // x = 2, l = 1: p = 0.88079708, ce = log(1 + e^-2) = 0.12692801,
+        //   (1 - p)^2 = 0.11920292^2 = 0.01420934 -> 0.00180356
+        // x = -1, l = 0.3 (soft): p = 0.26894142,
+        //   ce = 0.3 log(1 + e) + 0.7 log(1 + e^-1) = 0.3 * 1.31326169 + 0.7 * 0.31326169 = 0.61326169
+        //   1 - p_t = p (1 - l) + (1 - p) l = 0.18825899 + 0.21931757 = 0.40757657
+        //   -> 0.61326169 * 0.40757657^2 = 0.10187421
+        // x = 0, l = 1: 0.17328680
+        // sum: 0.27696457
+        const xt::xarray<T> x = {{T(2), T(-1), T(0)}};
+        const xt::xarray<T> l = {{T(1), T(0.3), T(1)}};
+        const auto summed = xloss::sigmoid_focal_loss(x, l);
+        REQUIRE(summed.shape() == std::vector<std::size_t>{1});
+        CHECK(summed(0) == Approx(0.27696457).margin(1e-7).epsilon(0));
+        const auto elementwise = xloss::sigmoid_focal_loss(x, l, xloss::no_axes);
+        REQUIRE(elementwise.shape() == x.shape());
+        CHECK(elementwise(0, 0) == Approx(0.00180356).margin(1e-7).epsilon(0));
+        CHECK(elementwise(0, 1) == Approx(0.10187421).margin(1e-7).epsilon(0));
+        CHECK(elementwise(0, 2) == Approx(0.17328680).margin(1e-7).epsilon(0));
+        // gamma 0.5: 0.61326169 * sqrt(0.40757657) = 0.61326169 * 0.63841723 = 0.39151683
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::no_axes, xloss::focal_options{std::nullopt, 0.5})(0, 1) ==
+              Approx(0.39151683).margin(1e-6).epsilon(0));
+    }
+    SECTION("gamma 1 with alpha 0.75 on a negative")
+    {
+        // x = 1.5, l = 0: p = 0.81757448, ce = softplus(1.5) = 1.70141328,
+        //   1 - p_t = p: 1.70141328 * 0.81757448 = 1.39103207, times 1 - alpha = 0.25: 0.34775802
+        const xt::xarray<T> x = {T(1.5)};
+        const xt::xarray<T> l = {T(0)};
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.75, 1.0})() ==
+              Approx(0.34775802).margin(1e-6).epsilon(0));
+    }
+    SECTION("focal_options defaults: no alpha, gamma 2")
+    {
+        const xloss::focal_options o{};
+        CHECK_FALSE(o.alpha.has_value());
+        CHECK(o.gamma == 2.0);
+    }
+}
+
+// The relations optax/losses/_classification_test.py, SigmoidFocalLossTest
+// (google-deepmind/optax) checks, on its inputs, with the long-double
+// references: Optax's loss is elementwise, so xloss::no_axes.
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: Optax's relations", "[focal]", float, double)
+{
+    using T = TestType;
+    const xt::xarray<T> ys = {{2.0, 0.1, -2.0}, {0.3, -0.1, 1.2}};
+    const xt::xarray<T> ts = {{0.0, 0.0, 1.0}, {1.0, 0.0, 0.0}};
+    const auto bce = ref_bce(ys, ts);
+    const auto focal = [&](const xt::xarray<T>& x, const xt::xarray<T>& l, xloss::focal_options o)
+    { return xloss::sigmoid_focal_loss(x, l, xloss::no_axes, o); };
+
+    SECTION("gamma 0 equals sigmoid binary cross entropy (test_focal_equals_ce)")
+    {
+        check_close<T>(focal(ys, ts, {std::nullopt, 0.0}), bce);
+        // test_focal_gamma_zero_matches_binary_cross_entropy
+        const xt::xarray<T> x = {{-1.0, 0.0, 1.0}, {2.0, -2.0, 0.5}};
+        const xt::xarray<T> l = {{0.0, 1.0, 1.0}, {1.0, 0.0, 0.0}};
+        check_close<T>(focal(x, l, {std::nullopt, 0.0}), ref_bce(x, l));
+        // and on random soft labels, reduced: the sum of the cross entropies
+        const xt::xarray<T> rx = random_normal<T>({6, 33}, 2.0, 7);
+        const xt::xarray<T> rl = random_labels<T>({6, 33}, true, 8);
+        const xt::xarray<ld> rbce = ref_bce(rx, rl);
+        const xt::xarray<ld> summed = xt::sum(rbce, {1}, xt::evaluation_strategy::immediate);
+        check_close<T>(xloss::sigmoid_focal_loss(rx, rl, -1, xloss::focal_options{std::nullopt, 0.0}), summed);
+    }
+    SECTION("focal / ce == (1 - p_t)^gamma (test_scale)")
+    {
+        const auto f = focal(ys, ts, {std::nullopt, 2.0});
+        for (std::size_t i = 0; i < ys.size(); ++i)
+        {
+            const ld p = 1 / (1 + std::exp(-ld(ys.flat(i))));
+            const ld t = ts.flat(i);
+            const ld p_t = p * t + (1 - p) * (1 - t);
+            CHECK(close(double(f.flat(i) / bce.flat(i)), double((1 - p_t) * (1 - p_t)), 2e-5, 0));
+        }
+    }
+    SECTION("large and small logits (test_large_logit_fl_less_than_ce, test_small_logit_fl_less_than_ce)")
+    {
+        const auto logit = [](double p) { return std::log(p / (1 - p)); };
+        const xt::xarray<T> large = {T(logit(0.9)), T(logit(0.98)), T(logit(0.3)), T(logit(0.99))};
+        const xt::xarray<T> small = {T(logit(0.1)), T(logit(0.02)), T(logit(0.09)), T(logit(0.15))};
+        const xt::xarray<T> ones = {T(1), T(1), T(1), T(1)};
+        const auto fl = focal(large, ones, {0.5, 2.0});
+        const auto fs = focal(small, ones, {std::nullopt, 2.0});
+        const auto bl = ref_bce(large, ones);
+        const auto bs = ref_bce(small, ones);
+        for (std::size_t i = 0; i < 4; ++i)
+        {
+            const ld sl = 1 / (1 + std::exp(-ld(large(i))));
+            const ld ss = 1 / (1 + std::exp(-ld(small(i))));
+            // ce / focal == 2 / (1 - sigmoid)^2 with alpha 0.5; 1 / (1 - sigmoid)^2 without
+            CHECK(close(double(bl(i) / fl(i)), double(2 / ((1 - sl) * (1 - sl))), 1e-4, 0));
+            CHECK(close(double(bs(i) / fs(i)), double(1 / ((1 - ss) * (1 - ss))), 1e-4, 0));
+        }
+    }
+    SECTION("alpha 1 with gamma 0 is ce * labels (test_alpha_one)")
+    {
+        check_close<T>(focal(ys, ts, {1.0, 0.0}), xt::xarray<ld>(bce * xt::cast<ld>(ts)));
+    }
+    SECTION("alpha 0 ignores positives, alpha 1 ignores negatives (test_ignore_positive, test_ignore_negative)")
+    {
+        const auto f0 = focal(ys, ts, {0.0, 2.0});
+        const auto f1 = focal(ys, ts, {1.0, 2.0});
+        for (std::size_t i = 0; i < ys.size(); ++i)
+        {
+            INFO("element " << i);
+            CHECK(bce.flat(i) > 0);
+            if (ts.flat(i) == T(1))
+            {
+                CHECK(f0.flat(i) == T(0));
+                CHECK(f1.flat(i) > T(0));
+            }
+            else
+            {
+                CHECK(f1.flat(i) == T(0));
+                CHECK(f0.flat(i) > T(0));
+            }
+        }
+    }
+    SECTION("extreme logits with gamma 0.5: finite loss and gradient (test_extreme_logits_finite_gradients)")
+    {
+        const xt::xarray<T> x = {100.0, -100.0, 75.0, -75.0, 50.0, -50.0};
+        const xt::xarray<T> l = {0.9, 0.1, 0.8, 0.2, 1.0, 0.0};
+        const xloss::focal_options o{std::nullopt, 0.5};
+        const auto [value, g] = xloss::value_and_grad(xloss::sigmoid_focal_loss, x, l, -1, o);
+        CHECK(std::isfinite(value()));
+        for (auto v : g)
+        {
+            CHECK(std::isfinite(v));
+        }
+        ld expected = 0;
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            expected += stable_focal_element(x(i), l(i), std::nullopt, 0.5);
+        }
+        CHECK(close(value(), double(expected), tolerance<T>::rel, tolerance<T>::abs));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Long-double reference on random data
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: long-double reference over shapes, axes, masks and options",
+                   "[focal][reference]", float, double)
+{
+    using T = TestType;
+    for (const auto& o : option_sets())
+    {
+        run_sweep<T>(o);
+    }
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: reduced lengths around the SIMD width", "[focal][reference]", float, double)
+{
+    using T = TestType;
+    unsigned seed = 700;
+    for (const auto& o : option_sets())
+    {
+        for (std::size_t n : simd_lengths)
+        {
+            const axis_case rows{"rows", {3, n}, {-1}};
+            const axis_case cols{"columns", {n, 19}, {0}};
+            for (const auto* c : {&rows, &cols})
+            {
+                const auto reduced = reduced_axes(*c);
+                const xt::xarray<T> x = random_normal<T>(c->shape, 2.0, ++seed);
+                const xt::xarray<T> l = random_labels<T>(c->shape, o.soft, ++seed);
+                const xt::xarray<bool> m = random_mask(c->shape, 0.6, ++seed);
+                INFO(c->name << ", n = " << n << ", " << o.name);
+                check_close<T>(call(xloss::sigmoid_focal_loss, x, l, *c, nullptr, o.opts),
+                               reference(x, l, reduced, nullptr, o.opts));
+                check_close<T>(call(xloss::sigmoid_focal_loss, x, l, *c, &m, o.opts),
+                               reference(x, l, reduced, &m, o.opts));
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------------
+// Axis forms, call forms, types
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis forms; braced lists are axes, not options", "[focal][axes]", float,
+                   double)
+{
+    using T = TestType;
+    const shape_t shape{3, 4, 5};
+    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 21);
+    const xt::xarray<T> l = random_labels<T>(shape, true, 22);
+    const xloss::focal_options dflt{};
+    const xloss::focal_options o{0.25, 1.5};
+
+    SECTION("default axis is -1, default options are gamma 2 without alpha")
+    {
+        check_equal(xloss::sigmoid_focal_loss(x, l), xloss::sigmoid_focal_loss(x, l, -1));
+        check_equal(xloss::sigmoid_focal_loss(x, l), xloss::sigmoid_focal_loss(x, l, dflt));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l), reference(x, l, {2}, nullptr, dflt));
+    }
+    SECTION("{1} is the axis 1")
+    {
+        const auto braced = xloss::sigmoid_focal_loss(x, l, {1});
+        REQUIRE(braced.shape() == std::vector<std::size_t>{3, 5});
+        check_equal(braced, xloss::sigmoid_focal_loss(x, l, 1));
+        check_close<T>(braced, reference(x, l, {1}, nullptr, dflt));
+        const auto with_opts = xloss::sigmoid_focal_loss(x, l, {1}, o);
+        check_close<T>(with_opts, reference(x, l, {1}, nullptr, o));
+        check_equal(with_opts, xloss::sigmoid_focal_loss(x, l, 1, o));
+    }
+    SECTION("{0, 2} is the axis list")
+    {
+        const auto braced = xloss::sigmoid_focal_loss(x, l, {0, 2});
+        REQUIRE(braced.shape() == std::vector<std::size_t>{4});
+        check_close<T>(braced, reference(x, l, {0, 2}, nullptr, dflt));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, {2, 0}), braced);
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, std::array<int, 2>{0, -1}), braced);
+        const xt::xarray<bool> m = random_mask(shape, 0.7, 23);
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, {0, 2}, m, o), reference(x, l, {0, 2}, &m, o));
+    }
+    SECTION("options alone, after an axis, after axis and mask")
+    {
+        const xt::xarray<bool> m = random_mask(shape, 0.7, 24);
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, o), reference(x, l, {2}, nullptr, o));
+        check_equal(xloss::sigmoid_focal_loss(x, l, -1, o), xloss::sigmoid_focal_loss(x, l, o));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, 0, m, o), reference(x, l, {0}, &m, o));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{std::nullopt, 0.0}),
+                       reference(x, l, {2}, nullptr, {std::nullopt, 0.0}));
+    }
+    SECTION("all_axes: a 0-d sum")
+    {
+        const auto all = xloss::sigmoid_focal_loss(x, l, xloss::all_axes, o);
+        CHECK(all.dimension() == 0);
+        check_close<T>(all, reference(x, l, {0, 1, 2}, nullptr, o));
+    }
+    SECTION("no_axes: Optax's elementwise output, masked elements 0")
+    {
+        const xt::xarray<bool> m = random_mask(shape, 0.5, 25);
+        const auto e = xloss::sigmoid_focal_loss(x, l, xloss::no_axes, m, o);
+        REQUIRE(e.shape() == x.shape());
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            const double expected = m.flat(i) ? double(ref_focal_element(x.flat(i), l.flat(i), o.alpha, o.gamma)) : 0;
+            bad += close(e.flat(i), expected, tolerance<T>::rel, tolerance<T>::abs) ? 0 : 1;
+            if (!m.flat(i))
+            {
+                CHECK(e.flat(i) == T(0));
+            }
+        }
+        CHECK(bad == 0);
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, xloss::no_axes), reference(x, l, {}, nullptr, dflt));
+    }
+    SECTION("an axis out of range throws, naming the function")
+    {
+        CHECK_THROWS_AS(xloss::sigmoid_focal_loss(x, l, -4), std::invalid_argument);
+        CHECK_THROWS_WITH(xloss::sigmoid_focal_loss(x, l, {2, -1}, o), Catch::Contains("xloss::sigmoid_focal_loss"));
+    }
+}
+
+TEST_CASE("sigmoid_focal_loss: result types", "[focal]")
+{
+    const xt::xarray<float> f = {{1.f, -2.f}};
+    const xt::xarray<double> d = {{1.0, 0.0}};
+    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, f)), xt::xarray<float>>, "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(d, d)), xt::xarray<double>>, "double");
+    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, d)), xt::xarray<double>>, "common type");
+    CHECK(xloss::sigmoid_focal_loss(f, d)(0) == Approx(xloss::sigmoid_focal_loss(xt::xarray<double>(f), d)(0)));
+}
+
+// -------------------------------------------------------------------------
+// Properties
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: masks", "[focal][where]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{6, 13};
+    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 31);
+    const xt::xarray<T> l = random_labels<T>(shape, true, 32);
+    xt::xarray<bool> m = random_mask(shape, 0.6, 33);
+    xt::view(m, 2, xt::all()) = false;  // one example with nothing selected
+    const xloss::focal_options o{0.25, 2.0};
+
+    SECTION("an all-true mask equals no mask, exactly")
+    {
+        const xt::xarray<bool> yes = xt::ones<bool>(shape);
+        const xt::xarray<bool> batch_yes = xt::ones<bool>(shape_t{6});
+        check_equal(xloss::sigmoid_focal_loss(x, l, -1, yes), xloss::sigmoid_focal_loss(x, l));
+        check_equal(xloss::sigmoid_focal_loss(x, l, -1, batch_yes, o), xloss::sigmoid_focal_loss(x, l, o));
+        check_equal(xloss::sigmoid_focal_loss(x, l, 0, yes, o), xloss::sigmoid_focal_loss(x, l, 0, o));
+        check_equal(xloss::sigmoid_focal_loss(x, l, xloss::no_axes, yes),
+                    xloss::sigmoid_focal_loss(x, l, xloss::no_axes));
+    }
+    SECTION("the masked result equals the loss of the selected elements")
+    {
+        const auto f = xloss::sigmoid_focal_loss(x, l, -1, m, o);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            INFO("row " << i);
+            const auto row_m = xt::view(m, i, xt::all());
+            const xt::xarray<T> sub_x = xt::filter(xt::view(x, i, xt::all()), row_m);
+            const xt::xarray<T> sub_l = xt::filter(xt::view(l, i, xt::all()), row_m);
+            CHECK(close(f(i), xloss::sigmoid_focal_loss(sub_x, sub_l, o)(), tolerance<T>::rel, tolerance<T>::abs));
+        }
+        CHECK(f(2) == T(0));
+    }
+    SECTION("a batch-rank mask masks whole examples; all-masked slices give 0")
+    {
+        const xt::xarray<bool> keep = {true, false, true, true, false, true};
+        const auto f = xloss::sigmoid_focal_loss(x, l, -1, keep, o);
+        const auto plain = xloss::sigmoid_focal_loss(x, l, o);
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            CHECK(f(i) == (keep(i) ? plain(i) : T(0)));
+        }
+        const xt::xarray<bool> none = xt::zeros<bool>(shape);
+        for (auto v : xloss::sigmoid_focal_loss(x, l, 0, none))
+        {
+            CHECK(v == T(0));
+        }
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::all_axes, none)() == T(0));
+        const xt::xarray<T> empty = xt::xarray<T>::from_shape({4, 0});
+        const auto e = xloss::sigmoid_focal_loss(empty, empty);
+        REQUIRE(e.shape() == std::vector<std::size_t>{4});
+        for (auto v : e)
+        {
+            CHECK(v == T(0));
+        }
+    }
+    SECTION("NaN and -inf under a false mask change nothing")
+    {
+        xt::xarray<T> bad_x = x;
+        xt::xarray<T> bad_l = l;
+        for (std::size_t i = 0; i < m.size(); ++i)
+        {
+            if (!m.flat(i))
+            {
+                bad_x.flat(i) = (i % 2) ? T(k_nan) : T(-k_inf);
+                bad_l.flat(i) = (i % 3) ? T(k_nan) : T(k_inf);
+            }
+        }
+        for (const auto& opts : {xloss::focal_options{}, o, xloss::focal_options{std::nullopt, 0.5}})
+        {
+            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, -1, m, opts), xloss::sigmoid_focal_loss(x, l, -1, m, opts));
+            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, 0, m, opts), xloss::sigmoid_focal_loss(x, l, 0, m, opts));
+            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, xloss::no_axes, m, opts),
+                        xloss::sigmoid_focal_loss(x, l, xloss::no_axes, m, opts));
+        }
+        xt::xarray<T> nan_row = x;
+        xt::view(nan_row, 4, xt::all()) = T(k_nan);
+        const xt::xarray<bool> keep = {true, true, true, true, false, true};
+        const auto got = xloss::sigmoid_focal_loss(nan_row, l, -1, keep);
+        CHECK(got(4) == T(0));
+        check_equal(got, xloss::sigmoid_focal_loss(x, l, -1, keep));
+    }
+    SECTION("a [1, C] mask selects classes for every example")
+    {
+        const xt::xarray<bool> cls = random_mask({1, shape[1]}, 0.5, 34);
+        const xt::xarray<bool> full = xt::broadcast(cls, shape);
+        check_equal(xloss::sigmoid_focal_loss(x, l, -1, cls, o), xloss::sigmoid_focal_loss(x, l, -1, full, o));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, -1, cls, o), reference(x, l, {1}, &full, o));
+    }
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis k equals moving k last", "[focal][axes]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{4, 5, 6};
+    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 41);
+    const xt::xarray<T> l = random_labels<T>(shape, true, 42);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 43);
+    const xloss::focal_options o{0.25, 0.5};
+    for (std::size_t k = 0; k < 3; ++k)
+    {
+        INFO("axis " << k);
+        std::vector<std::size_t> perm;
+        for (std::size_t a = 0; a < 3; ++a)
+        {
+            if (a != k)
+            {
+                perm.push_back(a);
+            }
+        }
+        perm.push_back(k);
+        const xt::xarray<T> x_last = xt::transpose(x, perm);
+        const xt::xarray<T> l_last = xt::transpose(l, perm);
+        const xt::xarray<bool> m_last = xt::transpose(m, perm);
+        const int ax = static_cast<int>(k);
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax), xloss::sigmoid_focal_loss(x_last, l_last, -1));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax, m, o), xloss::sigmoid_focal_loss(x_last, l_last, -1, m_last, o));
+    }
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: input kinds", "[focal][inputs]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{5, 19};
+    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 51);
+    const xt::xarray<T> l = random_labels<T>(shape, true, 52);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 53);
+    const xloss::focal_options o{0.25, 2.0};
+    const auto expected = xloss::sigmoid_focal_loss(x, l, -1, m, o);
+    const auto expected_cols = xloss::sigmoid_focal_loss(x, l, 0, m, o);
+
+    SECTION("column-major containers")
+    {
+        const xt::xarray<T, xt::layout_type::column_major> xc = x;
+        const xt::xarray<T, xt::layout_type::column_major> lc = l;
+        const xt::xarray<bool, xt::layout_type::column_major> mc = m;
+        check_close<T>(xloss::sigmoid_focal_loss(xc, lc, -1, mc, o), expected);
+        check_close<T>(xloss::sigmoid_focal_loss(xc, lc, 0, mc, o), expected_cols);
+    }
+    SECTION("xt::view into a larger array")
+    {
+        xt::xarray<T> big_x = random_normal<T>({7, 25}, 2.0, 54);
+        xt::xarray<T> big_l = random_labels<T>({7, 25}, true, 55);
+        xt::view(big_x, xt::range(1, 6), xt::range(3, 22)) = x;
+        xt::view(big_l, xt::range(1, 6), xt::range(3, 22)) = l;
+        const auto vx = xt::view(big_x, xt::range(1, 6), xt::range(3, 22));
+        const auto vl = xt::view(big_l, xt::range(1, 6), xt::range(3, 22));
+        check_close<T>(xloss::sigmoid_focal_loss(vx, vl, -1, m, o), expected);
+        check_close<T>(xloss::sigmoid_focal_loss(vx, vl, 0, m, o), expected_cols);
+    }
+    SECTION("xt::strided_view with steps")
+    {
+        xt::xarray<T> big_x = random_normal<T>({10, 57}, 2.0, 56);
+        xt::xarray<T> big_l = random_labels<T>({10, 57}, true, 57);
+        xt::strided_view(big_x, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = x;
+        xt::strided_view(big_l, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = l;
+        const auto sx = xt::strided_view(big_x, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        const auto sl = xt::strided_view(big_l, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+        REQUIRE(sx.shape() == x.shape());
+        check_close<T>(xloss::sigmoid_focal_loss(sx, sl, -1, m, o), expected);
+        check_close<T>(xloss::sigmoid_focal_loss(sx, sl, 0, m, o), expected_cols);
+    }
+    SECTION("xt::adapt over raw pointers")
+    {
+        std::vector<T> bx(x.begin(), x.end());
+        std::vector<T> bl(l.begin(), l.end());
+        const auto ax = xt::adapt(bx.data(), bx.size(), xt::no_ownership(), shape);
+        const auto al = xt::adapt(bl.data(), bl.size(), xt::no_ownership(), shape);
+        check_equal(xloss::sigmoid_focal_loss(ax, al, -1, m, o), expected);
+        check_close<T>(xloss::sigmoid_focal_loss(ax, al, 0, m, o), expected_cols);
+    }
+    SECTION("lazy expressions")
+    {
+        const xt::xarray<T> half = x / T(2);  // exact: 2 * half == x
+        check_close<T>(xloss::sigmoid_focal_loss(T(2) * half, l, -1, m, o), expected);
+        const auto promoted = xloss::sigmoid_focal_loss(2.0 * half, l, -1, m, o);
+        static_assert(std::is_same_v<typename decltype(promoted)::value_type, double>, "2.0 * float is double");
+        check_close<T>(promoted, expected);
+    }
+    SECTION("broadcasting labels: [1, C] against [B, C]")
+    {
+        const xt::xarray<T> l1 = xt::view(l, xt::range(0, 1), xt::all());
+        const xt::xarray<T> lb = xt::broadcast(l1, shape);
+        check_equal(xloss::sigmoid_focal_loss(x, l1, -1, m, o), xloss::sigmoid_focal_loss(x, lb, -1, m, o));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l1, o), reference(x, lb, {1}, nullptr, o));
+    }
+}
+
+// -------------------------------------------------------------------------
+// Edges
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels", "[focal][edges]", float, double)
+{
+    using T = TestType;
+    // 17 elements: a full batch of 16 floats / two of 8 doubles, and a tail.
+    const xt::xarray<T> x = {100, -100, 100, -100, 100, -100, 100, -100, 100, -100, 50, -50, 30, -30, 100, -100, 0};
+    const xt::xarray<T> l = {1, 1, 0, 0, 0.9, 0.1, 0.1, 0.9, 0.5, 0.5, 1, 0, 0.25, 0.75, 0.999, 0.001, 1};
+    for (const auto& o : {xloss::focal_options{}, xloss::focal_options{0.25, 2.0},
+                          xloss::focal_options{std::nullopt, 0.5}, xloss::focal_options{std::nullopt, 0.0}})
+    {
+        INFO("gamma " << o.gamma << (o.alpha ? ", alpha " : "") << o.alpha.value_or(0));
+        const auto elementwise = xloss::sigmoid_focal_loss(x, l, xloss::no_axes, o);
+        const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::sigmoid_focal_loss, x, l, -1, o);
+        const auto g_elem = xloss::grad(xloss::sigmoid_focal_loss, x, l, xloss::no_axes, o);
+        ld total = 0;
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            INFO("x " << x(i) << ", l " << l(i));
+            const ld expected = stable_focal_element(x(i), l(i), o.alpha, o.gamma);
+            total += expected;
+            CHECK(std::isfinite(elementwise(i)));
+            CHECK(close(elementwise(i), double(expected), 1e-5, 1e-30));
+            CHECK(std::isfinite(g.first(i)));
+            CHECK(std::isfinite(g.second(i)));
+            CHECK(std::isfinite(g_elem(i)));
+            CHECK(g_elem(i) == g.first(i));
+        }
+        CHECK(close(value(), double(total), tolerance<T>::rel, tolerance<T>::abs));
+    }
+    SECTION("hand-computed values at +-100")
+    {
+        // x = 100, l = 0.9, gamma 2: ce = 0.9 softplus(-100) + 0.1 softplus(100) = 10 (+ 4e-44),
+        //   1 - p_t = p (1 - l) + (1 - p) l = 0.1 (+ 3e-44): 10 * 0.01 = 0.1
+        //   d/dx = (p - l) (1 - p_t)^2 + ce * 2 (1 - p_t) (1 - 2 l) p (1 - p) = 0.1 * 0.01 + 0 = 0.001
+        // x = -100, l = 0.1: the mirror image: 0.1, and d/dx = -0.001
+        // x = -100, l = 1: ce = 100, 1 - p_t = 1: 100, d/dx = (0 - 1) * 1 + 100 * 2 * (-1) * 0 = -1
+        // x = 100, l = 0: 100, d/dx = 1
+        const xt::xarray<T> xs = {100, -100, -100, 100};
+        const xt::xarray<T> ls = {0.9, 0.1, 1, 0};
+        const auto e = xloss::sigmoid_focal_loss(xs, ls, xloss::no_axes);
+        const auto d = xloss::grad(xloss::sigmoid_focal_loss, xs, ls, xloss::no_axes);
+        const double ev[] = {0.1, 0.1, 100, 100};
+        const double dv[] = {0.001, -0.001, -1, 1};
+        for (std::size_t i = 0; i < 4; ++i)
+        {
+            CHECK(e(i) == Approx(ev[i]).epsilon(1e-5));
+            CHECK(d(i) == Approx(dv[i]).epsilon(1e-4));
+        }
+    }
+}
