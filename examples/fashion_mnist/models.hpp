@@ -182,7 +182,8 @@ namespace fashion_mnist
         {
             return std::make_unique<SoftmaxRegression>(features, classes, rng);
         }
-        return std::make_unique<Mlp>(features, 256, classes, rng);
+        constexpr std::size_t hidden = 256;
+        return std::make_unique<Mlp>(features, hidden, classes, rng);
     }
 
     // Adam (Kingma & Ba, 2015) with the usual defaults. It is written as a

@@ -78,9 +78,16 @@ namespace fashion_mnist
         const std::string csv_q = single_quoted(csv, "''");
 
         std::ofstream gp(script);
-        gp << "set terminal pngcairo size 1200,480 font 'sans,10'\n"
+        // pngcairo draws smoother lines; builds of gnuplot without cairo
+        // still have the libgd png terminal.
+        gp << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+           << "  set terminal pngcairo size 1200,480 font 'sans,10'\n"
+           << "} else {\n"
+           << "  set terminal png size 1200,480\n"
+           << "}\n"
            << "set output " << single_quoted(png, "''") << "\n"
            << "set datafile separator ','\n"
+           // Reads the CSV's first line as column names rather than data.
            << "set key autotitle columnhead\n"
            << "set grid\n"
            << "set xtics 1\n"
@@ -98,7 +105,7 @@ namespace fashion_mnist
                << " using 2:(row(" << m << ", 4)) with linespoints lc " << i + 1 << " title '"
                << models[i] << " test'";
         }
-        gp << "\nset title 'test accuracy'\nset ylabel 'accuracy (%)'\nplot ";
+        gp << "\nset title 'test accuracy'\nset ylabel 'accuracy (%)'\nset key bottom right\nplot ";
         for (std::size_t i = 0; i < models.size(); ++i)
         {
             const std::string m = "'" + models[i] + "'";
