@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include <xtensor/xmanipulation.hpp>
 #include <xtensor/xview.hpp>
 
 #include <xloss/detail/simd.hpp>
@@ -43,7 +44,7 @@ TEMPLATE_TEST_CASE("row and column kernels at every length around the SIMD width
                        per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_kl(a, b, m, k, false); }), 4);
         check_close<T>(xloss::cosine_similarity(poisoned, y, -1, mask),
                        per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_cosine(a, b, m, k, 0, false); }), 4);
-        check_close<T>(xloss::sigmoid_focal_loss(poisoned, y, -1, mask),
+        check_close<T>(xloss::sigmoid_focal_loss(poisoned, y, -1, mask, xloss::focal_options{0.25, 2}),
                        per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_focal(a, b, m, k, 0.25, 2); }), 4);
         // The misaligned view itself (read through a temporary or in place).
         auto vx = xt::view(base_x, xt::all(), xt::range(1, n + 1));
@@ -91,5 +92,86 @@ TEMPLATE_TEST_CASE("row and column kernels at every length around the SIMD width
         const auto cs2 = to_slices(cx, one_hot, {1}, &cm2);
         check_close<T>(xloss::softmax_cross_entropy_with_integer_labels(cx, labels, 1, cm2),
                        per_slice(cs2, ref_softmax_cross_entropy));
+    }
+}
+
+namespace
+{
+    // Value and both gradients of `loss` computed one slice at a time (each
+    // call has a single slice, so it runs the row kernel), stitched together.
+    template <class T, class Loss, class... Opts>
+    void check_against_row_kernel(const Loss& loss, const xt::xarray<T>& x, const xt::xarray<T>& y,
+                                  const xt::xarray<bool>& mask, const Opts&... opts)
+    {
+        const std::size_t rows = x.shape()[0];
+        const auto [value, grads] = xloss::value_and_grad<0, 1>(loss, x, y, -1, mask, opts...);
+        xt::xarray<T> v1 = xt::zeros<T>({rows});
+        xt::xarray<T> g0 = xt::zeros_like(x), g1 = xt::zeros_like(x);
+        for (std::size_t r = 0; r < rows; ++r)
+        {
+            const xt::xarray<T> xr = xt::view(x, xt::range(r, r + 1), xt::all());
+            const xt::xarray<T> yr = xt::view(y, xt::range(r, r + 1), xt::all());
+            const xt::xarray<bool> mr = xt::view(mask, xt::range(r, r + 1), xt::all());
+            const auto [vr, gr] = xloss::value_and_grad<0, 1>(loss, xr, yr, -1, mr, opts...);
+            v1(r) = vr(0);
+            xt::view(g0, xt::range(r, r + 1), xt::all()) = gr.first;
+            xt::view(g1, xt::range(r, r + 1), xt::all()) = gr.second;
+        }
+        // 8x the base tolerance: the two paths sum in different orders, and
+        // some gradients are round-off around 0 (cosine of one-element slices).
+        check_close<T>(value, v1, 8);
+        check_close<T>(grads.first, g0, 8);
+        check_close<T>(grads.second, g1, 8);
+    }
+}
+
+TEMPLATE_TEST_CASE("short rows, transposed into tiles, equal the row kernel", "[kernels]", float, double)
+{
+    using T = TestType;
+    constexpr std::size_t W = xloss::detail::simd::width<T>;
+    for (std::size_t n : {std::size_t(1), std::size_t(2), W - 1, W, W + 1, 4 * W})
+    {
+        // More rows than one tile (8 W), and not a multiple of W.
+        const std::size_t rows = 9 * W + 3;
+        CAPTURE(W, n, rows);
+        const auto x = random_normal<T>({rows, n}, 2.0, 700 + unsigned(n));
+        const auto y = random_probabilities<T>({rows, n}, -1, 800 + unsigned(n));
+        const auto mask = random_mask({rows, n}, 0.8, 900 + unsigned(n));
+        const auto s = to_slices(x, y, {1}, &mask);
+        check_close<T>(xloss::softmax_cross_entropy(x, y, -1, mask), per_slice(s, ref_softmax_cross_entropy));
+        check_against_row_kernel<T>(xloss::softmax_cross_entropy, x, y, mask);
+        check_against_row_kernel<T>(xloss::kl_divergence, x, y, mask);
+        check_against_row_kernel<T>(xloss::cosine_distance, x, y, mask);
+        check_against_row_kernel<T>(xloss::sigmoid_focal_loss, x, y, mask, xloss::focal_options{0.25, 2});
+    }
+}
+
+TEMPLATE_TEST_CASE("columns wider than a tile, and slices too long to stage", "[kernels]", float, double)
+{
+    using T = TestType;
+    constexpr std::size_t W = xloss::detail::simd::width<T>;
+    // Staged: inner extent of several tiles plus a remainder.
+    // Direct: n * W * sizeof(T) above the 64 KiB staging budget.
+    const std::size_t long_n = 64 * 1024 / (W * sizeof(T)) + 5;
+    for (auto shape : {std::vector<std::size_t>{2, 5, 8 * W * 2 + 7}, std::vector<std::size_t>{1, long_n, W + 3}})
+    {
+        CAPTURE(W, shape[1], shape[2]);
+        const auto x = random_normal<T>(shape, 2.0, 1000);
+        const auto y = random_probabilities<T>(shape, 1, 1001);
+        const auto mask = random_mask(shape, 0.8, 1002);
+        const auto s = to_slices(x, y, {1}, &mask);
+        check_close<T>(xloss::softmax_cross_entropy(x, y, 1, mask), per_slice(s, ref_softmax_cross_entropy), 8);
+        // Gradients against the same problem with the reduced axis moved last (row kernel).
+        const xt::xarray<T> xl = xt::transpose(x, {0, 2, 1});
+        const xt::xarray<T> yl = xt::transpose(y, {0, 2, 1});
+        const xt::xarray<bool> ml = xt::transpose(mask, {0, 2, 1});
+        const auto [dx, dy] = xloss::grad<0, 1>(xloss::softmax_cross_entropy, x, y, 1, mask);
+        const auto [dxl, dyl] = xloss::grad<0, 1>(xloss::softmax_cross_entropy, xl, yl, -1, ml);
+        check_close<T>(dx, xt::xarray<T>(xt::transpose(dxl, {0, 2, 1})), 8);
+        check_close<T>(dy, xt::xarray<T>(xt::transpose(dyl, {0, 2, 1})), 8);
+        const auto [cx, cy] = xloss::grad<0, 1>(xloss::cosine_similarity, x, y, 1, mask);
+        const auto [cxl, cyl] = xloss::grad<0, 1>(xloss::cosine_similarity, xl, yl, -1, ml);
+        check_close<T>(cx, xt::xarray<T>(xt::transpose(cxl, {0, 2, 1})), 8);
+        check_close<T>(cy, xt::xarray<T>(xt::transpose(cyl, {0, 2, 1})), 8);
     }
 }

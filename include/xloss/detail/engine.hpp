@@ -25,6 +25,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
@@ -53,23 +57,24 @@ namespace xloss::detail
         std::array<T*, 2> grad{nullptr, nullptr};  // gradient outputs at the lanes' origin
     };
 
-    // The per-call arrays, in planned layout.
-    template <class T>
+    // The per-call arrays, in planned layout. Labels keep the caller's
+    // integral type, so contiguous labels are read in place.
+    template <class T, class Label = std::ptrdiff_t>
     struct call_data
     {
         const T* x = nullptr;
         const T* y = nullptr;
         const std::uint8_t* mask = nullptr;        // per element
         const std::uint8_t* slice_mask = nullptr;  // per slice
-        const std::ptrdiff_t* labels = nullptr;    // per slice
+        const Label* labels = nullptr;             // per slice
         const T* upstream = nullptr;               // per slice
         T* value = nullptr;                        // per slice
         std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout
         bool want_grad = false;
     };
 
-    template <class Rule, class T, bool Masked, class Options>
-    void run_rows(const layout& L, const call_data<T>& d, const Options& opts)
+    template <class Rule, class T, bool Masked, class Label, class Options>
+    void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
     {
         const std::size_t n = L.n;
         for (std::size_t s = 0; s < L.outer; ++s)
@@ -89,7 +94,7 @@ namespace xloss::detail
             }
             row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n};
             group<T> grp;
-            grp.label[0] = d.labels ? d.labels[s] : 0;
+            grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
             grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
             for (std::size_t i = 0; i < 2; ++i)
             {
@@ -100,8 +105,171 @@ namespace xloss::detail
         }
     }
 
-    template <class Rule, class T, bool Masked, class Options>
-    void run_columns(const layout& L, const call_data<T>& d, const Options& opts)
+    // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
+    // is at k * stride + l from x, y, mask and the gradient outputs.
+    template <class Rule, class T, bool Masked, class Label, class Options>
+    void run_group(const call_data<T, Label>& d, const T* x, const T* y, const std::uint8_t* mask,
+                   std::array<T*, 2> grad, std::size_t n, std::size_t stride, std::size_t count, std::size_t s0,
+                   bool padded, const Options& opts)
+    {
+        constexpr std::size_t W = simd::width<T>;
+        count = std::min(count, W);
+        group<T> grp;
+        grp.grad = grad;
+        alignas(64) std::uint8_t selected[W] = {};
+        std::fill(selected, selected + count, std::uint8_t(1));
+        if (d.slice_mask)
+        {
+            std::copy(d.slice_mask + s0, d.slice_mask + s0 + count, selected);
+        }
+        if (d.upstream)
+        {
+            alignas(64) T upstream[W] = {};
+            std::copy(d.upstream + s0, d.upstream + s0 + count, upstream);
+            grp.upstream = simd::load(+upstream);
+        }
+        if (d.labels)
+        {
+            for (std::size_t l = 0; l < count; ++l)
+            {
+                grp.label[l] = static_cast<std::ptrdiff_t>(d.labels[s0 + l]);
+            }
+        }
+        const auto active = simd::load_mask<T>(selected);
+        column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded};
+        auto v = d.want_grad ? Rule::value_and_grad(lanes, grp, opts) : Rule::value(lanes, grp, opts);
+        v = xsimd::select(active, v, simd::batch<T>(T(0)));
+        alignas(64) T values[W];
+        v.store_aligned(values);
+        std::copy(values, values + count, d.value + s0);
+    }
+
+    // Copies `count` slices of n elements (element k of slice l at
+    // src[l * slice_stride + k * element_stride]) into a tile where it sits at
+    // k * width + l, or back with `to_tile` false. Reads and writes run along
+    // whichever stride is 1.
+    template <class V>
+    void stage(V* tile, const V* src, std::size_t n, std::size_t count, std::size_t width, std::size_t slice_stride,
+               std::size_t element_stride)
+    {
+        if (slice_stride == 1)
+        {
+            for (std::size_t k = 0; k < n; ++k)
+            {
+                std::copy(src + k * element_stride, src + k * element_stride + count, tile + k * width);
+            }
+        }
+        else
+        {
+            for (std::size_t l = 0; l < count; ++l)
+            {
+                for (std::size_t k = 0; k < n; ++k)
+                {
+                    tile[k * width + l] = src[l * slice_stride + k * element_stride];
+                }
+            }
+        }
+    }
+
+    template <class V>
+    void unstage(V* dst, const V* tile, std::size_t n, std::size_t count, std::size_t width, std::size_t slice_stride,
+                 std::size_t element_stride)
+    {
+        if (slice_stride == 1)
+        {
+            for (std::size_t k = 0; k < n; ++k)
+            {
+                std::copy(tile + k * width, tile + k * width + count, dst + k * element_stride);
+            }
+        }
+        else
+        {
+            for (std::size_t l = 0; l < count; ++l)
+            {
+                for (std::size_t k = 0; k < n; ++k)
+                {
+                    dst[l * slice_stride + k * element_stride] = tile[k * width + l];
+                }
+            }
+        }
+    }
+
+    // Slices that are not contiguous rows run W at a time on the column
+    // kernel. They are first staged, a tile of slices at a time, into small
+    // contiguous buffers: strided reads straight from memory defeat the
+    // prefetchers, and power-of-two strides (NCHW planes) make every element
+    // of a slice fight for the same cache set. Short contiguous rows are
+    // staged the same way, transposed, so that the kernel vectorizes across
+    // slices instead of within one.
+    //
+    // slices: `count` of them from `first`; element k of slice s at
+    // origin(s) + k * element_stride, with consecutive slices in a tile
+    // slice_stride apart.
+    template <class Rule, class T, bool Masked, class Label, class Options>
+    void run_tiled(const layout& L, const call_data<T, Label>& d, const Options& opts, std::size_t element_stride,
+                   std::size_t slice_stride)
+    {
+        constexpr std::size_t W = simd::width<T>;
+        const std::size_t n = L.n;
+        // Tile width: up to 8 batches, as long as one tile buffer stays within
+        // a quarter of a typical L2 (it is read three times).
+        constexpr std::size_t budget = 64 * 1024;
+        const std::size_t width = std::min<std::size_t>(8 * W, budget / (n * sizeof(T)) / W * W);
+        const std::size_t per_outer = slice_stride == 1 ? L.inner : L.outer;  // slices per contiguous run
+        const std::size_t runs = slice_stride == 1 ? L.outer : 1;
+        const bool same_inputs = d.x == d.y;
+        std::vector<T> tx(n * width), ty(same_inputs ? 0 : n * width);
+        std::vector<std::uint8_t> tm(Masked ? n * width : 0);
+        std::array<std::vector<T>, 2> tg;
+        std::array<T*, 2> tile_grad{nullptr, nullptr};
+        for (std::size_t i = 0; i < 2; ++i)
+        {
+            if (d.grad[i])
+            {
+                tg[i].resize(n * width);
+                tile_grad[i] = tg[i].data();
+            }
+        }
+        const T* tile_y = same_inputs ? tx.data() : ty.data();
+        for (std::size_t r = 0; r < runs; ++r)
+        {
+            for (std::size_t j0 = 0; j0 < per_outer; j0 += width)
+            {
+                const std::size_t count = std::min(width, per_outer - j0);
+                // Offset of the tile's first element, and index of its first slice.
+                const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
+                const std::size_t s0 = r * L.inner + j0;
+                stage(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
+                if (!same_inputs)
+                {
+                    stage(ty.data(), d.y + origin, n, count, width, slice_stride, element_stride);
+                }
+                if constexpr (Masked)
+                {
+                    stage(tm.data(), d.mask + origin, n, count, width, slice_stride, element_stride);
+                }
+                for (std::size_t g = 0; g < count; g += W)
+                {
+                    std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
+                                           tile_grad[1] ? tile_grad[1] + g : nullptr};
+                    run_group<Rule, T, Masked>(d, tx.data() + g, tile_y + g, Masked ? tm.data() + g : nullptr, grad,
+                                               n, width, std::min(W, count - g), s0 + g, true, opts);
+                }
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    if (d.grad[i])
+                    {
+                        unstage(d.grad[i] + origin, tile_grad[i], n, count, width, slice_stride, element_stride);
+                    }
+                }
+            }
+        }
+    }
+
+    // The column kernel straight on the caller's layout, for slices too long
+    // to stage (a tile of W of them would not fit the budget).
+    template <class Rule, class T, bool Masked, class Label, class Options>
+    void run_columns(const layout& L, const call_data<T, Label>& d, const Options& opts)
     {
         constexpr std::size_t W = simd::width<T>;
         const std::size_t n = L.n;
@@ -110,38 +278,45 @@ namespace xloss::detail
         {
             for (std::size_t j0 = 0; j0 < inner; j0 += W)
             {
-                const std::size_t count = std::min(W, inner - j0);
                 const std::size_t base = o * n * inner + j0;
-                const std::size_t s0 = o * inner + j0;  // first slice of the group
-
-                alignas(64) std::uint8_t selected[W] = {};
-                alignas(64) T upstream[W] = {};
-                group<T> grp;
-                for (std::size_t l = 0; l < count; ++l)
-                {
-                    selected[l] = d.slice_mask ? d.slice_mask[s0 + l] : 1;
-                    upstream[l] = d.upstream ? d.upstream[s0 + l] : T(1);
-                    grp.label[l] = d.labels ? d.labels[s0 + l] : 0;
-                }
-                grp.upstream = simd::load(+upstream);
-                for (std::size_t i = 0; i < 2; ++i)
-                {
-                    grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
-                }
-                const auto active = simd::load_mask<T>(selected);
-                column_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, inner, count,
-                                              active,     selected};
-                auto v = d.want_grad ? Rule::value_and_grad(lanes, grp, opts) : Rule::value(lanes, grp, opts);
-                v = xsimd::select(active, v, simd::batch<T>(T(0)));
-                alignas(64) T values[W];
-                v.store_aligned(values);
-                std::copy(values, values + count, d.value + s0);
+                std::array<T*, 2> grad{d.grad[0] ? d.grad[0] + base : nullptr, d.grad[1] ? d.grad[1] + base : nullptr};
+                run_group<Rule, T, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr, grad, n, inner,
+                                           std::min(W, inner - j0), o * inner + j0, false, opts);
             }
         }
     }
 
-    template <class Rule, class T, class Options>
-    void run(const layout& L, const call_data<T>& d, const Options& opts)
+    // Picks the kernel shape for the plan.
+    template <class Rule, class T, bool Masked, class Label, class Options>
+    void dispatch(const layout& L, const call_data<T, Label>& d, const Options& opts)
+    {
+        constexpr std::size_t W = simd::width<T>;
+        const bool tile_fits = L.n * W * sizeof(T) <= 64 * 1024;
+        if (L.inner == 1)
+        {
+            // Rows shorter than a few batches waste most of a batch and pay a
+            // horizontal reduction per row: transpose them into tiles.
+            if (L.n <= 4 * W && L.outer >= W)
+            {
+                run_tiled<Rule, T, Masked>(L, d, opts, 1, L.n);
+            }
+            else
+            {
+                run_rows<Rule, T, Masked>(L, d, opts);
+            }
+        }
+        else if (tile_fits)
+        {
+            run_tiled<Rule, T, Masked>(L, d, opts, L.inner, 1);
+        }
+        else
+        {
+            run_columns<Rule, T, Masked>(L, d, opts);
+        }
+    }
+
+    template <class Rule, class T, class Label, class Options>
+    void run(const layout& L, const call_data<T, Label>& d, const Options& opts)
     {
         if (L.size() == 0)
         {
@@ -149,14 +324,7 @@ namespace xloss::detail
             std::fill(d.value, d.value + L.slices(), T(0));
             return;
         }
-        if (L.inner == 1)
-        {
-            d.mask ? run_rows<Rule, T, true>(L, d, opts) : run_rows<Rule, T, false>(L, d, opts);
-        }
-        else
-        {
-            d.mask ? run_columns<Rule, T, true>(L, d, opts) : run_columns<Rule, T, false>(L, d, opts);
-        }
+        d.mask ? dispatch<Rule, T, true>(L, d, opts) : dispatch<Rule, T, false>(L, d, opts);
     }
 
     // ---------------------------------------------------------------------
@@ -176,6 +344,31 @@ namespace xloss::detail
         xt::xarray<T> value;
         std::array<xt::xarray<T>, 2> grad;
     };
+
+    // Gradients are as large as the inputs and written once, so first-touch
+    // page faults are a large share of their cost (≈ 2 µs per 4 KiB page on
+    // virtual machines). Where Linux offers transparent huge pages on
+    // request, ask for them on the untouched buffer: 512 times fewer faults.
+    inline void advise_huge_pages(void* data, std::size_t bytes)
+    {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+        if (bytes < 2 * huge)
+        {
+            return;
+        }
+        const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+        if (end > begin)
+        {
+            // A hint only: on failure the buffer simply keeps small pages.
+            (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+        }
+#else
+        (void)data;
+        (void)bytes;
+#endif
+    }
 
     // True when element k of slice s (in planned layout) is selected.
     inline bool slice_has_selected(const layout& L, const std::uint8_t* mask, std::size_t s)
@@ -236,7 +429,8 @@ namespace xloss::detail
         }
         const layout L = make_layout(fn, full, axes, integer_labels);
 
-        call_data<T> d;
+        using label_type = std::conditional_t<integer_labels, typename Y::value_type, std::ptrdiff_t>;
+        call_data<T, label_type> d;
         const planned_buffer<T> bx = plan_buffer<T>(x, L.full, L.perm);
         d.x = bx.data;
         planned_buffer<T> by;
@@ -258,10 +452,9 @@ namespace xloss::detail
             d.slice_mask = masks.slices.data;
         }
 
-        std::vector<std::ptrdiff_t> labels;
+        planned_buffer<label_type> labels;
         if constexpr (integer_labels)
         {
-            using label_type = typename Y::value_type;
             static_assert(std::is_integral_v<label_type> && !std::is_same_v<label_type, bool>,
                           "xloss::softmax_cross_entropy_with_integer_labels: labels must be integral; "
                           "use softmax_cross_entropy for probabilities");
@@ -270,21 +463,21 @@ namespace xloss::detail
                 throw_invalid_argument(fn, "labels of shape ", show(sy), " do not match the batch shape ",
                                        show(L.batch), " of logits of shape ", show(sx));
             }
-            xt::xarray<std::ptrdiff_t> wide = xt::broadcast(y, L.batch);
-            labels.assign(wide.begin(), wide.end());
+            labels = plan_buffer<label_type>(y, L.batch, {});
             // A label is checked where its slice has a selected element: the
             // kernels then read logits[label] only inside the slice.
-            const auto n = static_cast<std::ptrdiff_t>(L.n);
-            for (std::size_t s = 0; s < labels.size(); ++s)
+            const std::size_t slices = L.slices();
+            for (std::size_t s = 0; s < slices; ++s)
             {
-                if ((labels[s] < 0 || labels[s] >= n) && (!d.slice_mask || d.slice_mask[s])
+                const auto label = static_cast<long long>(labels.data[s]);
+                if ((label < 0 || label >= static_cast<long long>(L.n)) && (!d.slice_mask || d.slice_mask[s])
                     && slice_has_selected(L, d.mask, s))
                 {
-                    throw_out_of_range(fn, "label ", labels[s], " is out of range for ", L.n,
+                    throw_out_of_range(fn, "label ", label, " is out of range for ", L.n,
                                        " classes (valid labels are 0 to ", L.n == 0 ? 0 : L.n - 1, ")");
                 }
             }
-            d.labels = labels.data();
+            d.labels = labels.data;
         }
         else
         {
@@ -293,7 +486,7 @@ namespace xloss::detail
                           "softmax_cross_entropy_with_integer_labels");
         }
 
-        std::vector<T> upstream_values;
+        planned_buffer<T> upstream_values;
         if constexpr (!std::is_same_v<Upstream, none_t>)
         {
             const shape_type sg = shape_of(upstream);
@@ -302,9 +495,8 @@ namespace xloss::detail
                 throw_invalid_argument(fn, "upstream gradient of shape ", show(sg),
                                        " does not broadcast to the result shape ", show(L.batch));
             }
-            xt::xarray<T> wide = xt::broadcast(upstream, L.batch);
-            upstream_values.assign(wide.begin(), wide.end());
-            d.upstream = upstream_values.data();
+            upstream_values = plan_buffer<T>(upstream, L.batch, {});
+            d.upstream = upstream_values.data;
         }
 
         evaluation<T> out;
@@ -316,6 +508,7 @@ namespace xloss::detail
             if (want[i])
             {
                 out.grad[i] = xt::xarray<T>::from_shape(planned);
+                advise_huge_pages(out.grad[i].data(), out.grad[i].size() * sizeof(T));
                 d.grad[i] = out.grad[i].data();
                 d.want_grad = true;
             }

@@ -145,12 +145,15 @@ namespace xloss::detail
         std::size_t count;   // lanes in use (W but at the end of a row)
         batch_bool active;   // lanes in use whose slice is selected
         const std::uint8_t* active_lanes;  // the same, one byte per lane
+        bool padded;  // W lanes may be read and written even when count < W (staged tiles)
 
         template <class F>
         void for_each(F&& f) const
         {
-            if (count == W)
+            if (count == W || padded)
             {
+                // Lanes past count hold padding; `active` keeps them out.
+                const std::size_t lanes = padded ? W : count;
                 for (std::size_t k = 0; k < n; ++k)
                 {
                     const std::size_t o = k * stride;
@@ -159,7 +162,7 @@ namespace xloss::detail
                     {
                         valid = valid && simd::load_mask<T>(mask + o);
                     }
-                    f(simd::load(x + o), simd::load(y + o), valid, position{o, W});
+                    f(simd::load(x + o), simd::load(y + o), valid, position{o, lanes});
                 }
                 return;
             }
