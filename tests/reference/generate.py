@@ -400,7 +400,7 @@ def q(a):
 
 
 def softmax_over(z, axes):
-    """Softmax of z over `axes` (all axes when `axes` is empty and the spec is 'none': elementwise sigmoid-ish)."""
+    """Softmax of z over `axes` (each slice sums to 1)."""
     s = to_slices(z, axes)
     s = s - s.max(-1, keepdims=True)
     e = np.exp(s)
@@ -414,7 +414,11 @@ def log_softmax_over(z, axes):
 
 
 def make_inputs(loss, xshape, yshape, axis, variant):
-    """Draw x, y for a loss. variant: dict of flags."""
+    """Draw x (shape xshape) and y (shape yshape, broadcastable to xshape) for a loss.
+
+    variant flags: sparse (zero labels/targets), soft (focal labels in [0, 1]
+    instead of {0, 1}), scale (cosine input magnitude).
+    """
     axes = norm_axes(axis, len(xshape))
     yaxes = norm_axes(axis, len(yshape))
     elementwise = len(axes) == 0
@@ -479,7 +483,7 @@ CASES = []
 NAMES = set()
 
 
-def add_case(name, loss, x, y, axis, where=None, opts=None, g=None, argnums=(), edge=False, fd=True):
+def add_case(name, loss, x, y, axis, where=None, opts=None, g=None, argnums=(), edge=False):
     opts = dict(opts or {})
     assert name not in NAMES, name
     NAMES.add(name)
@@ -499,7 +503,7 @@ def add_case(name, loss, x, y, axis, where=None, opts=None, g=None, argnums=(), 
         assert (np.isinf(tv) == np.isinf(expected)).all(), name
         err = np.abs(tv[fin] - expected[fin])
         assert (err <= 1e-12 * scale).all(), (name, "torch", err.max())
-        if argnums and fd:
+        if argnums:
             fd_check(loss, x, y, axis, where, opts, g if g is not None else 1.0, argnums, grads, name)
         for gr in grads:
             assert np.isfinite(gr).all(), name
@@ -596,7 +600,7 @@ GEOMETRIES = (
         ("3d_ax12", (2, 5, 6), [1, 2], [None, "full", "batch"]),
         ("3d_ax20", (3, 4, 5), [2, 0], [None, "full", "batch"]),
         ("3d_ax02", (3, 4, 5), [0, 2], [None]),
-        ("3d_all", (2, 3, 4), "all", [None, "full"]),
+        ("3d_all", (2, 3, 4), "all", [None, "full", "batch"]),  # batch rank 0: a 0-d mask
         ("3d_none", (2, 3, 4), "none", [None, "full"]),
         ("4d_nchw_ax1", (2, 3, 4, 5), 1, [None, "full", "batch", (1, 3, 1, 5), (1, 4, 1)]),
         ("4d_nchw_c9_ax1", (2, 9, 2, 3), 1, [None, "full"]),
@@ -605,7 +609,7 @@ GEOMETRIES = (
         ("4d_ax20", (2, 3, 4, 5), [2, 0], [None, "full", "batch"]),
         ("4d_axm13", (2, 3, 4, 5), [-1, 1], [None, "full"]),
         ("4d_ax123", (2, 3, 2, 4), [1, 2, 3], [None]),
-        ("4d_all", (2, 3, 2, 3), "all", [None, "full"]),
+        ("4d_all", (2, 3, 2, 3), "all", [None, "full", "batch"]),
         ("4d_none", (2, 3, 2, 3), "none", [None, "full"]),
     ]
 )
