@@ -125,12 +125,23 @@ namespace xloss
                 return st;
             }
 
-            // The clipped norms in scaled units: sqrt(max(n2, eps / scale^2)).
+            // epsilon in the slice's scaled units (eps / scale^2). Divided twice so
+            // that scale^2 cannot underflow to 0 for tiny vectors; 0 stays 0.
             template <class B>
-            static B clipped_norm(const B& norm2, const B& scale, double epsilon)
+            static B scaled_epsilon(const B& scale, double epsilon)
             {
                 using T = typename B::value_type;
-                const B eps = B(static_cast<T>(epsilon)) / (scale * scale);
+                if (epsilon == 0)
+                {
+                    return B(T(0));
+                }
+                return B(static_cast<T>(epsilon)) / scale / scale;
+            }
+
+            // The clipped norm in scaled units: sqrt(max(n2, eps')).
+            template <class B>
+            static B clipped_norm(const B& norm2, const B& eps)
+            {
                 return xsimd::sqrt(xsimd::max(norm2, eps));
             }
 
@@ -155,8 +166,8 @@ namespace xloss
             static auto value(const Lanes& lanes, const Group&, const options& opts)
             {
                 const auto st = collect(lanes);
-                const auto na = clipped_norm(st.norm2_a, st.scale_a, opts.epsilon);
-                const auto nb = clipped_norm(st.norm2_b, st.scale_b, opts.epsilon);
+                const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.scale_a, opts.epsilon));
+                const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.scale_b, opts.epsilon));
                 return finish(st, cosine_of(st, na, nb));
             }
 
@@ -170,17 +181,17 @@ namespace xloss
                 using T = typename Lanes::value_type;
                 const B zero(T(0)), one(T(1));
                 const auto st = collect(lanes);
-                const B na = clipped_norm(st.norm2_a, st.scale_a, opts.epsilon);
-                const B nb = clipped_norm(st.norm2_b, st.scale_b, opts.epsilon);
+                const B eps_a = scaled_epsilon(st.scale_a, opts.epsilon);
+                const B eps_b = scaled_epsilon(st.scale_b, opts.epsilon);
+                const B na = clipped_norm(st.norm2_a, eps_a);
+                const B nb = clipped_norm(st.norm2_b, eps_b);
                 const B cosine = cosine_of(st, na, nb);
                 const B denom = na * nb;
                 const auto defined = denom != zero;
                 const B g = xsimd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
                 const B inv_denom = xsimd::select(defined, one / denom, zero);
-                const B self_a = xsimd::select(st.norm2_a * st.scale_a * st.scale_a > B(T(opts.epsilon)),
-                                               cosine / (na * na), zero);
-                const B self_b = xsimd::select(st.norm2_b * st.scale_b * st.scale_b > B(T(opts.epsilon)),
-                                               cosine / (nb * nb), zero);
+                const B self_a = xsimd::select(st.norm2_a > eps_a, cosine / (na * na), zero);
+                const B self_b = xsimd::select(st.norm2_b > eps_b, cosine / (nb * nb), zero);
                 const B inv_a = one / st.scale_a, inv_b = one / st.scale_b;
                 const B ga = g * inv_a, gb = g * inv_b;
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
