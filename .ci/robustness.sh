@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Robustness checks of xloss, beyond the main build (called by .ci/run):
+#
+#   a) clang++-14, C++20, -march=x86-64-v3 (AVX2), -Werror: every test (ctest)
+#   b) g++, AddressSanitizer + UndefinedBehaviorSanitizer (-O1): every test
+#      but the packaging and compile-fail ones (they run no xloss code)
+#   c) ThreadSanitizer (clang++-14, -O1): test_threads only
+#   d) the libFuzzer target, built twice: -march=native (the widest xsimd
+#      batches this machine has) and -march=x86-64 (SSE2, xsimd's baseline);
+#      the saved regressions first, then 60 s of fuzzing each from
+#      fuzz/corpus; any finding fails. (xloss has no scalar-fallback switch:
+#      the two ISAs are the SIMD-width comparison we can make.)
+#   e) g++, C++17, -march=x86-64 (SSE2): every test but the packaging and
+#      compile-fail ones, plus the opt-in >2^31-element test of
+#      test_large_extent (XLOSS_TEST_LARGE=1, ~8.6 GB)
+#
+# Usage: .ci/robustness.sh [JOBS]      (default: nproc)
+# Build trees go to build-robust/<step>/. Environment:
+#   XLOSS_FUZZ_SECONDS   fuzzing time per build (default 60)
+#   XLOSS_ROBUST_STEPS   the steps to run (default "a b c d e")
+#   XLOSS_TEST_LARGE     0 skips the >2^31-element test in e) (default 1)
+# Every step runs even when an earlier one fails; the script fails at the
+# end if any did, naming them.
+set -euo pipefail
+
+jobs=${1:-$(nproc)}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=$root/build-robust
+fuzz_seconds=${XLOSS_FUZZ_SECONDS:-60}
+steps=${XLOSS_ROBUST_STEPS:-a b c d e}
+large=${XLOSS_TEST_LARGE:-1}
+mkdir -p "$out"
+
+# --- tools ------------------------------------------------------------------
+missing=()
+for pkg in cmake g++ clang-14 libclang-rt-14-dev catch2 xtensor-dev libxsimd-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "robustness.sh: missing packages: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# --- helpers ----------------------------------------------------------------
+failed=()
+script_start=$SECONDS
+
+# run_step NAME COMMAND...: runs a step, prints its time, records a failure.
+run_step() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  echo
+  echo "=== [$name] start ($(date -u +%H:%M:%S))"
+  if "$@"; then
+    echo "=== [$name] passed in $((SECONDS - start)) s"
+  else
+    echo "=== [$name] FAILED in $((SECONDS - start)) s"
+    failed+=("$name")
+  fi
+}
+
+want() {
+  [[ " $steps " == *" $1 "* ]]
+}
+
+# configure DIR CMAKE_ARGS...: the project with tests, no examples (the
+# examples need data and are built by the main CI).
+configure() {
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -DXLOSS_BUILD_TESTS=ON -DXLOSS_BUILD_EXAMPLES=OFF -DXLOSS_BUILD_BENCHMARKS=OFF \
+    -DXLOSS_WERROR=ON "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+}
+
+# The test executables tests/CMakeLists.txt defines (the files present).
+test_targets() {
+  cmake --build "$1" --target help | sed -n 's/^\.\.\. \(test_[a-z_0-9]*\)$/\1/p'
+}
+
+build_tests() {
+  local dir=$1
+  local targets
+  targets=$(test_targets "$dir")
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j "$jobs" --target $targets
+}
+
+# The tests that run xloss code (not the packaging / compile-fail ones).
+code_tests='^(test_|fuzz_replay)'
+
+# --- a) clang++-14, C++20, AVX2, -Werror ------------------------------------
+step_a() {
+  local dir=$out/a-clang-cxx20-avx2
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_STANDARD=20 -DXLOSS_ARCH=x86-64-v3 \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" &&
+    build_tests "$dir" &&
+    (cd "$dir" && ctest -j "$jobs" --output-on-failure)
+}
+
+# --- b) g++ ASan + UBSan -----------------------------------------------------
+step_b() {
+  local dir=$out/b-gcc-asan-ubsan
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=g++ -DXLOSS_SANITIZE=address,undefined \
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" &&
+    build_tests "$dir" &&
+    (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest -j "$jobs" --output-on-failure -R "$code_tests")
+}
+
+# --- c) ThreadSanitizer: test_threads -----------------------------------------
+step_c() {
+  local dir=$out/c-clang-tsan
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_SANITIZE=thread \
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" &&
+    cmake --build "$dir" -j "$jobs" --target test_threads &&
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$dir/tests/test_threads"
+}
+
+# --- d) the fuzzer, two ISAs --------------------------------------------------
+fuzz_build() {
+  local arch=$1 dir=$out/d-fuzz-$1
+  mkdir -p "$dir"
+  cmake -S "$root/fuzz" -B "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_ARCH="$arch" \
+    >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" --target fuzz_losses
+}
+
+fuzz_run() {
+  local arch=$1 dir=$out/d-fuzz-$1
+  local bin=$dir/fuzz/fuzz_losses
+  rm -rf "$dir/new-corpus" "$dir/artifacts"
+  mkdir -p "$dir/new-corpus" "$dir/artifacts"
+  echo "--- [$arch] saved regressions"
+  "$bin" -runs=1 "$root"/fuzz/regressions/* >"$dir/regressions.log" 2>&1 ||
+    { tail -n 60 "$dir/regressions.log"; return 1; }
+  echo "--- [$arch] fuzzing for ${fuzz_seconds} s"
+  # New inputs go to a scratch directory, never into the repository.
+  if ! "$bin" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$dir/artifacts/" "$dir/new-corpus" "$root/fuzz/corpus" >"$dir/fuzz.log" 2>&1; then
+    tail -n 80 "$dir/fuzz.log"
+    echo "reproducer(s): $(ls "$dir/artifacts")"
+    return 1
+  fi
+  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$dir/fuzz.log" |
+    sed "s/^/  [$arch] /"
+}
+
+step_d() {
+  # Build one after the other (each uses both cores' worth of memory at
+  # most), then fuzz both at once: each fuzzer runs on one core.
+  fuzz_build native && fuzz_build x86-64 || return 1
+  local status=0
+  fuzz_run native >"$out/d-native.out" 2>&1 &
+  local p1=$!
+  fuzz_run x86-64 >"$out/d-x86-64.out" 2>&1 &
+  local p2=$!
+  wait "$p1" || status=1
+  wait "$p2" || status=1
+  cat "$out/d-native.out" "$out/d-x86-64.out"
+  return $status
+}
+
+# --- e) g++ C++17 SSE2 --------------------------------------------------------
+step_e() {
+  local dir=$out/e-gcc-cxx17-sse2
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DXLOSS_ARCH=x86-64 \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" &&
+    build_tests "$dir" &&
+    (cd "$dir" && XLOSS_TEST_LARGE=$large ctest -j "$jobs" --output-on-failure -R "$code_tests")
+}
+
+for s in a b c d e; do
+  if want "$s"; then
+    run_step "$s" "step_$s"
+  fi
+done
+
+echo
+echo "=== robustness.sh: $((SECONDS - script_start)) s in all"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "=== FAILED steps: ${failed[*]}"
+  exit 1
+fi
+echo "=== all steps passed"

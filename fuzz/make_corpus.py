@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_losses (fuzz/corpus/) in its input format.
+
+Each input is a 24-byte header followed by a tail of value bytes:
+
+  0 loss (mod 7: sce, sce_int, kl, convex_kl, cos_sim, cos_dist, focal)
+  1 rank (mod 5)          2-5 extents (b < 128: b % 9, else b % 41)
+  6 x shape bits: 0-3 extent 1, 4-5 leading axes dropped, 6 extent += 2 (no broadcast)
+  7 y shape bits: as x, 6-7 extent += 1; integer labels: mode (mod 5), bits 3+ extent 1
+  8 axis kind (mod 8: default, int, int invalid, list, list invalid, list repeated,
+    no_axes, all_axes)   9-10 axis parameters (list membership, order, signs)
+ 11 where kind (mod 6: none, input rank, batch rank, wrong rank, bad input shape,
+    bad batch shape)  12 where extent-1 bits  13 density (mod 6; 5: bits of the tail)
+ 14 options: bit 0 passed, 1-3 epsilon / gamma, 4-6 alpha
+ 15 upstream: kind (mod 4: scalar, batch, broadcast, wrong), bits 2+ shape bits
+ 16 misc: bit 0 size_t labels, 1-2 fill mode, 3 poison masked-out inputs
+ 17 upstream parameter  18 label parameter  19 scale exponents (x: bits 0-2, y: 3-5)
+ 20-23 seed of the fill generator
+ 24- values (codes: 0 NaN, 1 inf, 2 -inf, 3-4 denormals, 5-6 +-1e30, 7 0, 8 -0,
+     9 min, 10-11 +-1e4, 12 1e-30, 13 88.5, 14 1, 15 0.5; 16-135 k/119; 136-255
+     (b - 196) / 6)
+
+Run: python3 fuzz/make_corpus.py  (deterministic; rewrites fuzz/corpus/).
+"""
+import os
+import random
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+
+LOSSES = ["sce", "sce_int", "kl", "convex_kl", "cos_sim", "cos_dist", "focal"]
+
+
+def header(loss, rank, ext, xb=0, yb=0, axis=0, a=0, b=0, mask=0, mask_ones=0, density=2, options=0,
+           upstream=0, misc=0, up_param=0, label_param=0, scales=0, seed=1):
+    ext = (list(ext) + [0, 0, 0, 0])[:4]
+    h = [loss, rank] + ext + [xb, yb, axis, a, b, mask, mask_ones, density, options, upstream, misc,
+                             up_param, label_param, scales]
+    h += list(seed.to_bytes(4, "big"))
+    assert len(h) == 24
+    return bytes(v & 0xff for v in h)
+
+
+def main():
+    rng = random.Random(20261125)
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    cases = {}
+    probs = bytes(rng.randrange(16, 136) for _ in range(48))
+    logits = bytes(rng.randrange(136, 256) for _ in range(48))
+    specials = bytes(range(0, 16)) * 3
+    for li, name in enumerate(LOSSES):
+        second = probs if name != "cos_sim" else logits
+        # [2, 5], default axis, no mask.
+        cases[f"{name}_basic"] = header(li, 2, [2, 5]) + logits[:10] + second[:10]
+        # [3, 17] (past a SIMD width), int axis 0, input-rank mask, options.
+        cases[f"{name}_axis0_mask"] = header(li, 2, [3, 17], axis=1, a=2, mask=1, density=2, options=3,
+                                             seed=li + 7) + logits[:20]
+        # [2, 3, 4, 5], axis list {3, 1} (non-adjacent), batch-rank mask, broadcast upstream.
+        cases[f"{name}_list_batchmask"] = header(li, 4, [2, 3, 4, 5], axis=3, a=1, b=0b1010, mask=2,
+                                                 density=3, upstream=2 | (0b01 << 2), seed=li + 11)
+        # Specials everywhere, masked out with poison.
+        cases[f"{name}_poison"] = header(li, 2, [4, 9], yb=0x01 if name != "sce_int" else 0, axis=1,
+                                         a=0xff, mask=1, density=1, misc=0b1000 | (3 << 1),
+                                         upstream=1, up_param=1, seed=li + 13) + specials
+        # Errors: bad axis, wrong mask rank, bad upstream.
+        cases[f"{name}_bad_axis"] = header(li, 3, [2, 3, 4], axis=2, a=1) + logits[:8]
+        cases[f"{name}_repeated_axis"] = header(li, 3, [2, 3, 4], axis=5, a=0x40, b=0b0101) + logits[:8]
+        cases[f"{name}_wrong_mask_rank"] = header(li, 3, [2, 3, 4], axis=1, a=5, mask=3) + logits[:8]
+        cases[f"{name}_bad_upstream"] = header(li, 2, [3, 4], axis=1, a=3, upstream=3) + logits[:8]
+        # no_axes and all_axes, empty extents, rank 0.
+        cases[f"{name}_no_axes"] = header(li, 3, [2, 1, 7], axis=6, mask=1, mask_ones=0b010) + logits[:14]
+        cases[f"{name}_all_axes_rank0"] = header(li, 0, [], axis=7) + logits[:2]
+        cases[f"{name}_empty"] = header(li, 2, [3, 0], axis=0, mask=2) + logits[:4]
+        # Tiny and huge magnitudes (cosine's rescaled path, float overflow).
+        cases[f"{name}_scaled"] = header(li, 2, [2, 33], scales=(4 | (6 << 3)), options=1, seed=li + 17)
+    # Integer labels out of range, in a selected and in an unselected slice.
+    cases["sce_int_label_out_of_range"] = header(1, 2, [4, 6], axis=1, a=0xff, label_param=0x80,
+                                                 seed=5) + bytes([230, 225, 240, 255]) + logits[:20]
+    cases["sce_int_size_t_labels"] = header(1, 3, [2, 3, 5], axis=3, a=0, b=0b0110, misc=1,
+                                            seed=9) + logits[:30]
+    cases["sce_int_masked_label_slice"] = header(1, 2, [5, 4], axis=1, a=0xff, mask=2, density=1,
+                                                 label_param=0x80, seed=3) + bytes([255] * 8)
+    cases["kl_zero_targets_neg_inf"] = header(2, 1, [8], axis=0) + bytes([2, 2, 7, 140, 150, 7, 2, 160]) \
+        + bytes([16, 16, 135, 40, 16, 80, 16, 20])
+    cases["cos_zero_vector"] = header(4, 2, [2, 8], options=0) + bytes([7] * 16) + logits[:16]
+    cases["focal_large_logits"] = header(6, 1, [16], options=1 | (3 << 1)) + bytes([5, 6, 10, 11, 13] * 3)
+    cases["big_column"] = header(0, 3, [140, 130, 129], axis=1, a=1, mask=1, density=3, seed=99)
+    for name, data in sorted(cases.items()):
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(cases)} inputs to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
