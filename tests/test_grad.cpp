@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -137,9 +138,11 @@ namespace
             erase<T>(xloss::softmax_cross_entropy, "softmax_cross_entropy"),
             erase<T>(xloss::kl_divergence, "kl_divergence"),
             erase<T>(xloss::convex_kl_divergence, "convex_kl_divergence"),
-            erase<T>(xloss::cosine_similarity, "cosine_similarity"),
-            erase<T>(xloss::cosine_distance, "cosine_distance"),
-            erase<T>(xloss::sigmoid_focal_loss, "sigmoid_focal_loss"),
+            // with their default options spelled out: the same instantiation as
+            // the option variants of the finite-difference test
+            erase<T>(xloss::cosine_similarity, "cosine_similarity", xloss::cosine_options{}),
+            erase<T>(xloss::cosine_distance, "cosine_distance", xloss::cosine_options{}),
+            erase<T>(xloss::sigmoid_focal_loss, "sigmoid_focal_loss", xloss::focal_options{}),
         };
         return losses;
     }
@@ -493,14 +496,14 @@ TEST_CASE("gradients match central finite differences (double)", "[grad][fd]")
     }
     SECTION("cosine_similarity, both inputs, epsilon 0 and an epsilon that clips some norms")
     {
-        fd_sweep(erase<double>(xloss::cosine_similarity, "cosine_similarity"), normal(1.0, 0), normal(1.0, 0.3), 400);
+        fd_sweep(floating_losses<double>().at(3), normal(1.0, 0), normal(1.0, 0.3), 400);
         // sd 0.2 with epsilon 0.3: the squared norms of short slices are clipped, of long ones not
         fd_sweep(erase<double>(xloss::cosine_similarity, "cosine_similarity", xloss::cosine_options{0.3}),
                  normal(0.2, 0), normal(0.2, 0.1), 450);
     }
     SECTION("cosine_distance, both inputs")
     {
-        fd_sweep(erase<double>(xloss::cosine_distance, "cosine_distance"), normal(1.0, 0), normal(1.0, -0.3), 500);
+        fd_sweep(floating_losses<double>().at(4), normal(1.0, 0), normal(1.0, -0.3), 500);
         fd_sweep(erase<double>(xloss::cosine_distance, "cosine_distance", xloss::cosine_options{0.3}),
                  normal(0.2, 0), normal(0.2, 0.1), 550);
     }
@@ -537,6 +540,68 @@ TEST_CASE("gradients match central finite differences (double)", "[grad][fd]")
                 m = make_mask(c.mask, c.shape, listed, ++seed);
             }
             check_against_fd(loss, x, xt::cast<double>(labels), c, m ? &*m : nullptr, ++seed);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("gradients at reduced lengths around the SIMD width", "[grad][lengths]", float, double)
+{
+    // double: against central differences; float: against the (finite-
+    // difference-checked) double gradients of the same float-rounded inputs.
+    using T = TestType;
+    constexpr std::size_t lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
+    std::vector<std::pair<const erased_loss<T>*, const erased_loss<double>*>> losses;
+    for (std::size_t i = 0; i < floating_losses<T>().size(); ++i)
+    {
+        losses.emplace_back(&floating_losses<T>()[i], &floating_losses<double>()[i]);
+    }
+    losses.emplace_back(&integer_cross_entropy<T>(), &integer_cross_entropy<double>());
+    unsigned seed = 1000;
+    for (const auto& [loss, loss_d] : losses)
+    {
+        for (std::size_t n : lengths)
+        {
+            // rows: the reduced axis innermost; columns: an outer axis with 11
+            // slices side by side (a full group of 8 doubles and a partial one)
+            const axis_case rows{"rows", {2, n}, -1, mask_kind::full};
+            const axis_case cols{"columns", {n, 11}, 0, mask_kind::full};
+            for (const auto* c : {&rows, &cols})
+            {
+                INFO(loss->name << ", " << c->name << ", n = " << n);
+                const auto listed = listed_axes(*c);
+                xt::xarray<T> x, y;
+                if (loss->integer_labels)
+                {
+                    x = random_normal<T>(c->shape, 1.5, ++seed);
+                    y = xt::cast<T>(random_labels(batch_shape(c->shape, listed), n, ++seed));
+                }
+                else
+                {
+                    std::tie(x, y) = inputs_for<T>(loss->name, c->shape, ++seed);
+                }
+                xt::xarray<bool> m = random_mask(c->shape, 0.7, ++seed);
+                if (loss->integer_labels)
+                {
+                    m = m || xt::cast<bool>(one_hot<int>(c->shape, listed, xt::xarray<int>(xt::cast<int>(y))));
+                }
+                const xt::xarray<double> xd = xt::cast<double>(x);
+                const xt::xarray<double> yd = xt::cast<double>(y);
+                if constexpr (std::is_same_v<T, double>)
+                {
+                    check_against_fd(*loss_d, xd, yd, *c, &m, ++seed);
+                    check_against_fd(*loss_d, xd, yd, *c, nullptr, ++seed);
+                }
+                else
+                {
+                    const auto d = loss->grad(x, y, c->axes, &m);
+                    const auto dd = loss_d->grad(xd, yd, c->axes, &m);
+                    check_close<T>(d.first, dd.first, 10.0);
+                    if (!loss->integer_labels)
+                    {
+                        check_close<T>(d.second, dd.second, 10.0);
+                    }
+                }
+            }
         }
     }
 }
