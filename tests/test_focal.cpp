@@ -698,8 +698,10 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: masks", "[focal][where]", float, double)
         }
         for (const auto& opts : {xloss::focal_options{}, o, xloss::focal_options{std::nullopt, 0.5}})
         {
-            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, -1, m, opts), xloss::sigmoid_focal_loss(x, l, -1, m, opts));
-            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, 0, m, opts), xloss::sigmoid_focal_loss(x, l, 0, m, opts));
+            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, -1, m, opts),
+                        xloss::sigmoid_focal_loss(x, l, -1, m, opts));
+            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, 0, m, opts),
+                        xloss::sigmoid_focal_loss(x, l, 0, m, opts));
             check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, xloss::no_axes, m, opts),
                         xloss::sigmoid_focal_loss(x, l, xloss::no_axes, m, opts));
         }
@@ -744,7 +746,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis k equals moving k last", "[focal][a
         const xt::xarray<bool> m_last = xt::transpose(m, perm);
         const int ax = static_cast<int>(k);
         check_close<T>(xloss::sigmoid_focal_loss(x, l, ax), xloss::sigmoid_focal_loss(x_last, l_last, -1));
-        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax, m, o), xloss::sigmoid_focal_loss(x_last, l_last, -1, m_last, o));
+        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax, m, o),
+                       xloss::sigmoid_focal_loss(x_last, l_last, -1, m_last, o));
     }
 }
 

@@ -104,12 +104,14 @@ namespace
             if constexpr (integer)
             {
                 const xt::xarray<int> labels = xt::cast<int>(y);
-                return {with_axes(a, m, [&](const auto&... rest) { return xloss::grad(loss, x, labels, rest..., opts...); }),
+                return {with_axes(a, m, [&](const auto&... rest)
+                                  { return xloss::grad(loss, x, labels, rest..., opts...); }),
                         arr()};
             }
             else
             {
-                return with_axes(a, m, [&](const auto&... rest) { return xloss::grad<0, 1>(loss, x, y, rest..., opts...); });
+                return with_axes(a, m, [&](const auto&... rest)
+                                 { return xloss::grad<0, 1>(loss, x, y, rest..., opts...); });
             }
         };
         e.vjp = [=](const arr& g, const arr& x, const arr& y, const axes_arg& a, const xt::xarray<bool>* m) -> pair
@@ -351,8 +353,9 @@ namespace
     // Central differences of total(x, y) w.r.t. input `which`, step 1e-6
     // relative; the difference of the perturbed values is the step, so the
     // rounding of x +- h does not enter.
-    xt::xarray<double> central_difference(xt::xarray<double> x, xt::xarray<double> y, int which,
-                                          const std::function<ld(const xt::xarray<double>&, const xt::xarray<double>&)>& total)
+    using total_fn = std::function<ld(const xt::xarray<double>&, const xt::xarray<double>&)>;
+
+    xt::xarray<double> central_difference(xt::xarray<double> x, xt::xarray<double> y, int which, const total_fn& total)
     {
         xt::xarray<double>& v = which == 0 ? x : y;
         xt::xarray<double> out = xt::xarray<double>::from_shape(shape_t(v.shape().begin(), v.shape().end()));
@@ -442,7 +445,8 @@ namespace
 
     generator normal(double sd, double shift)
     {
-        return [=](const shape_t& s, unsigned seed) { return xt::xarray<double>(random_normal<double>(s, sd, seed) + shift); };
+        return [=](const shape_t& s, unsigned seed)
+        { return xt::xarray<double>(random_normal<double>(s, sd, seed) + shift); };
     }
 
     generator in_range(double lo, double hi)
@@ -1019,8 +1023,8 @@ TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]
     {
         const auto vg = xloss::value_and_grad(xloss::softmax_cross_entropy, x, y);
         // dropping the -inf elements is the same problem: softmax gives them 0
-        const auto without = xloss::value_and_grad(xloss::softmax_cross_entropy, xt::xarray<T>(xt::where(finite, x, T(0))),
-                                                   y, -1, finite);
+        const xt::xarray<T> zeroed = xt::where(finite, x, T(0));
+        const auto without = xloss::value_and_grad(xloss::softmax_cross_entropy, zeroed, y, -1, finite);
         check_close_t<T>(vg.value, without.value);
         for (std::size_t i = 0; i < x.size(); ++i)
         {
