@@ -33,7 +33,7 @@ mkdir -p "$out"
 
 # --- tools ------------------------------------------------------------------
 missing=()
-for pkg in cmake g++ clang-14 libclang-rt-14-dev catch2 xtensor-dev libxsimd-dev; do
+for pkg in cmake g++ clang-14 libclang-rt-14-dev catch2 libxtensor-dev libxsimd-dev xtl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -64,10 +64,6 @@ run_step() {
     echo "=== [$name] FAILED in $((SECONDS - start)) s"
     failed+=("$name")
   fi
-}
-
-want() {
-  [[ " $steps " == *" $1 "* ]]
 }
 
 # configure DIR CMAKE_ARGS...: the project with tests, no examples (the
@@ -140,19 +136,27 @@ fuzz_run() {
   local bin=$dir/fuzz/fuzz_losses
   rm -rf "$dir/new-corpus" "$dir/artifacts"
   mkdir -p "$dir/new-corpus" "$dir/artifacts"
+  local status=0
   echo "--- [$arch] saved regressions"
-  "$bin" -runs=1 "$root"/fuzz/regressions/* >"$dir/regressions.log" 2>&1 ||
-    { tail -n 60 "$dir/regressions.log"; return 1; }
+  local f
+  for f in "$root"/fuzz/regressions/*; do
+    if ! "$bin" "$f" >"$dir/regression.log" 2>&1; then
+      echo "FAILED: $f"
+      grep -E -A3 'xloss fuzz failure|runtime error|ERROR: AddressSanitizer' "$dir/regression.log" | head -n 8
+      status=1
+    fi
+  done
   echo "--- [$arch] fuzzing for ${fuzz_seconds} s"
   # New inputs go to a scratch directory, never into the repository.
   if ! "$bin" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/" "$dir/new-corpus" "$root/fuzz/corpus" >"$dir/fuzz.log" 2>&1; then
-    tail -n 80 "$dir/fuzz.log"
+    grep -E -B2 -A12 'xloss fuzz failure|runtime error|ERROR: AddressSanitizer|ERROR: libFuzzer' "$dir/fuzz.log" | head -n 40
     echo "reproducer(s): $(ls "$dir/artifacts")"
-    return 1
+    status=1
   fi
-  grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$dir/fuzz.log" |
-    sed "s/^/  [$arch] /"
+  grep -E '^(#[0-9]+.*(DONE|pulse)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' \
+    "$dir/fuzz.log" | tail -n 4 | sed "s/^/  [$arch] /"
+  return $status
 }
 
 step_d() {
@@ -180,10 +184,11 @@ step_e() {
     (cd "$dir" && XLOSS_TEST_LARGE=$large ctest -j "$jobs" --output-on-failure -R "$code_tests")
 }
 
-for s in a b c d e; do
-  if want "$s"; then
-    run_step "$s" "step_$s"
-  fi
+for s in $steps; do
+  case $s in
+    a | b | c | d | e) run_step "$s" "step_$s" ;;
+    *) echo "robustness.sh: unknown step '$s'" >&2; failed+=("$s") ;;
+  esac
 done
 
 echo

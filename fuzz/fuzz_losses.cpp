@@ -333,7 +333,7 @@ namespace
             {
                 return false;
             }
-            out[r - 1 - i] = std::max(ea, eb) == 1 ? 1 : (ea == 1 ? eb : ea);
+            out[r - 1 - i] = ea == 1 ? eb : ea;  // 1 broadcasts to anything, 0 included
         }
         return true;
     }
@@ -1362,9 +1362,9 @@ namespace
                 }
                 if (ignoring("cosine_tiny"))
                 {
-                    // Bug 1: a vector whose largest selected magnitude is below
-                    // sqrt(min) takes the rescaled path, where 1 / scale or
-                    // epsilon / scale^2 overflow or give 0 / 0.
+                    // Bug: a vector whose largest selected magnitude is a
+                    // denormal below 1 / max() takes the rescaled path, where
+                    // 1 / scale overflows to inf.
                     ld max_a = 0, max_b = 0;
                     for (std::size_t k = 0; k < n; ++k)
                     {
@@ -1374,7 +1374,7 @@ namespace
                             max_b = std::max(max_b, std::fabs(in.y[k]));
                         }
                     }
-                    const ld limit = std::sqrt(tiny<T>());
+                    const ld limit = 1 / static_cast<ld>(std::numeric_limits<T>::max());
                     if ((max_a > 0 && max_a < limit) || (max_b > 0 && max_b < limit))
                     {
                         r.value.value = std::numeric_limits<ld>::quiet_NaN();  // no claim
@@ -2019,6 +2019,15 @@ namespace
             default: break;
         }
     }
+}
+
+// UBSan: halt on the first report (so libFuzzer keeps the input) and show
+// the stack. The checks stay recoverable in the build, so that a local run
+// can look past a known report with UBSAN_OPTIONS=suppressions=FILE (the
+// environment adds to and overrides these defaults).
+extern "C" const char* __ubsan_default_options()
+{
+    return "halt_on_error=1:print_stacktrace=1";
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
