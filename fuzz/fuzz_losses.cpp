@@ -735,7 +735,8 @@ namespace
     {
         std::ostringstream o;
         o << "loss " << loss_names[static_cast<int>(c.loss)] << "; x " << show(c.x_shape) << ", y "
-          << show(c.y_shape) << (c.labels_unsigned ? " (size_t labels)" : "") << "; full " << show(m.full)
+          << show(c.y_shape) << (is_int_loss(c) && c.labels_unsigned ? " (size_t labels)" : "") << "; full "
+          << show(m.full)
           << "; axis " << axis_kind_names[static_cast<int>(c.akind)];
         if (c.akind == axis_kind::int_valid || c.akind == axis_kind::int_invalid)
         {
@@ -1238,7 +1239,10 @@ namespace
             return r;  // 0 for every loss, gradients 0
         }
         const ld g = in.g;
-        const ld ag = std::fabs(g);
+        // The error budget scales with |g|; at g == 0 it keeps the terms' own
+        // size, so that 0 * (a term that overflows the type) = NaN is seen as
+        // overflow territory rather than compared with 0.
+        const ld ag = g == 0 ? 1 : std::fabs(g);
         switch (loss)
         {
             case loss_id::sce:
@@ -1320,6 +1324,10 @@ namespace
                     }
                     const ld lp = in.x[k], t = in.y[k];
                     const ld log_t = t != 0 ? std::log(t) : 0;
+                    if (ignoring("double_denormal_log") && std::is_same_v<T, double> && t > 0 && t < tiny<T>())
+                    {
+                        r.grad_checkable = false;  // known: xsimd 8.1's double log is wrong for denormals
+                    }
                     if (t != 0)
                     {
                         v.value += t * (log_t - lp);
@@ -1374,7 +1382,11 @@ namespace
                             max_b = std::max(max_b, std::fabs(in.y[k]));
                         }
                     }
-                    const ld limit = 1 / static_cast<ld>(std::numeric_limits<T>::max());
+                    // And with epsilon > 0: epsilon / scale^2 overflows to inf
+                    // below sqrt(epsilon / max()), and the gradient of that
+                    // vector comes out 0.
+                    const ld big = static_cast<ld>(std::numeric_limits<T>::max());
+                    const ld limit = std::max(1 / big, eps > 0 ? 4 * std::sqrt(eps / big) : ld(0));
                     if ((max_a > 0 && max_a < limit) || (max_b > 0 && max_b < limit))
                     {
                         r.value.value = std::numeric_limits<ld>::quiet_NaN();  // no claim
@@ -1867,6 +1879,11 @@ namespace
             return;
         }
 
+        if (ignoring("empty_unbroadcast") && product(m.full) == 0
+            && (c.x_shape != m.full || (!int_loss && c.y_shape != m.full)))
+        {
+            return;  // known bug: the gradient of a broadcast input of an empty call overflows a buffer
+        }
         select(c, m, raw);
         current_model = &m;
         const error_kind label_err = int_loss ? label_error(m, raw, c.y_shape) : error_kind::none;
