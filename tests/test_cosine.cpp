@@ -809,3 +809,22 @@ TEMPLATE_TEST_CASE("cosine: a zero vector with epsilon 0", "[cosine][edges]", fl
     CHECK(c(3) == T(1));
     check_close<T>(c, reference(cols, other, {0}, nullptr, 0.0, true));
 }
+
+TEST_CASE("cosine of denormal vectors is the true cosine (power-of-two rescaling)", "[cosine][edges]")
+{
+    // Largest magnitude 2e-39 is a float denormal: 1 / 2e-39 overflows float,
+    // so the rescaling must not form it. dot = -2.1e-39, |a| = sqrt(5.09) e-39,
+    // |b| = sqrt(14): cosine = -2.1 / (2.25610 * 3.74166) = -0.2487689.
+    const xt::xarray<float> a = {1e-39f, -2e-39f, 3e-40f};
+    const xt::xarray<float> b = {1.f, 2.f, 3.f};
+    const double expected = -2.1 / (std::sqrt(5.09) * std::sqrt(14.0));
+    CHECK(xloss::cosine_similarity(a, b)() == Approx(expected).epsilon(1e-5));
+    const auto [da, db] = xloss::grad<0, 1>(xloss::cosine_similarity, a, b);
+    for (auto v : db)
+    {
+        CHECK(std::isfinite(v));
+    }
+    // d cos / d b = a / (|a||b|) - cos b / |b|^2, finite here.
+    CHECK(db(0) == Approx(1.0 / (std::sqrt(5.09) * std::sqrt(14.0)) - expected * 1.0 / 14.0).epsilon(1e-4));
+    (void)da;
+}

@@ -60,25 +60,56 @@ namespace xloss
             static constexpr bool accepts_integral_second = true;
             static constexpr std::array<bool, 2> differentiable{true, true};
 
+            // A power of two 2^e and its inverse as two factors 2^e1 * 2^e2 with
+            // e1 + e2 = -e, each representable: for a denormal magnitude 2^-e
+            // alone would overflow. Multiplying by powers of two is exact.
+            template <class B>
+            struct power_of_two_scale
+            {
+                B scale, inverse_hi, inverse_lo;
+            };
+
+            template <class B>
+            static power_of_two_scale<B> scale_of(const B& magnitude)
+            {
+                using T = typename B::value_type;
+                constexpr std::size_t W = simd::width<T>;
+                alignas(64) T m[W], scale[W], hi[W], lo[W];
+                magnitude.store_aligned(m);
+                for (std::size_t l = 0; l < W; ++l)
+                {
+                    // Unusable magnitudes (0: a zero vector; inf or NaN) keep scale 1.
+                    const int e = (m[l] > 0 && std::isfinite(m[l])) ? std::ilogb(m[l]) : 0;
+                    scale[l] = std::ldexp(T(1), e);
+                    hi[l] = std::ldexp(T(1), -e / 2);
+                    lo[l] = std::ldexp(T(1), -e - (-e / 2));
+                }
+                return {B::load_aligned(scale), B::load_aligned(hi), B::load_aligned(lo)};
+            }
+
             template <class B>
             struct statistics
             {
-                B scale_a, scale_b;  // the slice was divided by these (1 on the common path)
+                power_of_two_scale<B> a, b;  // the slice was divided by these (1 on the common path)
                 B dot, norm2_a, norm2_b;
                 B selected;
             };
 
-            template <class Lanes>
-            static auto sums(const Lanes& lanes, const typename Lanes::batch& inv_a, const typename Lanes::batch& inv_b)
+            template <bool Scaled, class Lanes, class S>
+            static auto sums(const Lanes& lanes, const S& sa, const S& sb)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
-                statistics<B> st{B(T(1)), B(T(1)), zero, zero, zero, zero};
+                statistics<B> st{sa, sb, zero, zero, zero, zero};
                 B dot = zero, aa = zero, bb = zero, count = zero;
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
-                    const B a = x * inv_a;
-                    const B b = y * inv_b;
+                    B a = x, b = y;
+                    if constexpr (Scaled)
+                    {
+                        a = a * sa.inverse_hi * sa.inverse_lo;
+                        b = b * sb.inverse_hi * sb.inverse_lo;
+                    }
                     dot += xsimd::select(valid, a * b, zero);
                     aa += xsimd::select(valid, a * a, zero);
                     bb += xsimd::select(valid, b * b, zero);
@@ -97,7 +128,8 @@ namespace xloss
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B one(T(1));
-                auto st = sums(lanes, one, one);
+                const power_of_two_scale<B> unit{one, one, one};
+                auto st = sums<false>(lanes, unit, unit);
                 // Squared norms below this lose precision to denormals (or are 0
                 // for a nonzero vector); inf means they overflowed.
                 const B tiny(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
@@ -107,22 +139,15 @@ namespace xloss
                 {
                     return st;
                 }
-                // Rare path: divide each vector by its largest magnitude, so the
-                // sums are of numbers in [-1, 1] with at least one of them +-1.
+                // Rare path: divide each vector by the power of two just below its
+                // largest magnitude, so the sums are of numbers below 2 in
+                // magnitude with at least one of them at least 1.
                 B max_a(T(0)), max_b(T(0));
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
                     max_a = xsimd::select(valid, xsimd::max(max_a, xsimd::abs(x)), max_a);
                     max_b = xsimd::select(valid, xsimd::max(max_b, xsimd::abs(y)), max_b);
                 });
-                const auto usable = [&](const B& m) { return m > B(T(0)) && m < inf; };
-                max_a = lanes.max(max_a);
-                max_b = lanes.max(max_b);
-                const B scale_a = xsimd::select(usable(max_a), max_a, one);
-                const B scale_b = xsimd::select(usable(max_b), max_b, one);
-                st = sums(lanes, one / scale_a, one / scale_b);
-                st.scale_a = scale_a;
-                st.scale_b = scale_b;
-                return st;
+                return sums<true>(lanes, scale_of(lanes.max(max_a)), scale_of(lanes.max(max_b)));
             }
 
             // epsilon in the slice's scaled units (eps / scale^2). Divided twice so
@@ -166,8 +191,8 @@ namespace xloss
             static auto value(const Lanes& lanes, const Group&, const options& opts)
             {
                 const auto st = collect(lanes);
-                const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.scale_a, opts.epsilon));
-                const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.scale_b, opts.epsilon));
+                const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, opts.epsilon));
+                const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, opts.epsilon));
                 return finish(st, cosine_of(st, na, nb));
             }
 
@@ -181,8 +206,8 @@ namespace xloss
                 using T = typename Lanes::value_type;
                 const B zero(T(0)), one(T(1));
                 const auto st = collect(lanes);
-                const B eps_a = scaled_epsilon(st.scale_a, opts.epsilon);
-                const B eps_b = scaled_epsilon(st.scale_b, opts.epsilon);
+                const B eps_a = scaled_epsilon(st.a.scale, opts.epsilon);
+                const B eps_b = scaled_epsilon(st.b.scale, opts.epsilon);
                 const B na = clipped_norm(st.norm2_a, eps_a);
                 const B nb = clipped_norm(st.norm2_b, eps_b);
                 const B cosine = cosine_of(st, na, nb);
@@ -192,18 +217,22 @@ namespace xloss
                 const B inv_denom = xsimd::select(defined, one / denom, zero);
                 const B self_a = xsimd::select(st.norm2_a > eps_a, cosine / (na * na), zero);
                 const B self_b = xsimd::select(st.norm2_b > eps_b, cosine / (nb * nb), zero);
-                const B inv_a = one / st.scale_a, inv_b = one / st.scale_b;
-                const B ga = g * inv_a, gb = g * inv_b;
+                // Scaling by the two power-of-two factors one after the other:
+                // their product alone may overflow for denormal inputs.
+                const auto& sa = st.a;
+                const auto& sb = st.b;
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
-                    const B a = x * inv_a;
-                    const B b = y * inv_b;
+                    const B a = x * sa.inverse_hi * sa.inverse_lo;
+                    const B b = y * sb.inverse_hi * sb.inverse_lo;
                     if (grp.grad[0])
                     {
-                        lanes.store(grp.grad[0], at, xsimd::select(valid, ga * (b * inv_denom - self_a * a), zero));
+                        const B d = g * (b * inv_denom - self_a * a) * sa.inverse_hi * sa.inverse_lo;
+                        lanes.store(grp.grad[0], at, xsimd::select(valid, d, zero));
                     }
                     if (grp.grad[1])
                     {
-                        lanes.store(grp.grad[1], at, xsimd::select(valid, gb * (a * inv_denom - self_b * b), zero));
+                        const B d = g * (a * inv_denom - self_b * b) * sb.inverse_hi * sb.inverse_lo;
+                        lanes.store(grp.grad[1], at, xsimd::select(valid, d, zero));
                     }
                 });
                 return finish(st, cosine);

@@ -133,7 +133,7 @@ namespace xloss
                     if (grp.grad[0])
                     {
                         const B label = xsimd::select(y != zero, y, zero);
-                        lanes.store(grp.grad[0], at, xsimd::select(valid, scale * xsimd::exp(shifted) - g * label, zero));
+                        lanes.store(grp.grad[0], at, xsimd::select(valid, scale * simd::exp(shifted) - g * label, zero));
                     }
                     if (grp.grad[1])
                     {
@@ -204,7 +204,7 @@ namespace xloss
                 const B scale = grp.upstream / norm.sum_exp;
                 T* grad = grp.grad[0];
                 lanes.for_each([&](const B& x, const B&, const auto& valid, auto at) {
-                    lanes.store(grad, at, xsimd::select(valid, scale * xsimd::exp(x - norm.shift), B(T(0))));
+                    lanes.store(grad, at, xsimd::select(valid, scale * simd::exp(x - norm.shift), B(T(0))));
                 });
                 alignas(64) T upstream[simd::width<T>];
                 grp.upstream.store_aligned(upstream);

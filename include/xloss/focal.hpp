@@ -78,7 +78,7 @@ namespace xloss
                 {
                     return B(T(1));
                 }
-                return xsimd::select(u == B(T(0)), B(T(0)), xsimd::pow(u, gamma));
+                return xsimd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * xsimd::log(u)));
             }
 
             template <bool Grad, class Lanes, class Group>
@@ -95,7 +95,7 @@ namespace xloss
                     // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
                     // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
                     // order. One exp and one log1p; no 1 - p cancellation.
-                    const B e = xsimd::exp(-xsimd::abs(x));
+                    const B e = simd::exp(-xsimd::abs(x));
                     const B log1p_e = xsimd::log1p(e);
                     const B minus_log_q = xsimd::max(x, zero) + log1p_e;   // -log(1 - p)
                     const B minus_log_p = xsimd::max(-x, zero) + log1p_e;  // -log(p)

@@ -79,7 +79,7 @@ namespace xloss
                     B term = xsimd::select(positive, t * (log_t - lp), zero);
                     if constexpr (Convex)
                     {
-                        term += xsimd::exp(lp) - t;
+                        term += simd::exp(lp) - t;
                     }
                     total += xsimd::select(valid, term, zero);
                     if constexpr (Grad)
@@ -90,7 +90,7 @@ namespace xloss
                             B d = -t;
                             if constexpr (Convex)
                             {
-                                d += xsimd::exp(lp);
+                                d += simd::exp(lp);
                             }
                             lanes.store(grp.grad[0], at, xsimd::select(valid, g * d, zero));
                         }

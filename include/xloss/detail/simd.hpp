@@ -88,6 +88,28 @@ namespace xloss::detail::simd
         return m;
     }
 
+    // exp without undefined behaviour. xsimd 8.1's double exp converts
+    // round(x / ln 2) to int64 with a scalar static_cast before it selects
+    // away out-of-range lanes; for |x| beyond ~6e18, +-inf or NaN that cast is
+    // undefined (clang's -fsanitize=float-cast-overflow reports it). Clamping
+    // to [-1000, 1000] gives the same results (exp there is already 0 or inf)
+    // and NaN is passed through. float converts natively and needs none of it.
+    template <class T>
+    batch<T> exp(const batch<T>& x)
+    {
+        if constexpr (std::is_same_v<T, double>)
+        {
+            const batch<T> limit(T(1000));
+            const auto nan = x != x;
+            const batch<T> clamped = xsimd::min(xsimd::max(xsimd::select(nan, batch<T>(T(0)), x), -limit), limit);
+            return xsimd::select(nan, x, xsimd::exp(clamped));
+        }
+        else
+        {
+            return xsimd::exp(x);
+        }
+    }
+
     template <class T>
     bool any(const batch_bool<T>& b)
     {

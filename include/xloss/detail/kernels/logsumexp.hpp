@@ -39,7 +39,7 @@ namespace xloss::detail::kernels
 
         B sum(T(0));
         lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
-            sum += xsimd::select(valid, xsimd::exp(x - shift), B(T(0)));
+            sum += xsimd::select(valid, simd::exp(x - shift), B(T(0)));
         });
         return softmax_normaliser<B>{shift, lanes.sum(sum), count};
     }
