@@ -2,6 +2,7 @@
 #ifndef XLOSS_COSINE_HPP
 #define XLOSS_COSINE_HPP
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -69,17 +70,23 @@ namespace xloss
                 B scale, inverse_hi, inverse_lo;
             };
 
+            // With epsilon > 0 the scale stays above 2^-40 sqrt(epsilon), so that
+            // epsilon / scale^2 stays finite: a vector smaller than that has its
+            // norm clipped to sqrt(epsilon) anyway.
             template <class B>
-            static power_of_two_scale<B> scale_of(const B& magnitude)
+            static power_of_two_scale<B> scale_of(const B& magnitude, double epsilon)
             {
                 using T = typename B::value_type;
                 constexpr std::size_t W = simd::width<T>;
                 alignas(64) T m[W], scale[W], hi[W], lo[W];
                 magnitude.store_aligned(m);
+                const int lowest = epsilon > 0 ? std::min(std::ilogb(std::sqrt(epsilon)) - 40,
+                                                          std::numeric_limits<T>::max_exponent - 2)
+                                               : std::numeric_limits<int>::min();
                 for (std::size_t l = 0; l < W; ++l)
                 {
                     // Unusable magnitudes (0: a zero vector; inf or NaN) keep scale 1.
-                    const int e = (m[l] > 0 && std::isfinite(m[l])) ? std::ilogb(m[l]) : 0;
+                    const int e = (m[l] > 0 && std::isfinite(m[l])) ? std::max(std::ilogb(m[l]), lowest) : 0;
                     scale[l] = std::ldexp(T(1), e);
                     hi[l] = std::ldexp(T(1), -e / 2);
                     lo[l] = std::ldexp(T(1), -e - (-e / 2));
@@ -123,7 +130,7 @@ namespace xloss
             }
 
             template <class Lanes>
-            static auto collect(const Lanes& lanes)
+            static auto collect(const Lanes& lanes, double epsilon)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -147,7 +154,7 @@ namespace xloss
                     max_a = xsimd::select(valid, xsimd::max(max_a, xsimd::abs(x)), max_a);
                     max_b = xsimd::select(valid, xsimd::max(max_b, xsimd::abs(y)), max_b);
                 });
-                return sums<true>(lanes, scale_of(lanes.max(max_a)), scale_of(lanes.max(max_b)));
+                return sums<true>(lanes, scale_of(lanes.max(max_a), epsilon), scale_of(lanes.max(max_b), epsilon));
             }
 
             // epsilon in the slice's scaled units (eps / scale^2). Divided twice so
@@ -190,7 +197,7 @@ namespace xloss
             template <class Lanes, class Group>
             static auto value(const Lanes& lanes, const Group&, const options& opts)
             {
-                const auto st = collect(lanes);
+                const auto st = collect(lanes, opts.epsilon);
                 const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, opts.epsilon));
                 const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, opts.epsilon));
                 return finish(st, cosine_of(st, na, nb));
@@ -205,7 +212,7 @@ namespace xloss
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0)), one(T(1));
-                const auto st = collect(lanes);
+                const auto st = collect(lanes, opts.epsilon);
                 const B eps_a = scaled_epsilon(st.a.scale, opts.epsilon);
                 const B eps_b = scaled_epsilon(st.b.scale, opts.epsilon);
                 const B na = clipped_norm(st.norm2_a, eps_a);

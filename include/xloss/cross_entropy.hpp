@@ -107,7 +107,7 @@ namespace xloss
             static B value_of(const statistics<B>& st)
             {
                 using T = typename B::value_type;
-                const B v = st.label_sum * xsimd::log(st.norm.sum_exp) - st.label_dot;
+                const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
                 return xsimd::select(st.labelled == B(T(0)), B(T(0)), v);
             }
 
@@ -126,7 +126,7 @@ namespace xloss
                 const auto st = collect(lanes);
                 const B g = grp.upstream;
                 const B scale = g * st.label_sum / st.norm.sum_exp;
-                const B log_z = xsimd::log(st.norm.sum_exp);
+                const B log_z = simd::log(st.norm.sum_exp);
                 const B zero(T(0));
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
                     const B shifted = x - st.norm.shift;
@@ -182,7 +182,7 @@ namespace xloss
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const auto [logit, selected] = pick(lanes, grp);
-                const B v = xsimd::log(norm.sum_exp) - (logit - norm.shift);
+                const B v = simd::log(norm.sum_exp) - (logit - norm.shift);
                 // A label on a masked-out element has probability 0.
                 const B inf(std::numeric_limits<T>::infinity());
                 return xsimd::select(norm.selected == B(T(0)), B(T(0)), xsimd::select(selected, v, inf));

@@ -78,7 +78,7 @@ namespace xloss
                 {
                     return B(T(1));
                 }
-                return xsimd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * xsimd::log(u)));
+                return xsimd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * simd::log(u)));
             }
 
             template <bool Grad, class Lanes, class Group>

@@ -75,7 +75,7 @@ namespace xloss
                 lanes.for_each([&](const B& lp, const B& t, const auto& valid, auto at) {
                     // log(0) is never multiplied: zero targets are selected away first.
                     const auto positive = t != zero;
-                    const B log_t = xsimd::log(xsimd::select(positive, t, B(T(1))));
+                    const B log_t = simd::log(xsimd::select(positive, t, B(T(1))));
                     B term = xsimd::select(positive, t * (log_t - lp), zero);
                     if constexpr (Convex)
                     {

@@ -398,6 +398,12 @@ namespace xloss::detail
         {
             return std::move(g);
         }
+        if (g.size() == 0)
+        {
+            // A sum over no element is 0. (xtensor 0.24.3's immediate reducer
+            // writes its initial value into an empty result: never call it here.)
+            return xt::xarray<T>(xt::zeros<T>(input_shape));
+        }
         const std::size_t lead = full.size() - input_shape.size();
         std::vector<std::size_t> axes;
         for (std::size_t a = 0; a < full.size(); ++a)

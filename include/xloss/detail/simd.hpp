@@ -110,6 +110,25 @@ namespace xloss::detail::simd
         }
     }
 
+    // log that is right for denormals. xsimd 8.1's double log is off by up
+    // to ~33 below numeric_limits<double>::min() (float is right): scale such
+    // inputs by 2^54 into the normal range and take 54 ln 2 back off.
+    template <class T>
+    batch<T> log(const batch<T>& x)
+    {
+        if constexpr (std::is_same_v<T, double>)
+        {
+            const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min()) && x != batch<T>(T(0));
+            if (xsimd::any(denormal))
+            {
+                const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
+                const batch<T> r = xsimd::log(scaled);
+                return xsimd::select(denormal, r - batch<T>(T(54) * T(0.69314718055994530942)), r);
+            }
+        }
+        return xsimd::log(x);
+    }
+
     template <class T>
     bool any(const batch_bool<T>& b)
     {
