@@ -145,7 +145,9 @@ fuzz_run() {
   done
   echo "--- [$arch] fuzzing for ${fuzz_seconds} s"
   # New inputs go to a scratch directory, never into the repository.
-  if ! "$bin" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+  # A fixed seed and a run count make the run repeatable: CI fails for a bug,
+  # not for luck; max_total_time only bounds slow machines.
+  if ! "$bin" -seed=1 -runs="${XLOSS_FUZZ_RUNS:-5000}" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/" "$dir/new-corpus" "$root/fuzz/corpus" >"$dir/fuzz.log" 2>&1; then
     grep -E -B2 -A12 'xloss fuzz failure|runtime error|ERROR: AddressSanitizer|ERROR: libFuzzer' "$dir/fuzz.log" | head -n 40
     echo "reproducer(s): $(ls "$dir/artifacts")"
