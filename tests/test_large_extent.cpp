@@ -87,6 +87,38 @@ void* operator new[](std::size_t size)
 {
     return counted_alloc(size);
 }
+// The nothrow forms too: a sanitizer runtime (ASan) defines its own, which
+// would hand our operator delete a block without our header.
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept
+{
+    try
+    {
+        return counted_alloc(size);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept
+{
+    try
+    {
+        return counted_alloc(size);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept
+{
+    counted_free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept
+{
+    counted_free(p);
+}
 void operator delete(void* p) noexcept
 {
     counted_free(p);
