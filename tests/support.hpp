@@ -200,7 +200,8 @@ namespace xloss_test
         xt::xarray<ld> out = xt::xarray<ld>::from_shape(s.batch_shape);
         for (std::size_t i = 0; i < s.count; ++i)
         {
-            out.flat(i) = f(&s.x[i * s.n], &s.y[i * s.n], &s.mask[i * s.n], s.n);
+            // data() + offset, not &v[offset]: the vectors are empty when n == 0.
+            out.flat(i) = f(s.x.data() + i * s.n, s.y.data() + i * s.n, s.mask.data() + i * s.n, s.n);
         }
         return out;
     }
