@@ -7,7 +7,7 @@ packages=(cmake g++ make libxtensor-dev libxsimd-dev xtl-dev catch2)
 for what in "$@"; do
   case "$what" in
     test) ;;
-    train) packages+=(libxtensor-blas-dev libopenblas-dev libcli11-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox) ;;
+    train) packages+=(libxtensor-blas-dev libopenblas-dev liblapack-dev libcli11-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox) ;;
     bench) packages+=(libbenchmark-dev libtorch-dev python3) ;;
     robust) packages+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "install-deps.sh: unknown set '$what' (test, train, bench, robust)" >&2; exit 2 ;;
