@@ -9,14 +9,15 @@
 #ifndef XLOSS_AXES_HPP
 #define XLOSS_AXES_HPP
 
+#include "config.hpp"
+
 #include <array>
 #include <cstddef>
 #include <initializer_list>
 #include <type_traits>
 #include <vector>
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     /// Tag: reduce over no axis (the elementwise loss; masked elements give 0).
     struct no_axes_t
     {
@@ -92,6 +93,6 @@ namespace xloss
             return r;
         }
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

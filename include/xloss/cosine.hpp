@@ -2,6 +2,8 @@
 #ifndef XLOSS_COSINE_HPP
 #define XLOSS_COSINE_HPP
 
+#include "config.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -10,8 +12,7 @@
 #include "axes.hpp"
 #include "detail/call.hpp"
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     /// Options of cosine_similarity and cosine_distance.
     struct cosine_options
     {
@@ -76,10 +77,10 @@ namespace xloss
             template <class B>
             static power_of_two_scale<B> scale_of(const B& magnitude, double epsilon)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 constexpr std::size_t W = simd::width<T>;
                 alignas(64) T m[W], scale[W], hi[W], lo[W];
-                magnitude.store_aligned(m);
+                simd::store_aligned(m, magnitude);
                 const int lowest = epsilon > 0 ? std::min(std::ilogb(std::sqrt(epsilon)) - 40,
                                                           std::numeric_limits<T>::max_exponent - 2)
                                                : std::numeric_limits<int>::min();
@@ -91,7 +92,7 @@ namespace xloss
                     hi[l] = std::ldexp(T(1), -e / 2);
                     lo[l] = std::ldexp(T(1), -e - (-e / 2));
                 }
-                return {B::load_aligned(scale), B::load_aligned(hi), B::load_aligned(lo)};
+                return {simd::load_aligned(+scale), simd::load_aligned(+hi), simd::load_aligned(+lo)};
             }
 
             template <class B>
@@ -117,10 +118,10 @@ namespace xloss
                         a = a * sa.inverse_hi * sa.inverse_lo;
                         b = b * sb.inverse_hi * sb.inverse_lo;
                     }
-                    dot += xsimd::select(valid, a * b, zero);
-                    aa += xsimd::select(valid, a * a, zero);
-                    bb += xsimd::select(valid, b * b, zero);
-                    count += xsimd::select(valid, B(T(1)), zero);
+                    dot += simd::select(valid, a * b, zero);
+                    aa += simd::select(valid, a * a, zero);
+                    bb += simd::select(valid, b * b, zero);
+                    count += simd::select(valid, B(T(1)), zero);
                 });
                 st.dot = lanes.sum(dot);
                 st.norm2_a = lanes.sum(aa);
@@ -151,8 +152,8 @@ namespace xloss
                 // magnitude with at least one of them at least 1.
                 B max_a(T(0)), max_b(T(0));
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
-                    max_a = xsimd::select(valid, xsimd::max(max_a, xsimd::abs(x)), max_a);
-                    max_b = xsimd::select(valid, xsimd::max(max_b, xsimd::abs(y)), max_b);
+                    max_a = simd::select(valid, simd::max(max_a, simd::abs(x)), max_a);
+                    max_b = simd::select(valid, simd::max(max_b, simd::abs(y)), max_b);
                 });
                 return sums<true>(lanes, scale_of(lanes.max(max_a), epsilon), scale_of(lanes.max(max_b), epsilon));
             }
@@ -162,7 +163,7 @@ namespace xloss
             template <class B>
             static B scaled_epsilon(const B& scale, double epsilon)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 if (epsilon == 0)
                 {
                     return B(T(0));
@@ -174,24 +175,24 @@ namespace xloss
             template <class B>
             static B clipped_norm(const B& norm2, const B& eps)
             {
-                return xsimd::sqrt(xsimd::max(norm2, eps));
+                return simd::sqrt(simd::max(norm2, eps));
             }
 
             template <class B>
             static B cosine_of(const statistics<B>& st, const B& na, const B& nb)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 const B denom = na * nb;
                 // 0 / 0 for a zero vector with epsilon = 0: defined as 0.
-                return xsimd::select(denom == B(T(0)), B(T(0)), st.dot / denom);
+                return simd::select(denom == B(T(0)), B(T(0)), st.dot / denom);
             }
 
             template <class B>
             static B finish(const statistics<B>& st, const B& cosine)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 const B v = Distance ? B(T(1)) - cosine : cosine;
-                return xsimd::select(st.selected == B(T(0)), B(T(0)), v);
+                return simd::select(st.selected == B(T(0)), B(T(0)), v);
             }
 
             template <class Lanes, class Group>
@@ -220,10 +221,10 @@ namespace xloss
                 const B cosine = cosine_of(st, na, nb);
                 const B denom = na * nb;
                 const auto defined = denom != zero;
-                const B g = xsimd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
-                const B inv_denom = xsimd::select(defined, one / denom, zero);
-                const B self_a = xsimd::select(st.norm2_a > eps_a, cosine / (na * na), zero);
-                const B self_b = xsimd::select(st.norm2_b > eps_b, cosine / (nb * nb), zero);
+                const B g = simd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
+                const B inv_denom = simd::select(defined, one / denom, zero);
+                const B self_a = simd::select(st.norm2_a > eps_a, cosine / (na * na), zero);
+                const B self_b = simd::select(st.norm2_b > eps_b, cosine / (nb * nb), zero);
                 // Scaling by the two power-of-two factors one after the other:
                 // their product alone may overflow for denormal inputs.
                 const auto& sa = st.a;
@@ -234,18 +235,18 @@ namespace xloss
                     if (grp.grad[0])
                     {
                         const B d = g * (b * inv_denom - self_a * a) * sa.inverse_hi * sa.inverse_lo;
-                        lanes.store(grp.grad[0], at, xsimd::select(valid, d, zero));
+                        lanes.store(grp.grad[0], at, simd::select(valid, d, zero));
                     }
                     if (grp.grad[1])
                     {
                         const B d = g * (a * inv_denom - self_b * b) * sb.inverse_hi * sb.inverse_lo;
-                        lanes.store(grp.grad[1], at, xsimd::select(valid, d, zero));
+                        lanes.store(grp.grad[1], at, simd::select(valid, d, zero));
                     }
                 });
                 return finish(st, cosine);
             }
         };
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

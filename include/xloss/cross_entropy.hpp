@@ -2,6 +2,8 @@
 #ifndef XLOSS_CROSS_ENTROPY_HPP
 #define XLOSS_CROSS_ENTROPY_HPP
 
+#include "config.hpp"
+
 #include <array>
 #include <cstddef>
 #include <limits>
@@ -10,8 +12,7 @@
 #include "detail/call.hpp"
 #include "detail/kernels/logsumexp.hpp"
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     namespace detail
     {
         struct softmax_cross_entropy_rule;
@@ -93,9 +94,9 @@ namespace xloss
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
                     // Zero labels are skipped before the product: 0 * -inf would be NaN.
                     const auto counts = valid && (y != B(T(0)));
-                    labelled += xsimd::select(counts, B(T(1)), B(T(0)));
-                    label_sum += xsimd::select(counts, y, B(T(0)));
-                    label_dot += xsimd::select(counts, y * (x - shift), B(T(0)));
+                    labelled += simd::select(counts, B(T(1)), B(T(0)));
+                    label_sum += simd::select(counts, y, B(T(0)));
+                    label_dot += simd::select(counts, y * (x - shift), B(T(0)));
                 });
                 st.labelled = lanes.sum(labelled);
                 st.label_sum = lanes.sum(label_sum);
@@ -106,9 +107,9 @@ namespace xloss
             template <class B>
             static B value_of(const statistics<B>& st)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
-                return xsimd::select(st.labelled == B(T(0)), B(T(0)), v);
+                return simd::select(st.labelled == B(T(0)), B(T(0)), v);
             }
 
             template <class Lanes, class Group>
@@ -132,12 +133,12 @@ namespace xloss
                     const B shifted = x - st.norm.shift;
                     if (grp.grad[0])
                     {
-                        const B label = xsimd::select(y != zero, y, zero);
-                        lanes.store(grp.grad[0], at, xsimd::select(valid, scale * simd::exp(shifted) - g * label, zero));
+                        const B label = simd::select(y != zero, y, zero);
+                        lanes.store(grp.grad[0], at, simd::select(valid, scale * simd::exp(shifted) - g * label, zero));
                     }
                     if (grp.grad[1])
                     {
-                        lanes.store(grp.grad[1], at, xsimd::select(valid, g * (log_z - shifted), zero));
+                        lanes.store(grp.grad[1], at, simd::select(valid, g * (log_z - shifted), zero));
                     }
                 });
                 return value_of(st);
@@ -156,7 +157,6 @@ namespace xloss
             template <class Lanes, class Group>
             static auto pick(const Lanes& lanes, const Group& grp)
             {
-                using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 constexpr std::size_t W = simd::width<T>;
                 alignas(64) T logit[W] = {};
@@ -173,7 +173,7 @@ namespace xloss
                         selected[l] = lanes.selected_at(at);
                     }
                 }
-                return std::make_pair(B::load_aligned(logit), simd::load_mask<T>(selected));
+                return std::make_pair(simd::load_aligned(+logit), simd::load_mask<T>(selected));
             }
 
             template <class Lanes, class Group, class Norm>
@@ -185,7 +185,7 @@ namespace xloss
                 const B v = simd::log(norm.sum_exp) - (logit - norm.shift);
                 // A label on a masked-out element has probability 0.
                 const B inf(std::numeric_limits<T>::infinity());
-                return xsimd::select(norm.selected == B(T(0)), B(T(0)), xsimd::select(selected, v, inf));
+                return simd::select(norm.selected == B(T(0)), B(T(0)), simd::select(selected, v, inf));
             }
 
             template <class Lanes, class Group>
@@ -204,10 +204,10 @@ namespace xloss
                 const B scale = grp.upstream / norm.sum_exp;
                 T* grad = grp.grad[0];
                 lanes.for_each([&](const B& x, const B&, const auto& valid, auto at) {
-                    lanes.store(grad, at, xsimd::select(valid, scale * simd::exp(x - norm.shift), B(T(0))));
+                    lanes.store(grad, at, simd::select(valid, scale * simd::exp(x - norm.shift), B(T(0))));
                 });
                 alignas(64) T upstream[simd::width<T>];
-                grp.upstream.store_aligned(upstream);
+                simd::store_aligned(upstream, grp.upstream);
                 for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
                 {
                     const std::ptrdiff_t label = grp.label[l];
@@ -224,6 +224,6 @@ namespace xloss
             }
         };
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

@@ -2,14 +2,15 @@
 #ifndef XLOSS_FOCAL_HPP
 #define XLOSS_FOCAL_HPP
 
+#include "config.hpp"
+
 #include <array>
 #include <optional>
 
 #include "axes.hpp"
 #include "detail/call.hpp"
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     /// Options of sigmoid_focal_loss.
     struct focal_options
     {
@@ -65,7 +66,7 @@ namespace xloss
             template <class B>
             static B power(const B& u, const B& gamma, double g)
             {
-                using T = typename B::value_type;
+                using T = simd::scalar_t<B>;
                 if (g == 2)
                 {
                     return u * u;
@@ -78,7 +79,7 @@ namespace xloss
                 {
                     return B(T(1));
                 }
-                return xsimd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * simd::log(u)));
+                return simd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * simd::log(u)));
             }
 
             template <bool Grad, class Lanes, class Group>
@@ -95,30 +96,30 @@ namespace xloss
                     // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
                     // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
                     // order. One exp and one log1p; no 1 - p cancellation.
-                    const B e = simd::exp(-xsimd::abs(x));
-                    const B log1p_e = xsimd::log1p(e);
-                    const B minus_log_q = xsimd::max(x, zero) + log1p_e;   // -log(1 - p)
-                    const B minus_log_p = xsimd::max(-x, zero) + log1p_e;  // -log(p)
+                    const B e = simd::exp(-simd::abs(x));
+                    const B log1p_e = simd::log1p(e);
+                    const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
+                    const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
                     const B r = one / (one + e);
                     const auto nonneg = x >= zero;
-                    const B p = xsimd::select(nonneg, r, e * r);
-                    const B q = xsimd::select(nonneg, e * r, r);
+                    const B p = simd::select(nonneg, r, e * r);
+                    const B q = simd::select(nonneg, e * r, r);
                     const B ce = l * minus_log_p + (one - l) * minus_log_q;
                     const B u = p * (one - l) + q * l;  // 1 - p_t
                     const B u_gamma = power(u, gamma, opts.gamma);
                     const B w = weighted ? alpha * l + (one - alpha) * (one - l) : one;
-                    total += xsimd::select(valid, w * ce * u_gamma, zero);
+                    total += simd::select(valid, w * ce * u_gamma, zero);
                     if constexpr (Grad)
                     {
                         const B g = grp.upstream;
                         // d(u^gamma)/du = gamma u^(gamma - 1): 0 when gamma == 0, and
                         // written as gamma u^gamma / u, taken as 0 where u == 0.
-                        const B du_gamma = xsimd::select(u > zero && gamma != zero, gamma * u_gamma / u, zero);
+                        const B du_gamma = simd::select(u > zero && gamma != zero, gamma * u_gamma / u, zero);
                         if (grp.grad[0])
                         {
                             // dce/dx = p - l; du/dx = (1 - 2l) p q.
                             const B d = w * ((p - l) * u_gamma + ce * du_gamma * (one - l - l) * p * q);
-                            lanes.store(grp.grad[0], at, xsimd::select(valid, g * d, zero));
+                            lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
                         }
                         if (grp.grad[1])
                         {
@@ -128,7 +129,7 @@ namespace xloss
                             {
                                 d += (alpha + alpha - one) * ce * u_gamma;
                             }
-                            lanes.store(grp.grad[1], at, xsimd::select(valid, g * d, zero));
+                            lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
                         }
                     }
                 });
@@ -148,6 +149,6 @@ namespace xloss
             }
         };
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

@@ -11,6 +11,8 @@
 #ifndef XLOSS_GRAD_HPP
 #define XLOSS_GRAD_HPP
 
+#include "config.hpp"
+
 #include <array>
 #include <cstddef>
 #include <initializer_list>
@@ -19,8 +21,7 @@
 
 #include "detail/call.hpp"
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     /// Result of value_and_grad: the loss (as the loss call returns it) and
     /// the gradient (an xt::xarray, or a std::pair for two argnums).
     template <class Value, class Grad>
@@ -140,6 +141,6 @@ namespace xloss
     {
         return vjp<Argnums...>(loss, g, x, y, std::vector<int>(axes), rest...);
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

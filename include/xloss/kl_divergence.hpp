@@ -2,13 +2,14 @@
 #ifndef XLOSS_KL_DIVERGENCE_HPP
 #define XLOSS_KL_DIVERGENCE_HPP
 
+#include "config.hpp"
+
 #include <array>
 
 #include "axes.hpp"
 #include "detail/call.hpp"
 
-namespace xloss
-{
+XLOSS_NAMESPACE_BEGIN
     namespace detail
     {
         template <bool Convex>
@@ -75,13 +76,13 @@ namespace xloss
                 lanes.for_each([&](const B& lp, const B& t, const auto& valid, auto at) {
                     // log(0) is never multiplied: zero targets are selected away first.
                     const auto positive = t != zero;
-                    const B log_t = simd::log(xsimd::select(positive, t, B(T(1))));
-                    B term = xsimd::select(positive, t * (log_t - lp), zero);
+                    const B log_t = simd::log(simd::select(positive, t, B(T(1))));
+                    B term = simd::select(positive, t * (log_t - lp), zero);
                     if constexpr (Convex)
                     {
                         term += simd::exp(lp) - t;
                     }
-                    total += xsimd::select(valid, term, zero);
+                    total += simd::select(valid, term, zero);
                     if constexpr (Grad)
                     {
                         const B g = grp.upstream;
@@ -92,16 +93,16 @@ namespace xloss
                             {
                                 d += simd::exp(lp);
                             }
-                            lanes.store(grp.grad[0], at, xsimd::select(valid, g * d, zero));
+                            lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
                         }
                         if (grp.grad[1])
                         {
-                            B d = xsimd::select(positive, log_t + B(T(1)), zero) - lp;
+                            B d = simd::select(positive, log_t + B(T(1)), zero) - lp;
                             if constexpr (Convex)
                             {
                                 d -= B(T(1));
                             }
-                            lanes.store(grp.grad[1], at, xsimd::select(valid, g * d, zero));
+                            lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
                         }
                     }
                 });
@@ -121,6 +122,6 @@ namespace xloss
             }
         };
     }
-}
+XLOSS_NAMESPACE_END
 
 #endif

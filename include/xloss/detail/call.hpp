@@ -14,6 +14,8 @@
 #ifndef XLOSS_DETAIL_CALL_HPP
 #define XLOSS_DETAIL_CALL_HPP
 
+#include "../config.hpp"
+
 #include <array>
 #include <initializer_list>
 #include <type_traits>
@@ -24,7 +26,8 @@
 #include "../axes.hpp"
 #include "engine.hpp"
 
-namespace xloss::detail
+XLOSS_NAMESPACE_BEGIN
+namespace detail
 {
     // Options type of the losses that have none.
     struct no_options
@@ -117,5 +120,6 @@ namespace xloss::detail
         }
     };
 }
+XLOSS_NAMESPACE_END
 
 #endif

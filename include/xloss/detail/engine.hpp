@@ -16,6 +16,8 @@
 #ifndef XLOSS_DETAIL_ENGINE_HPP
 #define XLOSS_DETAIL_ENGINE_HPP
 
+#include "../config.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -40,7 +42,8 @@
 #include "plan.hpp"
 #include "simd.hpp"
 
-namespace xloss::detail
+XLOSS_NAMESPACE_BEGIN
+namespace detail
 {
     // Marks an absent `where` or upstream gradient.
     struct none_t
@@ -101,7 +104,7 @@ namespace xloss::detail
                 grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
             }
             const auto v = d.want_grad ? Rule::value_and_grad(lanes, grp, opts) : Rule::value(lanes, grp, opts);
-            d.value[s] = v.get(0);
+            d.value[s] = simd::first_lane<T>(v);
         }
     }
 
@@ -138,9 +141,9 @@ namespace xloss::detail
         const auto active = simd::load_mask<T>(selected);
         column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded};
         auto v = d.want_grad ? Rule::value_and_grad(lanes, grp, opts) : Rule::value(lanes, grp, opts);
-        v = xsimd::select(active, v, simd::batch<T>(T(0)));
+        v = simd::select(active, v, simd::batch<T>(T(0)));
         alignas(64) T values[W];
-        v.store_aligned(values);
+        simd::store_aligned(values, v);
         std::copy(values, values + count, d.value + s0);
     }
 
@@ -544,5 +547,6 @@ namespace xloss::detail
         return out;
     }
 }
+XLOSS_NAMESPACE_END
 
 #endif

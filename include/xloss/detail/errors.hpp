@@ -3,12 +3,15 @@
 #ifndef XLOSS_DETAIL_ERRORS_HPP
 #define XLOSS_DETAIL_ERRORS_HPP
 
+#include "../config.hpp"
+
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-namespace xloss::detail
+XLOSS_NAMESPACE_BEGIN
+namespace detail
 {
     template <class... Parts>
     std::string message(const char* function, Parts&&... parts)
@@ -58,5 +61,6 @@ namespace xloss::detail
         return out << ']';
     }
 }
+XLOSS_NAMESPACE_END
 
 #endif

@@ -17,12 +17,15 @@
 #ifndef XLOSS_DETAIL_LANES_HPP
 #define XLOSS_DETAIL_LANES_HPP
 
+#include "../config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
 #include "simd.hpp"
 
-namespace xloss::detail
+XLOSS_NAMESPACE_BEGIN
+namespace detail
 {
     // Where a batch sits in the lanes' coordinates, and how many of its
     // lanes are real (the rest is padding at a tail).
@@ -102,7 +105,7 @@ namespace xloss::detail
             else
             {
                 alignas(64) T tmp[W];
-                v.store_aligned(tmp);
+                simd::store_aligned(tmp, v);
                 for (std::size_t j = 0; j < at.count; ++j)
                 {
                     out[at.offset + j] = tmp[j];
@@ -209,7 +212,7 @@ namespace xloss::detail
             else
             {
                 alignas(64) T tmp[W];
-                v.store_aligned(tmp);
+                simd::store_aligned(tmp, v);
                 for (std::size_t j = 0; j < at.count; ++j)
                 {
                     out[at.offset + j] = tmp[j];
@@ -235,5 +238,6 @@ namespace xloss::detail
         }
     };
 }
+XLOSS_NAMESPACE_END
 
 #endif

@@ -10,6 +10,8 @@
 #ifndef XLOSS_DETAIL_PLAN_HPP
 #define XLOSS_DETAIL_PLAN_HPP
 
+#include "../config.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +27,8 @@
 #include "../axes.hpp"
 #include "errors.hpp"
 
-namespace xloss::detail
+XLOSS_NAMESPACE_BEGIN
+namespace detail
 {
     using shape_type = std::vector<std::size_t>;
 
@@ -338,5 +341,6 @@ namespace xloss::detail
         return p;
     }
 }
+XLOSS_NAMESPACE_END
 
 #endif

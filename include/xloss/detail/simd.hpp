@@ -1,20 +1,36 @@
-// The one place that knows which xsimd version we build against (8.1 on
-// Debian 12). Everything else uses the names below, so moving to a newer
-// xsimd (reduce_add, reduce_max, masked loads) touches this file only.
+// The one place that knows how xloss vectorizes. Everything else uses the
+// names below, so moving to a newer xsimd (reduce_add, reduce_max, masked
+// loads) or building without SIMD touches this file only.
+//
+// Two backends with the same names:
+//   default         xsimd 8.1 (Debian 12) batches for xsimd's default
+//                   architecture, i.e. what the application's -march allows,
+//                   down to SSE2;
+//   XLOSS_NO_SIMD   the scalar fallback: a "batch" is one T and a
+//                   "batch_bool" one bool, and the math is <cmath>. The same
+//                   kernels then run one element at a time; the tests compare
+//                   the two backends (tests/test_simd_vs_scalar.cpp).
 #ifndef XLOSS_DETAIL_SIMD_HPP
 #define XLOSS_DETAIL_SIMD_HPP
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
 
-#include <xsimd/xsimd.hpp>
+#include "../config.hpp"
 
-namespace xloss::detail::simd
+#ifndef XLOSS_NO_SIMD
+#include <xsimd/xsimd.hpp>
+#endif
+
+XLOSS_NAMESPACE_BEGIN
+namespace detail::simd
 {
+#ifndef XLOSS_NO_SIMD
     // The application picks the instruction set (-march); we take xsimd's
     // default architecture for it, down to SSE2.
     template <class T>
@@ -25,6 +41,10 @@ namespace xloss::detail::simd
     template <class T>
     inline constexpr std::size_t width = batch<T>::size;
 
+    // The element type of a batch type.
+    template <class B>
+    using scalar_t = typename B::value_type;
+
     template <class T>
     batch<T> load(const T* p)
     {
@@ -32,9 +52,27 @@ namespace xloss::detail::simd
     }
 
     template <class T>
+    batch<T> load_aligned(const T* p)
+    {
+        return batch<T>::load_aligned(p);
+    }
+
+    template <class T>
     void store(T* p, const batch<T>& v)
     {
         v.store_unaligned(p);
+    }
+
+    template <class T>
+    void store_aligned(T* p, const batch<T>& v)
+    {
+        v.store_aligned(p);
+    }
+
+    template <class T>
+    T first_lane(const batch<T>& v)
+    {
+        return v.get(0);
     }
 
     // W mask bytes (0 or 1) to a batch_bool. Loading the bytes as integers and
@@ -88,6 +126,48 @@ namespace xloss::detail::simd
         return m;
     }
 
+    template <class T>
+    batch<T> select(const batch_bool<T>& cond, const batch<T>& if_true, const batch<T>& if_false)
+    {
+        return xsimd::select(cond, if_true, if_false);
+    }
+
+    template <class T>
+    batch<T> max(const batch<T>& a, const batch<T>& b)
+    {
+        return xsimd::max(a, b);
+    }
+
+    template <class T>
+    batch<T> min(const batch<T>& a, const batch<T>& b)
+    {
+        return xsimd::min(a, b);
+    }
+
+    template <class T>
+    batch<T> abs(const batch<T>& x)
+    {
+        return xsimd::abs(x);
+    }
+
+    template <class T>
+    batch<T> sqrt(const batch<T>& x)
+    {
+        return xsimd::sqrt(x);
+    }
+
+    template <class T>
+    batch<T> log1p(const batch<T>& x)
+    {
+        return xsimd::log1p(x);
+    }
+
+    template <class T>
+    bool any(const batch_bool<T>& b)
+    {
+        return xsimd::any(b);
+    }
+
     // exp without undefined behaviour. xsimd 8.1's double exp converts
     // round(x / ln 2) to int64 with a scalar static_cast before it selects
     // away out-of-range lanes; for |x| beyond ~6e18, +-inf or NaN that cast is
@@ -128,12 +208,129 @@ namespace xloss::detail::simd
         }
         return xsimd::log(x);
     }
+#else
+    // The scalar fallback: width 1, <cmath> math.
+    template <class T>
+    using batch = T;
+    template <class T>
+    using batch_bool = bool;
 
     template <class T>
-    bool any(const batch_bool<T>& b)
+    inline constexpr std::size_t width = 1;
+
+    template <class B>
+    using scalar_t = B;
+
+    template <class T>
+    T load(const T* p)
     {
-        return xsimd::any(b);
+        return *p;
     }
+
+    template <class T>
+    T load_aligned(const T* p)
+    {
+        return *p;
+    }
+
+    template <class T>
+    void store(T* p, T v)
+    {
+        *p = v;
+    }
+
+    template <class T>
+    void store_aligned(T* p, T v)
+    {
+        *p = v;
+    }
+
+    template <class T>
+    T first_lane(T v)
+    {
+        return v;
+    }
+
+    template <class T>
+    bool load_mask(const std::uint8_t* p)
+    {
+        return *p != 0;
+    }
+
+    template <class T>
+    bool first_lanes(std::size_t count)
+    {
+        return count > 0;
+    }
+
+    template <class T>
+    T reduce_add(T v)
+    {
+        return v;
+    }
+
+    template <class T>
+    T reduce_max(T v)
+    {
+        return v;
+    }
+
+    template <class T>
+    T select(bool cond, T if_true, T if_false)
+    {
+        return cond ? if_true : if_false;
+    }
+
+    // Written as comparisons, not std::fmax, to match the SIMD instructions
+    // behind xsimd's max and min: with a NaN operand they return the second.
+    template <class T>
+    T max(T a, T b)
+    {
+        return a > b ? a : b;
+    }
+
+    template <class T>
+    T min(T a, T b)
+    {
+        return a < b ? a : b;
+    }
+
+    template <class T>
+    T abs(T x)
+    {
+        return std::fabs(x);
+    }
+
+    template <class T>
+    T sqrt(T x)
+    {
+        return std::sqrt(x);
+    }
+
+    template <class T>
+    T log1p(T x)
+    {
+        return std::log1p(x);
+    }
+
+    inline bool any(bool b)
+    {
+        return b;
+    }
+
+    template <class T>
+    T exp(T x)
+    {
+        return std::exp(x);
+    }
+
+    template <class T>
+    T log(T x)
+    {
+        return std::log(x);
+    }
+#endif
 }
+XLOSS_NAMESPACE_END
 
 #endif

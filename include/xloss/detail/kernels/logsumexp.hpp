@@ -3,11 +3,14 @@
 #ifndef XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
 #define XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
 
+#include "../../config.hpp"
+
 #include <limits>
 
 #include "../simd.hpp"
 
-namespace xloss::detail::kernels
+XLOSS_NAMESPACE_BEGIN
+namespace detail::kernels
 {
     template <class B>
     struct softmax_normaliser
@@ -29,20 +32,21 @@ namespace xloss::detail::kernels
         B max = minus_inf;
         B count(T(0));
         lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
-            max = xsimd::select(valid, xsimd::max(max, x), max);
-            count += xsimd::select(valid, B(T(1)), B(T(0)));
+            max = simd::select(valid, simd::max(max, x), max);
+            count += simd::select(valid, B(T(1)), B(T(0)));
         });
         B shift = lanes.max(max);
         count = lanes.sum(count);
         // No selected element, or all of them -inf: any finite shift will do.
-        shift = xsimd::select(shift == minus_inf, B(T(0)), shift);
+        shift = simd::select(shift == minus_inf, B(T(0)), shift);
 
         B sum(T(0));
         lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
-            sum += xsimd::select(valid, simd::exp(x - shift), B(T(0)));
+            sum += simd::select(valid, simd::exp(x - shift), B(T(0)));
         });
         return softmax_normaliser<B>{shift, lanes.sum(sum), count};
     }
 }
+XLOSS_NAMESPACE_END
 
 #endif

@@ -1,0 +1,68 @@
+// The SIMD backend and the scalar fallback (XLOSS_NO_SIMD) give the same
+// results within the tests' tolerance (support.hpp): one program holds both
+// builds of the battery in backend_battery.hpp, and every value and gradient
+// is compared element by element. NaN must meet NaN and an infinity the same
+// infinity; masked-out elements (poisoned with NaN) must give the same 0.
+#include <cmath>
+#include <cstddef>
+#include <sstream>
+#include <string>
+#include <typeinfo>
+
+#include <xloss/xloss.hpp>
+
+#include "backend_record.hpp"
+#include "support.hpp"
+
+using namespace xloss_test;
+
+TEST_CASE("the two builds are different functions to the linker", "[backend]")
+{
+    // If the inline namespace were missing, the linker would keep one of the
+    // two definitions and this test would compare a backend with itself.
+    CHECK(std::string(typeid(xloss::cosine_options).name()).find("simd_v0") != std::string::npos);
+}
+
+TEST_CASE("SIMD and scalar backends agree on every loss, shape, mask and gradient", "[backend]")
+{
+    const auto simd = battery_simd();
+    const auto scalar = battery_scalar();
+    REQUIRE(simd.size() == scalar.size());
+    REQUIRE(simd.size() > 1000);
+
+    std::size_t compared = 0;
+    std::size_t nonzero = 0;
+    std::size_t nan = 0;
+    std::size_t bad = 0;
+    std::ostringstream report;
+    report.precision(17);
+    for (std::size_t r = 0; r < simd.size(); ++r)
+    {
+        const auto& a = simd[r];
+        const auto& b = scalar[r];
+        REQUIRE(a.what == b.what);
+        REQUIRE(a.values.size() == b.values.size());
+        const double rel = a.is_float ? tolerance<float>::rel : tolerance<double>::rel;
+        const double abs = a.is_float ? tolerance<float>::abs : tolerance<double>::abs;
+        for (std::size_t i = 0; i < a.values.size(); ++i)
+        {
+            ++compared;
+            nonzero += a.values[i] != 0;
+            nan += std::isnan(a.values[i]);
+            if (!close(a.values[i], b.values[i], rel, abs))
+            {
+                if (++bad <= 10)
+                {
+                    report << a.what << " [" << i << "]: simd " << a.values[i] << " scalar " << b.values[i] << "\n";
+                }
+            }
+        }
+    }
+    INFO(report.str());
+    INFO(compared << " numbers compared, " << bad << " differ");
+    CHECK(bad == 0);
+    // The battery is not trivially zero: most of what it compares is a real value.
+    CHECK(nonzero > compared / 2);
+    CHECK(compared > 100000);
+    CHECK(nan == 0);  // nothing in the battery should produce NaN: masked NaN never leaks
+}
