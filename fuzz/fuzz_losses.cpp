@@ -1409,15 +1409,43 @@ namespace
                 const ld gg = distance ? -g : g;
                 const ld self_a = aa > eps ? cosine / (na * na) : 0;
                 const ld self_b = bb > eps ? cosine / (nb * nb) : 0;
+                // The library works in units of s = 2^ilogb(largest magnitude)
+                // (bounded below when epsilon > 0, see scale_of in cosine.hpp)
+                // and multiplies by g and then 1 / s last: what underflows in
+                // the scaled units (below min() there) is lost, and comes
+                // back multiplied by 1 / s. That is the absolute floor of a
+                // gradient entry: (2 |g| + 1) min() / s, where s < 1.
+                const auto unit = [&](bool of_a) {
+                    ld largest = 0;
+                    for (std::size_t k = 0; k < n; ++k)
+                    {
+                        if (in.sel[k])
+                        {
+                            largest = std::max(largest, std::fabs(of_a ? in.x[k] : in.y[k]));
+                        }
+                    }
+                    if (!(largest > 0) || !std::isfinite(largest))
+                    {
+                        return ld(1);
+                    }
+                    int e = std::ilogb(largest);
+                    if (eps > 0)
+                    {
+                        e = std::max(e, std::ilogb(std::sqrt(eps)) - 40);
+                    }
+                    return std::min(ld(1), std::ldexp(ld(1), e));
+                };
+                const ld underflow = (2 * std::fabs(gg) + 1) * static_cast<ld>(std::numeric_limits<T>::min());
+                const ld floor_a = underflow / unit(true), floor_b = underflow / unit(false);
                 for (std::size_t k = 0; k < n; ++k)
                 {
                     if (in.sel[k])
                     {
                         const ld a = in.x[k], b = in.y[k];
                         r.dx[k] = {gg * (b / denom - self_a * a),
-                                   ag * (std::fabs(b) / denom + std::fabs(a) * (cs + 1) / (na * na)), 0};
+                                   ag * (std::fabs(b) / denom + std::fabs(a) * (cs + 1) / (na * na)), floor_a};
                         r.dy[k] = {gg * (a / denom - self_b * b),
-                                   ag * (std::fabs(a) / denom + std::fabs(b) * (cs + 1) / (nb * nb)), 0};
+                                   ag * (std::fabs(a) / denom + std::fabs(b) * (cs + 1) / (nb * nb)), floor_b};
                     }
                 }
                 break;

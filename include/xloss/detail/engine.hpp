@@ -34,8 +34,6 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
-#include <xtensor/xreducer.hpp>
-#include <xtensor/xmath.hpp>
 
 #include "errors.hpp"
 #include "lanes.hpp"
@@ -401,24 +399,40 @@ namespace detail
         {
             return std::move(g);
         }
-        if (g.size() == 0)
+        // One pass over g, adding each element into the input element it was
+        // broadcast from: stride 0 along the broadcast axes. (Not xt::sum:
+        // xtensor 0.24.3's immediate reducer writes into an empty result, and
+        // under g++ -std=c++20 picks an undefined fixed-rank result type.)
+        xt::xarray<T> out = xt::zeros<T>(input_shape);
+        const std::size_t rank = full.size();
+        const std::size_t lead = rank - input_shape.size();
+        std::vector<std::size_t> stride(rank, 0);
+        std::size_t step = 1;
+        for (std::size_t a = rank; a-- > lead;)
         {
-            // A sum over no element is 0. (xtensor 0.24.3's immediate reducer
-            // writes its initial value into an empty result: never call it here.)
-            return xt::xarray<T>(xt::zeros<T>(input_shape));
+            const std::size_t extent = input_shape[a - lead];
+            stride[a] = extent == 1 ? 0 : step;
+            step *= extent;
         }
-        const std::size_t lead = full.size() - input_shape.size();
-        std::vector<std::size_t> axes;
-        for (std::size_t a = 0; a < full.size(); ++a)
+        std::vector<std::size_t> index(rank, 0);
+        std::size_t at = 0;
+        T* const o = out.data();
+        const T* const in = g.data();
+        for (std::size_t i = 0; i < g.size(); ++i)
         {
-            if (a < lead || (input_shape[a - lead] == 1 && full[a] != 1))
+            o[at] += in[i];
+            for (std::size_t a = rank; a-- > 0;)  // next index, row-major
             {
-                axes.push_back(a);
+                at += stride[a];
+                if (++index[a] < full[a])
+                {
+                    break;
+                }
+                at -= stride[a] * full[a];
+                index[a] = 0;
             }
         }
-        xt::xarray<T> summed = xt::sum(g, axes, xt::evaluation_strategy::immediate);
-        summed.reshape(input_shape);
-        return summed;
+        return out;
     }
 
     template <class Rule, class X, class Y, class Where, class Upstream>
