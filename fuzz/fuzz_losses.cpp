@@ -50,6 +50,8 @@
 
 #include <xloss/xloss.hpp>
 
+#include "backend_outputs.hpp"
+
 namespace
 {
     using ld = long double;
@@ -1101,6 +1103,43 @@ namespace
         masked ? f(axes, mask) : f(axes);
     }
 
+    // Every result of call_all, in call order, when a comparison of the two
+    // backends is on (see LLVMFuzzerTestOneInput).
+    std::vector<backend_output>* recorder = nullptr;
+    const char* recording_type = "";
+
+    template <class R>
+    void record(const char* entry, const outcome<R>& o)
+    {
+        if (!recorder)
+        {
+            return;
+        }
+        auto add = [&](const char* suffix, const auto* a) {
+            backend_output out;
+            out.entry = std::string(recording_type) + " " + entry + suffix;
+            out.error = static_cast<int>(o.error);
+            if (a)
+            {
+                out.shape.assign(a->shape().begin(), a->shape().end());
+                for (auto v : *a)
+                {
+                    out.values.push_back(static_cast<double>(v));
+                }
+            }
+            recorder->push_back(std::move(out));
+        };
+        if constexpr (std::is_same_v<R, xt::xarray<float>> || std::is_same_v<R, xt::xarray<double>>)
+        {
+            add("", o.result ? &*o.result : nullptr);
+        }
+        else
+        {
+            add(" [0]", o.result ? &o.result->first : nullptr);
+            add(" [1]", o.result ? &o.result->second : nullptr);
+        }
+    }
+
     template <class T>
     struct results
     {
@@ -1175,6 +1214,21 @@ namespace
                 }
             }
         });
+        if (recorder)
+        {
+            const char* const names[] = {"loss()", "value_and_grad<0>.value", "value_and_grad<1>.value",
+                                         "value_and_grad<0, 1>.value", "value_and_grad<0>", "value_and_grad<1>",
+                                         "grad<0>", "grad<1>", "vjp<0>", "vjp<1>", "vjp<0>(scalar)"};
+            const outcome<xt::xarray<T>>* singles[] = {&r.value, &r.vg0_value, &r.vg1_value, &r.vg01_value, &r.vg0,
+                                                       &r.vg1, &r.g0, &r.g1, &r.vjp0, &r.vjp1, &r.vjp0s};
+            for (std::size_t i = 0; i < std::size(singles); ++i)
+            {
+                record(names[i], *singles[i]);
+            }
+            record("value_and_grad<0, 1>", r.vg01);
+            record("grad<0, 1>", r.g01);
+            record("vjp<0, 1>", r.vjp01);
+        }
         return r;
     }
 
@@ -2064,7 +2118,100 @@ namespace
             default: break;
         }
     }
+
+    // Runs one input through every check of this build.
+    void run_input(const std::uint8_t* data, std::size_t size)
+    {
+        case_t c = decode(data, size);
+        const model_t m = make_model(c);
+        current_case = &c;
+        current_model = &m;
+        static const bool verbose = std::getenv("XLOSS_FUZZ_VERBOSE") != nullptr;
+        if (verbose)
+        {
+            std::fprintf(stderr, "%s\n", describe(c, m).c_str());
+        }
+        recording_type = "float";
+        run_all<float>(c, m);
+        current_model = &m;
+        recording_type = "double";
+        run_all<double>(c, m);
+        current_case = nullptr;
+    }
+
+    std::vector<backend_output> run_recorded(const std::uint8_t* data, std::size_t size)
+    {
+        std::vector<backend_output> out;
+        recorder = &out;
+        run_input(data, size);
+        recorder = nullptr;
+        return out;
+    }
 }
+
+#ifdef XLOSS_FUZZ_SCALAR_BUILD
+
+std::vector<backend_output> xloss_fuzz_scalar_run(const std::uint8_t* data, std::size_t size)
+{
+    return run_recorded(data, size);
+}
+
+#else
+
+namespace
+{
+    // NaN, -inf, +inf, 0 or a finite nonzero number.
+    int kind_of(double v)
+    {
+        return std::isnan(v) ? 0 : v == -std::numeric_limits<double>::infinity() ? 1
+                                 : v == std::numeric_limits<double>::infinity()  ? 2
+                                 : v == 0                                        ? 3
+                                                                                 : 4;
+    }
+
+    // The SIMD and the scalar build agree on every entry point's error, on
+    // every result's shape, and element by element on its kind (NaN, -inf,
+    // +inf, finite): a NaN, an overflow or a lost value in one backend only
+    // is a finding. Finite values are each held to the same long-double
+    // reference, with the same error budget, by both builds' own checks, and
+    // so agree with each other within twice that budget. (Zero against a tiny
+    // nonzero number is not compared: underflow may differ with the order of
+    // a sum.)
+    void compare_backends(const std::vector<backend_output>& simd, const std::vector<backend_output>& scalar)
+    {
+        if (simd.size() != scalar.size())
+        {
+            fail("SIMD and scalar builds made different numbers of calls: " + std::to_string(simd.size()) + " and "
+                 + std::to_string(scalar.size()));
+        }
+        for (std::size_t i = 0; i < simd.size(); ++i)
+        {
+            const auto& a = simd[i];
+            const auto& b = scalar[i];
+            if (a.entry != b.entry || a.error != b.error || a.shape != b.shape || a.values.size() != b.values.size())
+            {
+                fail("SIMD and scalar builds differ at " + a.entry + " / " + b.entry + ": error "
+                     + error_names[a.error] + " and " + error_names[b.error]);
+            }
+            for (std::size_t k = 0; k < a.values.size(); ++k)
+            {
+                const int ka = kind_of(a.values[k]), kb = kind_of(b.values[k]);
+                if (ka != kb && !(ka >= 3 && kb >= 3))
+                {
+                    std::ostringstream o;
+                    o.precision(17);
+                    o << "SIMD and scalar builds differ at " << a.entry << ", flat index " << k << ": SIMD "
+                      << a.values[k] << ", scalar " << b.values[k];
+                    fail(o.str());
+                }
+            }
+        }
+    }
+}
+
+#endif
+
+#ifndef XLOSS_FUZZ_SCALAR_BUILD
 
 // UBSan: halt on the first report (so libFuzzer keeps the input) and show
 // the stack. The checks stay recoverable in the build, so that a local run
@@ -2075,20 +2222,17 @@ extern "C" const char* __ubsan_default_options()
     return "halt_on_error=1:print_stacktrace=1";
 }
 
+// With XLOSS_FUZZ_COMPARE_BACKENDS (fuzz_scalar.cpp linked in), every input
+// also runs through the scalar build, and the two builds are compared.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
-    case_t c = decode(data, size);
-    const model_t m = make_model(c);
-    current_case = &c;
-    current_model = &m;
-    static const bool verbose = std::getenv("XLOSS_FUZZ_VERBOSE") != nullptr;
-    if (verbose)
-    {
-        std::fprintf(stderr, "%s\n", describe(c, m).c_str());
-    }
-    run_all<float>(c, m);
-    current_model = &m;
-    run_all<double>(c, m);
-    current_case = nullptr;
+#ifdef XLOSS_FUZZ_COMPARE_BACKENDS
+    const auto simd = run_recorded(data, size);
+    compare_backends(simd, xloss_fuzz_scalar_run(data, size));
+#else
+    run_input(data, size);
+#endif
     return 0;
 }
+
+#endif

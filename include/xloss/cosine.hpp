@@ -171,11 +171,14 @@ XLOSS_NAMESPACE_BEGIN
                 return B(static_cast<T>(epsilon)) / scale / scale;
             }
 
-            // The clipped norm in scaled units: sqrt(max(n2, eps')).
+            // The clipped norm in scaled units: sqrt(max(n2, eps')). max's
+            // operands in this order so that a NaN norm (a NaN element) stays
+            // NaN: simd::max, like the instruction, returns its second operand
+            // when either is NaN.
             template <class B>
             static B clipped_norm(const B& norm2, const B& eps)
             {
-                return simd::sqrt(simd::max(norm2, eps));
+                return simd::sqrt(simd::max(eps, norm2));
             }
 
             template <class B>
@@ -220,7 +223,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B nb = clipped_norm(st.norm2_b, eps_b);
                 const B cosine = cosine_of(st, na, nb);
                 const B denom = na * nb;
-                const auto defined = denom != zero;
+                const auto defined = simd::not_equal(denom, zero);
                 const B g = simd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
                 const B inv_denom = simd::select(defined, one / denom, zero);
                 const B self_a = simd::select(st.norm2_a > eps_a, cosine / (na * na), zero);

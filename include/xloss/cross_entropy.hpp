@@ -93,7 +93,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B shift = st.norm.shift;
                 lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
                     // Zero labels are skipped before the product: 0 * -inf would be NaN.
-                    const auto counts = valid && (y != B(T(0)));
+                    const auto counts = valid && simd::not_equal(y, B(T(0)));
                     labelled += simd::select(counts, B(T(1)), B(T(0)));
                     label_sum += simd::select(counts, y, B(T(0)));
                     label_dot += simd::select(counts, y * (x - shift), B(T(0)));
@@ -133,7 +133,7 @@ XLOSS_NAMESPACE_BEGIN
                     const B shifted = x - st.norm.shift;
                     if (grp.grad[0])
                     {
-                        const B label = simd::select(y != zero, y, zero);
+                        const B label = simd::select(simd::not_equal(y, zero), y, zero);
                         lanes.store(grp.grad[0], at, simd::select(valid, scale * simd::exp(shifted) - g * label, zero));
                     }
                     if (grp.grad[1])

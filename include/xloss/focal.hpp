@@ -114,7 +114,7 @@ XLOSS_NAMESPACE_BEGIN
                         const B g = grp.upstream;
                         // d(u^gamma)/du = gamma u^(gamma - 1): 0 when gamma == 0, and
                         // written as gamma u^gamma / u, taken as 0 where u == 0.
-                        const B du_gamma = simd::select(u > zero && gamma != zero, gamma * u_gamma / u, zero);
+                        const B du_gamma = simd::select(u > zero && simd::not_equal(gamma, zero), gamma * u_gamma / u, zero);
                         if (grp.grad[0])
                         {
                             // dce/dx = p - l; du/dx = (1 - 2l) p q.

@@ -75,7 +75,7 @@ XLOSS_NAMESPACE_BEGIN
                 B total = zero;
                 lanes.for_each([&](const B& lp, const B& t, const auto& valid, auto at) {
                     // log(0) is never multiplied: zero targets are selected away first.
-                    const auto positive = t != zero;
+                    const auto positive = simd::not_equal(t, zero);
                     const B log_t = simd::log(simd::select(positive, t, B(T(1))));
                     B term = simd::select(positive, t * (log_t - lp), zero);
                     if constexpr (Convex)

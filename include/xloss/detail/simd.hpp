@@ -132,6 +132,21 @@ namespace detail::simd
         return xsimd::select(cond, if_true, if_false);
     }
 
+    // a != b as in C++ and IEEE 754: true when either is NaN. Not xsimd 8.1's
+    // operator!=, which on AVX-512 is the ordered compare (false for NaN), so
+    // that a NaN label or target would count as 0 there and only there.
+    template <class T>
+    batch_bool<T> not_equal(const batch<T>& a, const batch<T>& b)
+    {
+        return !(a == b);
+    }
+
+    template <class T>
+    batch_bool<T> is_nan(const batch<T>& x)
+    {
+        return !(x == x);
+    }
+
     template <class T>
     batch<T> max(const batch<T>& a, const batch<T>& b)
     {
@@ -180,7 +195,7 @@ namespace detail::simd
         if constexpr (std::is_same_v<T, double>)
         {
             const batch<T> limit(T(1000));
-            const auto nan = x != x;
+            const auto nan = is_nan(x);
             const batch<T> clamped = xsimd::min(xsimd::max(xsimd::select(nan, batch<T>(T(0)), x), -limit), limit);
             return xsimd::select(nan, x, xsimd::exp(clamped));
         }
@@ -198,7 +213,7 @@ namespace detail::simd
     {
         if constexpr (std::is_same_v<T, double>)
         {
-            const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min()) && x != batch<T>(T(0));
+            const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min()) && not_equal(x, batch<T>(T(0)));
             if (xsimd::any(denormal))
             {
                 const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
@@ -279,6 +294,18 @@ namespace detail::simd
     T select(bool cond, T if_true, T if_false)
     {
         return cond ? if_true : if_false;
+    }
+
+    template <class T>
+    bool not_equal(T a, T b)
+    {
+        return a != b;
+    }
+
+    template <class T>
+    bool is_nan(T x)
+    {
+        return x != x;
     }
 
     // Written as comparisons, not std::fmax, to match the SIMD instructions
