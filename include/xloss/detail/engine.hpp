@@ -145,51 +145,44 @@ namespace detail
         std::copy(values, values + count, d.value + s0);
     }
 
-    // Copies `count` slices of n elements (element k of slice l at
-    // src[l * slice_stride + k * element_stride]) into a tile where it sits at
-    // k * width + l, or back with `to_tile` false. Reads and writes run along
-    // whichever stride is 1.
-    template <class V>
-    void stage(V* tile, const V* src, std::size_t n, std::size_t count, std::size_t width, std::size_t slice_stride,
-               std::size_t element_stride)
+    // Copies `count` slices of n elements between the caller's layout
+    // (element k of slice l at outside[l * slice_stride + k * element_stride])
+    // and a tile (at tile[k * width + l]): into the tile with ToTile, back out
+    // of it without. The loops run so that the writes are contiguous; the
+    // strided side of a short-row transpose is a few KiB that stay in L1.
+    // (Standalone, [65536, 16] floats, two noisy runs: into the tile 1.6-3x
+    // faster than with the strided writes; out of it, 2x.)
+    template <bool ToTile, class V>
+    void transfer(V* tile, std::conditional_t<ToTile, const V*, V*> outside, std::size_t n, std::size_t count,
+                  std::size_t width, std::size_t slice_stride, std::size_t element_stride)
     {
-        if (slice_stride == 1)
+        auto move = [&](std::size_t l, std::size_t k) {
+            if constexpr (ToTile)
+            {
+                tile[k * width + l] = outside[l * slice_stride + k * element_stride];
+            }
+            else
+            {
+                outside[l * slice_stride + k * element_stride] = tile[k * width + l];
+            }
+        };
+        if (ToTile || slice_stride == 1)
         {
             for (std::size_t k = 0; k < n; ++k)
             {
-                std::copy(src + k * element_stride, src + k * element_stride + count, tile + k * width);
-            }
-        }
-        else
-        {
-            for (std::size_t l = 0; l < count; ++l)
-            {
-                for (std::size_t k = 0; k < n; ++k)
+                for (std::size_t l = 0; l < count; ++l)
                 {
-                    tile[k * width + l] = src[l * slice_stride + k * element_stride];
+                    move(l, k);
                 }
             }
         }
-    }
-
-    template <class V>
-    void unstage(V* dst, const V* tile, std::size_t n, std::size_t count, std::size_t width, std::size_t slice_stride,
-                 std::size_t element_stride)
-    {
-        if (slice_stride == 1)
-        {
-            for (std::size_t k = 0; k < n; ++k)
-            {
-                std::copy(tile + k * width, tile + k * width + count, dst + k * element_stride);
-            }
-        }
         else
         {
             for (std::size_t l = 0; l < count; ++l)
             {
                 for (std::size_t k = 0; k < n; ++k)
                 {
-                    dst[l * slice_stride + k * element_stride] = tile[k * width + l];
+                    move(l, k);
                 }
             }
         }
@@ -240,14 +233,14 @@ namespace detail
                 // Offset of the tile's first element, and index of its first slice.
                 const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
                 const std::size_t s0 = r * L.inner + j0;
-                stage(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
+                transfer<true>(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
                 if (!same_inputs)
                 {
-                    stage(ty.data(), d.y + origin, n, count, width, slice_stride, element_stride);
+                    transfer<true>(ty.data(), d.y + origin, n, count, width, slice_stride, element_stride);
                 }
                 if constexpr (Masked)
                 {
-                    stage(tm.data(), d.mask + origin, n, count, width, slice_stride, element_stride);
+                    transfer<true>(tm.data(), d.mask + origin, n, count, width, slice_stride, element_stride);
                 }
                 for (std::size_t g = 0; g < count; g += W)
                 {
@@ -260,7 +253,7 @@ namespace detail
                 {
                     if (d.grad[i])
                     {
-                        unstage(d.grad[i] + origin, tile_grad[i], n, count, width, slice_stride, element_stride);
+                        transfer<false>(tile_grad[i], d.grad[i] + origin, n, count, width, slice_stride, element_stride);
                     }
                 }
             }
