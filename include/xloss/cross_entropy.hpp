@@ -88,16 +88,16 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                statistics<B> st{kernels::normaliser(lanes), B(T(0)), B(T(0)), B(T(0))};
                 B labelled(T(0)), label_sum(T(0)), label_dot(T(0));
-                const B shift = st.norm.shift;
-                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
+                // The label sums ride along the normaliser's exp pass.
+                const auto norm = kernels::normaliser(lanes, [&](const B& x, const B& y, const auto& valid, const B& shift) {
                     // Zero labels are skipped before the product: 0 * -inf would be NaN.
                     const auto counts = valid && simd::not_equal(y, B(T(0)));
                     labelled += simd::select(counts, B(T(1)), B(T(0)));
                     label_sum += simd::select(counts, y, B(T(0)));
                     label_dot += simd::select(counts, y * (x - shift), B(T(0)));
                 });
+                statistics<B> st{norm, B(T(0)), B(T(0)), B(T(0))};
                 st.labelled = lanes.sum(labelled);
                 st.label_sum = lanes.sum(label_sum);
                 st.label_dot = lanes.sum(label_dot);

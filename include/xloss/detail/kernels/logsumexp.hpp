@@ -20,11 +20,23 @@ namespace detail::kernels
         B selected;  // number of selected elements
     };
 
+    // Nothing more to do in the second pass.
+    struct no_extra
+    {
+        template <class... A>
+        void operator()(const A&...) const
+        {
+        }
+    };
+
     // Two passes over the slice (the second reads it from cache): the max,
     // then the sum of exp(x - max). Shifting by the max keeps exp finite for
-    // logits of any size; unselected elements never reach exp.
-    template <class Lanes>
-    auto normaliser(const Lanes& lanes)
+    // logits of any size; unselected elements never reach exp. A loss that
+    // needs more sums once the shift is known passes `extra`, called in the
+    // second pass as extra(x, y, valid, shift), so that the slice (and its
+    // mask) is not read a third time.
+    template <class Lanes, class Extra = no_extra>
+    auto normaliser(const Lanes& lanes, Extra&& extra = {})
     {
         using B = typename Lanes::batch;
         using T = typename Lanes::value_type;
@@ -41,8 +53,9 @@ namespace detail::kernels
         shift = simd::select(shift == minus_inf, B(T(0)), shift);
 
         B sum(T(0));
-        lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
+        lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
             sum += simd::select(valid, simd::exp(x - shift), B(T(0)));
+            extra(x, y, valid, shift);
         });
         return softmax_normaliser<B>{shift, lanes.sum(sum), count};
     }
