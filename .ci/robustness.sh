@@ -24,11 +24,13 @@
 #      the packaging and compile-fail ones, against the same references and
 #      tolerances as the SIMD build.
 #
-# Not here: g++ with -std=c++20. xtensor 0.24.3's immediate reductions of an
-# xarray pick an undefined fixed-rank result type under g++ -std=c++20 (its
-# svector specialization of xtype_for_shape is written for C++17 only), and
-# the tests use xt::sum; xloss itself no longer calls an xtensor reducer.
-# C++20 is covered by clang in a).
+#   f) g++, C++20, -march=x86-64-v3, -Werror: the tests that use no xtensor
+#      reducer (test_simd_vs_scalar: every loss and gradient on both
+#      backends; test_errors; test_odr). xtensor 0.24.3's immediate
+#      reductions of an xarray pick an undefined fixed-rank result type under
+#      g++ -std=c++20 (its svector specialization of xtype_for_shape is
+#      written for C++17 only); the other tests use xt::sum for their
+#      references, and crash there. xloss itself calls no xtensor reducer.
 #
 # Every build is -O1 (sanitizers want it, and compiling ~15 test files per
 # configuration is where the time goes).
@@ -37,7 +39,7 @@
 # Build trees go to build-robust/<step>/. Environment:
 #   XLOSS_FUZZ_SECONDS   fuzzing time per build (default 60)
 #   XLOSS_FUZZ_RUNS      inputs per fuzzer run (default 5000)
-#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e")
+#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e f")
 #   XLOSS_TEST_LARGE     0 skips the >2^31-element test in a) (default 1)
 # Every step runs even when an earlier one fails; the script fails at the
 # end if any did, naming them.
@@ -47,7 +49,7 @@ jobs=${1:-$(nproc)}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$root/build-robust
 fuzz_seconds=${XLOSS_FUZZ_SECONDS:-60}
-steps=${XLOSS_ROBUST_STEPS:-a b c d e}
+steps=${XLOSS_ROBUST_STEPS:-a b c d e f}
 large=${XLOSS_TEST_LARGE:-1}
 mkdir -p "$out"
 
@@ -201,9 +203,19 @@ step_e() {
     (cd "$dir" && ctest -j "$jobs" --output-on-failure -R "$code_tests")
 }
 
+# --- f) g++ C++20, x86-64-v3, -Werror: the reducer-free tests ----------------
+step_f() {
+  local dir=$out/f-gcc-cxx20-avx2
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=20 -DXLOSS_ARCH=x86-64-v3 \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" &&
+    cmake --build "$dir" -j "$jobs" --target test_simd_vs_scalar test_errors test_odr &&
+    (cd "$dir" && ctest -j "$jobs" --output-on-failure -R '^(test_simd_vs_scalar|test_errors|test_odr)$')
+}
+
 for s in $steps; do
   case $s in
-    a | b | c | d | e) run_step "$s" "step_$s" ;;
+    a | b | c | d | e | f) run_step "$s" "step_$s" ;;
     *) echo "robustness.sh: unknown step '$s'" >&2; failed+=("$s") ;;
   esac
 done
