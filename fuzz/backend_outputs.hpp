@@ -16,6 +16,7 @@ struct backend_output
     int error = 0;                   // the error kind (0: none)
     std::vector<std::size_t> shape;  // of the result
     std::vector<double> values;      // the result, flattened
+    double type_max = 0;             // numeric_limits<T>::max() of the result's type
 };
 
 // Runs one input through the scalar build, with all of its checks, and
