@@ -2062,6 +2062,13 @@ namespace
             }
         }
 
+        if (std::getenv("XLOSS_FUZZ_DUMP"))
+        {
+            std::fprintf(stderr, "%s inputs\n  x: %s\n  y: %s\n  where: %s\n  upstream: %s (scalar %g)\n",
+                         sizeof(T) == sizeof(float) ? "float" : "double", dump(raw.x, 100000).c_str(),
+                         dump(raw.y, 100000).c_str(), dump(raw.mask, 100000).c_str(),
+                         dump(raw.upstream, 100000).c_str(), static_cast<double>(raw.upstream_scalar));
+        }
         const auto r = call(raw);
         expect_error(r.value, err, "loss()");
         expect_error(r.vg0, err, "value_and_grad<0>");

@@ -183,26 +183,45 @@ namespace detail::simd
         return xsimd::any(b);
     }
 
-    // exp without undefined behaviour. xsimd 8.1's double exp converts
-    // round(x / ln 2) to int64 with a scalar static_cast before it selects
-    // away out-of-range lanes; for |x| beyond ~6e18, +-inf or NaN that cast is
-    // undefined (clang's -fsanitize=float-cast-overflow reports it). Clamping
-    // to [-1000, 1000] gives the same results (exp there is already 0 or inf)
-    // and NaN is passed through. float converts natively and needs none of it.
+    // exp over the whole range of T, without undefined behaviour.
+    //
+    // - xsimd 8.1's exp gives inf early (float above ~88.376, double above
+    //   ~709.44, where the true value is still finite) and flushes denormal
+    //   results to 0 (float below ~-87.34). Beyond |x| > edge we take
+    //   exp(x / 2)^2 instead: x / 2 is exact and far from both limits, and
+    //   the square overflows or underflows exactly where exp(x) does.
+    // - Its double exp converts round(x / ln 2) to int64 with a scalar
+    //   static_cast before it selects away out-of-range lanes; for |x| beyond
+    //   ~6e18, +-inf or NaN that cast is undefined (clang's
+    //   -fsanitize=float-cast-overflow reports it). Clamping to [-1000, 1000]
+    //   first gives the same results (exp there is already 0 or inf), and NaN
+    //   is passed through. float converts natively and needs none of it.
     template <class T>
     batch<T> exp(const batch<T>& x)
     {
+        batch<T> arg = x;
         if constexpr (std::is_same_v<T, double>)
         {
             const batch<T> limit(T(1000));
-            const auto nan = is_nan(x);
-            const batch<T> clamped = xsimd::min(xsimd::max(xsimd::select(nan, batch<T>(T(0)), x), -limit), limit);
-            return xsimd::select(nan, x, xsimd::exp(clamped));
+            arg = xsimd::min(xsimd::max(xsimd::select(is_nan(x), batch<T>(T(0)), x), -limit), limit);
+        }
+        const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
+        const auto outer = xsimd::abs(arg) > edge;
+        batch<T> r;
+        if (xsimd::any(outer))
+        {
+            const batch<T> half = xsimd::exp(arg * batch<T>(T(0.5)));
+            r = xsimd::select(outer, half * half, xsimd::exp(arg));
         }
         else
         {
-            return xsimd::exp(x);
+            r = xsimd::exp(arg);
         }
+        if constexpr (std::is_same_v<T, double>)
+        {
+            r = xsimd::select(is_nan(x), x, r);
+        }
+        return r;
     }
 
     // log that is right for denormals. xsimd 8.1's double log is off by up
