@@ -1539,8 +1539,11 @@ namespace
                     const ld dug = (u > 0 && gamma != 0) ? G * ug / u : 0;
                     const ld d0 = (p - l) * ug + ce * dug * (1 - 2 * l) * p * q;
                     const ld s0 = (std::fabs(p - l) * ug + std::fabs(ce * dug * (1 - 2 * l) * p * q)) * (1 + G);
-                    ld d1 = w * (-x * ug + ce * dug * (q - p));
-                    ld s1 = std::fabs(w) * (std::fabs(x) * ug + std::fabs(ce * dug * (q - p))) * (1 + G);
+                    // q - p = -tanh(x / 2), not the difference: for |x| near
+                    // long double's epsilon, e rounds to 1 even here.
+                    const ld q_minus_p = -std::tanh(x / 2);
+                    ld d1 = w * (-x * ug + ce * dug * q_minus_p);
+                    ld s1 = std::fabs(w) * (std::fabs(x) * ug + std::fabs(ce * dug * q_minus_p)) * (1 + G);
                     if (alpha)
                     {
                         d1 += (2 * *alpha - 1) * ce * ug;

@@ -124,7 +124,13 @@ XLOSS_NAMESPACE_BEGIN
                         if (grp.grad[1])
                         {
                             // dce/dl = -x; du/dl = q - p; dw/dl = 2 alpha - 1.
-                            B d = w * (-x * u_gamma + ce * du_gamma * (q - p));
+                            // q - p = -+(1 - e) / (1 + e), with 1 - e from expm1:
+                            // for |x| below epsilon, e rounds to 1 and q - p
+                            // computed as a difference would be 0, not -x / 2.
+                            // (expm1's argument is bounded: it is -1 below -100.)
+                            const B em1 = simd::expm1(simd::max(-simd::abs(x), B(T(-100))));
+                            const B q_minus_p = simd::select(nonneg, em1 * r, -(em1 * r));
+                            B d = w * (-x * u_gamma + ce * du_gamma * q_minus_p);
                             if (weighted)
                             {
                                 d += (alpha + alpha - one) * ce * u_gamma;

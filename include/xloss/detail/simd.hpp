@@ -178,6 +178,12 @@ namespace detail::simd
     }
 
     template <class T>
+    batch<T> expm1(const batch<T>& x)
+    {
+        return xsimd::expm1(x);
+    }
+
+    template <class T>
     bool any(const batch_bool<T>& b)
     {
         return xsimd::any(b);
@@ -357,6 +363,12 @@ namespace detail::simd
     T log1p(T x)
     {
         return std::log1p(x);
+    }
+
+    template <class T>
+    T expm1(T x)
+    {
+        return std::expm1(x);
     }
 
     inline bool any(bool b)
