@@ -41,6 +41,7 @@
 #include <xloss/xloss.hpp>
 
 #include "support.hpp"
+#include "sweep.hpp"
 
 namespace
 {
@@ -253,23 +254,8 @@ namespace
         return r;
     }
 
-    bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
-    {
-        return std::find(reduced.begin(), reduced.end(), a) != reduced.end();
-    }
-
-    shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
-    {
-        shape_t b;
-        for (std::size_t a = 0; a < shape.size(); ++a)
-        {
-            if (!is_reduced(reduced, a))
-            {
-                b.push_back(shape[a]);
-            }
-        }
-        return b;
-    }
+    using xloss_test::sweep::batch_shape;
+    using xloss_test::sweep::is_reduced;
 
     std::size_t slice_length(const axis_case& c)
     {
