@@ -1537,8 +1537,14 @@ namespace
                     v.scale += std::fabs(w * ce) * ug * (1 + G);
                     v.floor += std::fabs(w * ce) * du_floor + tiny<T>();
                     const ld dug = (u > 0 && gamma != 0) ? G * ug / u : 0;
-                    const ld d0 = (p - l) * ug + ce * dug * (1 - 2 * l) * p * q;
-                    const ld s0 = (std::fabs(p - l) * ug + std::fabs(ce * dug * (1 - 2 * l) * p * q)) * (1 + G);
+                    // p - l as p (1 - l) - q l: with l = 1 and large x, p - 1 loses
+                    // q even in long double. The scale is that of the two terms:
+                    // p itself carries a relative error, so a soft label near p
+                    // leaves p - l known only to epsilon times p (1 - l) + q l.
+                    const ld p_minus_l = p * (1 - l) - q * l;
+                    const ld p_minus_l_scale = p * (1 - l) + q * l;
+                    const ld d0 = p_minus_l * ug + ce * dug * (1 - 2 * l) * p * q;
+                    const ld s0 = (p_minus_l_scale * ug + std::fabs(ce * dug * (1 - 2 * l) * p * q)) * (1 + G);
                     // q - p = -tanh(x / 2), not the difference: for |x| near
                     // long double's epsilon, e rounds to 1 even here.
                     const ld q_minus_p = -std::tanh(x / 2);
@@ -1549,7 +1555,7 @@ namespace
                         d1 += (2 * *alpha - 1) * ce * ug;
                         s1 += std::fabs((2 * *alpha - 1) * ce) * ug * (1 + G);
                     }
-                    const ld f = (std::fabs(p - l) + std::fabs(x) + 2 * std::fabs(ce) * (1 + G)) * du_floor + tiny<T>();
+                    const ld f = (p_minus_l_scale + std::fabs(x) + 2 * std::fabs(ce) * (1 + G)) * du_floor + tiny<T>();
                     r.dx[k] = {g * w * d0, ag * std::fabs(w) * s0, ag * f};
                     r.dy[k] = {g * d1, ag * s1, ag * f};
                 }

@@ -727,3 +727,39 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels", 
         }
     }
 }
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmoid saturates", "[focal][edges]",
+                   float, double)
+{
+    using T = TestType;
+    // Hard label 1 and a large logit: d/dx = -(1 - p) (gamma 0), a small
+    // number that p - 1 would compute with an absolute error of epsilon
+    // (relative 1e-3 at x = 9.67 in float, found by the fuzzer). The mirror,
+    // label 0 and a negative logit, gives +p. Reference, with q = 1 - p:
+    //   gamma 0: d/dx = -q
+    //   gamma 2: d/dx = -q^3 - 2 p q^2 softplus(-x)
+    const xt::xarray<T> x = {T(5), T(9.66666698), T(12), T(15), T(20), T(30), T(40)};
+    for (const double gamma : {0.0, 2.0})
+    {
+        INFO("gamma " << gamma);
+        const xloss::focal_options o{std::nullopt, gamma};
+        const xt::xarray<T> ones = xt::ones<T>(x.shape()), zeros = xt::zeros<T>(x.shape());
+        const auto d1 = xloss::grad(xloss::sigmoid_focal_loss, x, ones, xloss::no_axes, o);
+        const xt::xarray<T> minus_x = -x;
+        const auto d0 = xloss::grad(xloss::sigmoid_focal_loss, minus_x, zeros, xloss::no_axes, o);
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            const ld xi = x(i);
+            const ld q = 1 / (1 + std::exp(xi)), p = 1 / (1 + std::exp(-xi));
+            const ld softplus = std::log1p(std::exp(-xi));
+            const ld expected = gamma == 0 ? -q : -q * q * q - 2 * p * q * q * softplus;
+            INFO("x " << x(i) << ", expected " << double(expected) << ", got " << d1(i) << " and " << d0(i));
+            if (std::fabs(expected) < ld(std::numeric_limits<T>::min()))
+            {
+                continue;  // below the type's normal range
+            }
+            CHECK(close(d1(i), double(expected), 1e-5, 0));
+            CHECK(close(d0(i), -double(expected), 1e-5, 0));
+        }
+    }
+}
