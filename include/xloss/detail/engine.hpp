@@ -29,6 +29,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #include <xtensor/xarray.hpp>
@@ -74,10 +75,33 @@ namespace detail
         bool want_grad = false;
     };
 
+    // Half the L2 cache, from the C library where it says (glibc does);
+    // 256 KiB, half of the smallest L2 of current x86 server cores, otherwise.
+    inline std::size_t half_l2_bytes()
+    {
+        static const std::size_t half = [] {
+            std::size_t bytes = std::size_t(512) << 10;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+            const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+            if (l2 > 0)
+            {
+                bytes = static_cast<std::size_t>(l2);
+            }
+#endif
+            return bytes / 2;
+        }();
+        return half;
+    }
+
     template <class Rule, class T, bool Masked, class Label, class Options>
-    void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
+    XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
     {
         const std::size_t n = L.n;
+        // Prefetch the next row while this one is worked on from cache, when
+        // both fit in L2 together (longer rows stream from memory in every
+        // pass anyway, and fetching ahead would evict the current one).
+        const std::size_t row_bytes = n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
+        const bool fetch_next = row_bytes <= half_l2_bytes();
         for (std::size_t s = 0; s < L.outer; ++s)
         {
             const std::size_t base = s * n;
@@ -94,6 +118,10 @@ namespace detail
                 continue;
             }
             row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n};
+            if (s + 1 < L.outer && fetch_next)
+            {
+                lanes.next = n;
+            }
             group<T> grp;
             grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
             grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
@@ -109,7 +137,7 @@ namespace detail
     // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
     // is at k * stride + l from x, y, mask and the gradient outputs.
     template <class Rule, class T, bool Masked, class Label, class Options>
-    void run_group(const call_data<T, Label>& d, const T* x, const T* y, const std::uint8_t* mask,
+    XLOSS_FLATTEN void run_group(const call_data<T, Label>& d, const T* x, const T* y, const std::uint8_t* mask,
                    std::array<T*, 2> grad, std::size_t n, std::size_t stride, std::size_t count, std::size_t s0,
                    bool padded, const Options& opts)
     {

@@ -11,7 +11,8 @@
 //                 whose k-th element sits at k * stride + l. No horizontal work.
 //
 // Both give the loss the same four things: for_each over element batches
-// (with a batch_bool of the elements that take part), sum/max to fold lane
+// (with a batch_bool of the elements that take part; for_each_fetching_next
+// also prefetches the next slice where there is one to prefetch), sum/max to fold lane
 // partials into per-slice values, store to write a gradient batch at the
 // position for_each reported, and offset_of to find one slice's k-th element.
 #ifndef XLOSS_DETAIL_LANES_HPP
@@ -47,6 +48,7 @@ namespace detail
         const T* y;                // same as x when the loss has no second floating input
         const std::uint8_t* mask;  // element mask, or null when !Masked
         std::size_t n;
+        std::size_t next = 0;  // elements from this slice to the next, 0: none to fetch
 
         // Calls f(x, y, valid, position) for each batch of the slice. The tail
         // is copied into a zero-padded batch so nothing is read past the end.
@@ -85,6 +87,35 @@ namespace detail
                 }
                 f(simd::load(+xt), simd::load(+yt), valid, position{i, c});
             }
+        }
+
+        // for_each that also asks for the next slice's cache lines. A
+        // two-pass loss calls it in its pass that reads this slice from cache
+        // and does the heavy math: the next slice's trip from memory then
+        // overlaps that work instead of following it.
+        template <class F>
+        void for_each_fetching_next(F&& f) const
+        {
+            if (next == 0)
+            {
+                for_each(f);
+                return;
+            }
+            for_each([&](const batch& xb, const batch& yb, const batch_bool& valid, position at) {
+                simd::prefetch_l2(x + next + at.offset);
+                if (y != x)
+                {
+                    simd::prefetch_l2(y + next + at.offset);
+                }
+                if constexpr (Masked)
+                {
+                    if (at.offset % 64 == 0)
+                    {
+                        simd::prefetch_l2(mask + next + at.offset);
+                    }
+                }
+                f(xb, yb, valid, at);
+            });
         }
 
         batch sum(const batch& partial) const
@@ -192,6 +223,13 @@ namespace detail
                 }
                 f(simd::load(+xt), simd::load(+yt), valid, position{o, count});
             }
+        }
+
+        // Staged tiles and strided columns: no next slice to fetch.
+        template <class F>
+        void for_each_fetching_next(F&& f) const
+        {
+            for_each(f);
         }
 
         batch sum(const batch& partial) const

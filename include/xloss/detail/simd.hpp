@@ -75,20 +75,77 @@ namespace detail::simd
         return v.get(0);
     }
 
+    // The W mask bytes widened to W integers of T's size, in batch<int>'s
+    // register. One zero-extending load where the instruction set has it
+    // (SSE4.1, AVX2, AVX-512F); GCC 12 does not find that instruction for the
+    // portable loop, and its stores and wider reload stall store forwarding.
+    template <class T>
+    xsimd::batch<xsimd::as_integer_t<T>> widen_mask_bytes(const std::uint8_t* p)
+    {
+        using int_type = xsimd::as_integer_t<T>;
+        using ints = xsimd::batch<int_type>;
+        [[maybe_unused]] constexpr std::size_t w = width<T>;
+        // The register's size tells the instruction set (comparing the
+        // register types themselves trips -Wignored-attributes). The AVX-512
+        // forms are the zero-masked ones: GCC 12's plain _mm512_cvtepu8_*
+        // trip -Wuninitialized in its own header.
+        [[maybe_unused]] constexpr std::size_t bytes = w * sizeof(int_type);
+#if defined(__AVX512F__)
+        if constexpr (bytes == 64)
+        {
+            if constexpr (w == 16)
+            {
+                return ints(_mm512_maskz_cvtepu8_epi32(__mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+            }
+            else if constexpr (w == 8)
+            {
+                return ints(_mm512_maskz_cvtepu8_epi64(__mmask8(0xff), _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+            }
+        }
+#endif
+#if defined(__AVX2__)
+        if constexpr (bytes == 32)
+        {
+            if constexpr (w == 8)
+            {
+                return ints(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+            }
+            else if constexpr (w == 4)
+            {
+                std::int32_t four;
+                std::memcpy(&four, p, 4);
+                return ints(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four)));
+            }
+        }
+#endif
+#if defined(__SSE4_1__)
+        if constexpr (bytes == 16)
+        {
+            if constexpr (w == 4 || w == 2)
+            {
+                std::int32_t bytes = 0;
+                std::memcpy(&bytes, p, w);
+                const __m128i v = _mm_cvtsi32_si128(bytes);
+                return ints(w == 4 ? _mm_cvtepu8_epi32(v) : _mm_cvtepu8_epi64(v));
+            }
+        }
+#endif
+        alignas(64) int_type wide[width<T>];
+        for (std::size_t i = 0; i < width<T>; ++i)
+        {
+            wide[i] = static_cast<int_type>(p[i]);
+        }
+        return ints::load_aligned(wide);
+    }
+
     // W mask bytes (0 or 1) to a batch_bool. Loading the bytes as integers and
     // comparing with zero is several times faster than batch_bool's own
     // bool-pointer load in xsimd 8.1, which is a scalar loop.
     template <class T>
     batch_bool<T> load_mask(const std::uint8_t* p)
     {
-        using int_type = xsimd::as_integer_t<T>;
-        alignas(64) int_type wide[width<T>];
-        for (std::size_t i = 0; i < width<T>; ++i)
-        {
-            wide[i] = static_cast<int_type>(p[i]);
-        }
-        auto ints = xsimd::batch<int_type>::load_aligned(wide);
-        return xsimd::bool_cast(ints != xsimd::batch<int_type>(0));
+        using ints = xsimd::batch<xsimd::as_integer_t<T>>;
+        return xsimd::bool_cast(widen_mask_bytes<T>(p) != ints(0));
     }
 
     // Lanes [0, count) true.
@@ -202,8 +259,17 @@ namespace detail::simd
     //   -fsanitize=float-cast-overflow reports it). Clamping to [-1000, 1000]
     //   first gives the same results (exp there is already 0 or inf), and NaN
     //   is passed through. float converts natively and needs none of it.
+    // The lanes beyond the edge: exp(x / 2)^2 there, exp(x) in the others.
+    // Out of line: rare, and it would double the inlined code.
     template <class T>
-    batch<T> exp(const batch<T>& x)
+    XLOSS_NOINLINE batch<T> exp_beyond_edge(const batch<T>& arg, const batch_bool<T>& outer)
+    {
+        const batch<T> half = xsimd::exp(arg * batch<T>(T(0.5)));
+        return xsimd::select(outer, half * half, xsimd::exp(arg));
+    }
+
+    template <class T>
+    XLOSS_ALWAYS_INLINE batch<T> exp(const batch<T>& x)
     {
         batch<T> arg = x;
         if constexpr (std::is_same_v<T, double>)
@@ -213,16 +279,7 @@ namespace detail::simd
         }
         const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
         const auto outer = xsimd::abs(arg) > edge;
-        batch<T> r;
-        if (xsimd::any(outer))
-        {
-            const batch<T> half = xsimd::exp(arg * batch<T>(T(0.5)));
-            r = xsimd::select(outer, half * half, xsimd::exp(arg));
-        }
-        else
-        {
-            r = xsimd::exp(arg);
-        }
+        batch<T> r = xsimd::any(outer) ? exp_beyond_edge(arg, outer) : xsimd::exp(arg);
         if constexpr (std::is_same_v<T, double>)
         {
             r = xsimd::select(is_nan(x), x, r);
@@ -234,16 +291,22 @@ namespace detail::simd
     // to ~33 below numeric_limits<double>::min() (float is right): scale such
     // inputs by 2^54 into the normal range and take 54 ln 2 back off.
     template <class T>
-    batch<T> log(const batch<T>& x)
+    XLOSS_NOINLINE batch<T> log_with_denormals(const batch<T>& x, const batch_bool<T>& denormal)
+    {
+        const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
+        const batch<T> r = xsimd::log(scaled);
+        return xsimd::select(denormal, r - batch<T>(T(54) * T(0.69314718055994530942)), r);
+    }
+
+    template <class T>
+    XLOSS_ALWAYS_INLINE batch<T> log(const batch<T>& x)
     {
         if constexpr (std::is_same_v<T, double>)
         {
             const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min()) && not_equal(x, batch<T>(T(0)));
             if (xsimd::any(denormal))
             {
-                const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
-                const batch<T> r = xsimd::log(scaled);
-                return xsimd::select(denormal, r - batch<T>(T(54) * T(0.69314718055994530942)), r);
+                return log_with_denormals(x, denormal);
             }
         }
         return xsimd::log(x);
@@ -388,6 +451,18 @@ namespace detail::simd
         return std::log(x);
     }
 #endif
+
+    // Asks for the cache line holding p to be brought into L2 (not L1: it is
+    // for later, and L1 is busy with the data at hand). Only a hint: it never
+    // faults, whatever p is.
+    inline void prefetch_l2(const void* p)
+    {
+#if defined(__GNUC__)
+        __builtin_prefetch(p, 0, 2);
+#else
+        (void)p;
+#endif
+    }
 }
 XLOSS_NAMESPACE_END
 

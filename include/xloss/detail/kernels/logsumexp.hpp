@@ -29,8 +29,8 @@ namespace detail::kernels
         }
     };
 
-    // Two passes over the slice (the second reads it from cache): the max,
-    // then the sum of exp(x - max). Shifting by the max keeps exp finite for
+    // Two passes over the slice (the second reads it from cache, and fetches
+    // the next slice meanwhile): the max, then the sum of exp(x - max). Shifting by the max keeps exp finite for
     // logits of any size; unselected elements never reach exp. A loss that
     // needs more sums once the shift is known passes `extra`, called in the
     // second pass as extra(x, y, valid, shift), so that the slice (and its
@@ -53,7 +53,7 @@ namespace detail::kernels
         shift = simd::select(shift == minus_inf, B(T(0)), shift);
 
         B sum(T(0));
-        lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
+        lanes.for_each_fetching_next([&](const B& x, const B& y, const auto& valid, auto) {
             sum += simd::select(valid, simd::exp(x - shift), B(T(0)));
             extra(x, y, valid, shift);
         });
