@@ -84,7 +84,7 @@ XLOSS_NAMESPACE_BEGIN
             };
 
             template <class Lanes>
-            static auto collect(const Lanes& lanes)
+            static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp = nullptr)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -96,7 +96,7 @@ XLOSS_NAMESPACE_BEGIN
                     labelled += simd::select(counts, B(T(1)), B(T(0)));
                     label_sum += simd::select(counts, y, B(T(0)));
                     label_dot += simd::select(counts, y * (x - shift), B(T(0)));
-                });
+                }, keep_exp);
                 statistics<B> st{norm, B(T(0)), B(T(0)), B(T(0))};
                 st.labelled = lanes.sum(labelled);
                 st.label_sum = lanes.sum(label_sum);
@@ -124,7 +124,8 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                const auto st = collect(lanes);
+                // exp(logits - shift) is left in grad[0] by the exp pass.
+                const auto st = collect(lanes, grp.grad[0]);
                 const B g = grp.upstream;
                 const B scale = g * st.label_sum / st.norm.sum_exp;
                 const B log_z = simd::log(st.norm.sum_exp);
@@ -134,7 +135,8 @@ XLOSS_NAMESPACE_BEGIN
                     if (grp.grad[0])
                     {
                         const B label = simd::select(simd::not_equal(y, zero), y, zero);
-                        lanes.store(grp.grad[0], at, simd::select(valid, scale * simd::exp(shifted) - g * label, zero));
+                        const B e = lanes.load_back(grp.grad[0], at);
+                        lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * label, zero));
                     }
                     if (grp.grad[1])
                     {
@@ -200,11 +202,12 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                const auto norm = kernels::normaliser(lanes);
-                const B scale = grp.upstream / norm.sum_exp;
                 T* grad = grp.grad[0];
-                lanes.for_each([&](const B& x, const B&, const auto& valid, auto at) {
-                    lanes.store(grad, at, simd::select(valid, scale * simd::exp(x - norm.shift), B(T(0))));
+                // The exp pass leaves exp(logits - shift) in grad; scale it.
+                const auto norm = kernels::normaliser(lanes, kernels::no_extra{}, grad);
+                const B scale = grp.upstream / norm.sum_exp;
+                lanes.for_each([&](const B&, const B&, const auto& valid, auto at) {
+                    lanes.store(grad, at, simd::select(valid, scale * lanes.load_back(grad, at), B(T(0))));
                 });
                 alignas(64) T upstream[simd::width<T>];
                 simd::store_aligned(upstream, grp.upstream);

@@ -10,11 +10,12 @@
 //                 rows transposed into a local block): lane l holds slice l,
 //                 whose k-th element sits at k * stride + l. No horizontal work.
 //
-// Both give the loss the same four things: for_each over element batches
-// (with a batch_bool of the elements that take part; for_each_fetching_next
-// also prefetches the next slice where there is one to prefetch), sum/max to fold lane
+// Both give the loss the same things: for_each over element batches (with a
+// batch_bool of the elements that take part; for_each_fetching_next also
+// prefetches the next slice where there is one), sum/max to fold lane
 // partials into per-slice values, store to write a gradient batch at the
-// position for_each reported, and offset_of to find one slice's k-th element.
+// position for_each reported (load_back reads it again), and offset_of to
+// find one slice's k-th element.
 #ifndef XLOSS_DETAIL_LANES_HPP
 #define XLOSS_DETAIL_LANES_HPP
 
@@ -144,6 +145,21 @@ namespace detail
             }
         }
 
+        // What store() wrote at `at` (lanes past at.count read as 0).
+        batch load_back(const T* from, position at) const
+        {
+            if (at.count == W)
+            {
+                return simd::load(from + at.offset);
+            }
+            alignas(64) T tmp[W] = {};
+            for (std::size_t j = 0; j < at.count; ++j)
+            {
+                tmp[j] = from[at.offset + j];
+            }
+            return simd::load_aligned(+tmp);
+        }
+
         // Offset of element k of the slice in lane `lane` (one slice here).
         std::size_t offset_of(std::size_t /*lane*/, std::size_t k) const
         {
@@ -256,6 +272,21 @@ namespace detail
                     out[at.offset + j] = tmp[j];
                 }
             }
+        }
+
+        // What store() wrote at `at` (lanes past at.count read as 0).
+        batch load_back(const T* from, position at) const
+        {
+            if (at.count == W)
+            {
+                return simd::load(from + at.offset);
+            }
+            alignas(64) T tmp[W] = {};
+            for (std::size_t j = 0; j < at.count; ++j)
+            {
+                tmp[j] = from[at.offset + j];
+            }
+            return simd::load_aligned(+tmp);
         }
 
         std::size_t offset_of(std::size_t lane, std::size_t k) const

@@ -30,13 +30,16 @@ namespace detail::kernels
     };
 
     // Two passes over the slice (the second reads it from cache, and fetches
-    // the next slice meanwhile): the max, then the sum of exp(x - max). Shifting by the max keeps exp finite for
-    // logits of any size; unselected elements never reach exp. A loss that
-    // needs more sums once the shift is known passes `extra`, called in the
-    // second pass as extra(x, y, valid, shift), so that the slice (and its
-    // mask) is not read a third time.
+    // the next slice meanwhile): the max, then the sum of exp(x - max).
+    // Shifting by the max keeps exp finite for logits of any size; unselected
+    // elements never reach exp. A loss that needs more sums once the shift is
+    // known passes `extra`, called in the second pass as
+    // extra(x, y, valid, shift), so that the slice (and its mask) is not read
+    // a third time. `keep_exp`, when given, receives exp(x - max) (0 where not
+    // selected) laid out like a gradient output: the gradient pass scales it
+    // rather than computing exp a second time.
     template <class Lanes, class Extra = no_extra>
-    auto normaliser(const Lanes& lanes, Extra&& extra = {})
+    auto normaliser(const Lanes& lanes, Extra&& extra = {}, typename Lanes::value_type* keep_exp = nullptr)
     {
         using B = typename Lanes::batch;
         using T = typename Lanes::value_type;
@@ -53,8 +56,13 @@ namespace detail::kernels
         shift = simd::select(shift == minus_inf, B(T(0)), shift);
 
         B sum(T(0));
-        lanes.for_each_fetching_next([&](const B& x, const B& y, const auto& valid, auto) {
-            sum += simd::select(valid, simd::exp(x - shift), B(T(0)));
+        lanes.for_each_fetching_next([&](const B& x, const B& y, const auto& valid, auto at) {
+            const B e = simd::select(valid, simd::exp(x - shift), B(T(0)));
+            sum += e;
+            if (keep_exp)
+            {
+                lanes.store(keep_exp, at, e);
+            }
             extra(x, y, valid, shift);
         });
         return softmax_normaliser<B>{shift, lanes.sum(sum), count};
