@@ -117,11 +117,8 @@ namespace detail
                 }
                 continue;
             }
-            row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n};
-            if (s + 1 < L.outer && fetch_next)
-            {
-                lanes.next = n;
-            }
+            const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
+            row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next};
             group<T> grp;
             grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
             grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));

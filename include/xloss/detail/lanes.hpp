@@ -37,6 +37,42 @@ namespace detail
         std::size_t count;
     };
 
+    // A gradient batch written at `at`: W contiguous values, or the first
+    // at.count of them at a tail.
+    template <class T>
+    void store_at(T* out, position at, const simd::batch<T>& v)
+    {
+        constexpr std::size_t W = simd::width<T>;
+        if (at.count == W)
+        {
+            simd::store(out + at.offset, v);
+            return;
+        }
+        alignas(64) T tmp[W];
+        simd::store_aligned(tmp, v);
+        for (std::size_t j = 0; j < at.count; ++j)
+        {
+            out[at.offset + j] = tmp[j];
+        }
+    }
+
+    // What store_at wrote at `at` (lanes past at.count read as 0).
+    template <class T>
+    simd::batch<T> load_at(const T* from, position at)
+    {
+        constexpr std::size_t W = simd::width<T>;
+        if (at.count == W)
+        {
+            return simd::load(from + at.offset);
+        }
+        alignas(64) T tmp[W] = {};
+        for (std::size_t j = 0; j < at.count; ++j)
+        {
+            tmp[j] = from[at.offset + j];
+        }
+        return simd::load_aligned(+tmp);
+    }
+
     template <class T, bool Masked>
     struct row_lanes
     {
@@ -130,34 +166,11 @@ namespace detail
 
         void store(T* out, position at, const batch& v) const
         {
-            if (at.count == W)
-            {
-                simd::store(out + at.offset, v);
-            }
-            else
-            {
-                alignas(64) T tmp[W];
-                simd::store_aligned(tmp, v);
-                for (std::size_t j = 0; j < at.count; ++j)
-                {
-                    out[at.offset + j] = tmp[j];
-                }
-            }
+            store_at(out, at, v);
         }
-
-        // What store() wrote at `at` (lanes past at.count read as 0).
         batch load_back(const T* from, position at) const
         {
-            if (at.count == W)
-            {
-                return simd::load(from + at.offset);
-            }
-            alignas(64) T tmp[W] = {};
-            for (std::size_t j = 0; j < at.count; ++j)
-            {
-                tmp[j] = from[at.offset + j];
-            }
-            return simd::load_aligned(+tmp);
+            return load_at(from, at);
         }
 
         // Offset of element k of the slice in lane `lane` (one slice here).
@@ -259,34 +272,11 @@ namespace detail
 
         void store(T* out, position at, const batch& v) const
         {
-            if (at.count == W)
-            {
-                simd::store(out + at.offset, v);
-            }
-            else
-            {
-                alignas(64) T tmp[W];
-                simd::store_aligned(tmp, v);
-                for (std::size_t j = 0; j < at.count; ++j)
-                {
-                    out[at.offset + j] = tmp[j];
-                }
-            }
+            store_at(out, at, v);
         }
-
-        // What store() wrote at `at` (lanes past at.count read as 0).
         batch load_back(const T* from, position at) const
         {
-            if (at.count == W)
-            {
-                return simd::load(from + at.offset);
-            }
-            alignas(64) T tmp[W] = {};
-            for (std::size_t j = 0; j < at.count; ++j)
-            {
-                tmp[j] = from[at.offset + j];
-            }
-            return simd::load_aligned(+tmp);
+            return load_at(from, at);
         }
 
         std::size_t offset_of(std::size_t lane, std::size_t k) const
