@@ -995,7 +995,7 @@ namespace
     }
 
     template <class Loss>
-    inline constexpr bool second_differentiable = !Loss::rule::integer_labels;
+    inline constexpr bool second_differentiable = !xloss::detail::takes_labels<typename Loss::rule>;
 
     template <class Loss>
     inline constexpr bool has_options = !std::is_same_v<typename Loss::rule::options, xloss::detail::no_options>;
@@ -1961,7 +1961,7 @@ namespace
         inputs<T, Label> raw = materialise<T, Label>(c, m);
         const bool int_loss = is_int_loss(c);
         auto call = [&](const inputs<T, Label>& in) {
-            if constexpr (Loss::rule::integer_labels)
+            if constexpr (xloss::detail::takes_labels<typename Loss::rule>)
             {
                 return call_all<T>(c, m.full.size(), loss, in, in.labels);
             }
@@ -2128,7 +2128,7 @@ namespace
     template <class T, class Loss>
     void run_loss(const case_t& c, const model_t& m, const Loss& loss)
     {
-        if constexpr (Loss::rule::integer_labels)
+        if constexpr (xloss::detail::takes_labels<typename Loss::rule>)
         {
             if (c.labels_unsigned)
             {

@@ -84,7 +84,7 @@ namespace
     {
         using arr = xt::xarray<T>;
         using pair = std::pair<arr, arr>;
-        constexpr bool integer = Loss::rule::integer_labels;
+        constexpr bool integer = Loss::rule::second == xloss::detail::second_input::slice_label;
         erased_loss<T> e;
         e.name = name;
         e.integer_labels = integer;

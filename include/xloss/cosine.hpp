@@ -5,7 +5,6 @@
 #include "config.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 
@@ -58,9 +57,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = Distance ? "cosine_distance" : "cosine_similarity";
             using options = cosine_options;
-            static constexpr bool integer_labels = false;
-            static constexpr bool accepts_integral_second = true;
-            static constexpr std::array<bool, 2> differentiable{true, true};
+            static constexpr second_input second = second_input::elementwise_numeric;
 
             // A power of two 2^e and its inverse as two factors 2^e1 * 2^e2 with
             // e1 + e2 = -e, each representable: for a denormal magnitude 2^-e
@@ -198,20 +195,27 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::select(st.selected == B(T(0)), B(T(0)), v);
             }
 
-            template <class Lanes, class Group>
-            static auto value(const Lanes& lanes, const Group&, const options& opts)
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
-                const auto st = collect(lanes, opts.epsilon);
-                const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, opts.epsilon));
-                const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, opts.epsilon));
-                return finish(st, cosine_of(st, na, nb));
+                if constexpr (Grad)
+                {
+                    return with_grad(lanes, grp, opts);
+                }
+                else
+                {
+                    const auto st = collect(lanes, opts.epsilon);
+                    const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, opts.epsilon));
+                    const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, opts.epsilon));
+                    return finish(st, cosine_of(st, na, nb));
+                }
             }
 
             // In scaled units a' = a / sa, b' = b / sb:
             //   d cos / d a = (b' / (|a'| |b'|) - [|a'|^2 > eps'] cos a' / |a'|^2) / sa
             // (no second term where the norm is clipped to epsilon).
             template <class Lanes, class Group>
-            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options& opts)
+            static auto with_grad(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;

@@ -4,7 +4,6 @@
 
 #include "config.hpp"
 
-#include <array>
 #include <cstddef>
 #include <limits>
 
@@ -70,9 +69,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = "softmax_cross_entropy";
             using options = no_options;
-            static constexpr bool integer_labels = false;
-            static constexpr bool accepts_integral_second = false;
-            static constexpr std::array<bool, 2> differentiable{true, true};
+            static constexpr second_input second = second_input::elementwise;
 
             template <class B>
             struct statistics
@@ -112,15 +109,22 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::select(st.labelled == B(T(0)), B(T(0)), v);
             }
 
-            template <class Lanes, class Group>
-            static auto value(const Lanes& lanes, const Group&, const options&)
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
             {
-                return value_of(collect(lanes));
+                if constexpr (Grad)
+                {
+                    return with_grad(lanes, grp);
+                }
+                else
+                {
+                    return value_of(collect(lanes));
+                }
             }
 
             // d/dlogits = g * (S(labels) * softmax - labels); d/dlabels = g * -log_softmax.
             template <class Lanes, class Group>
-            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options&)
+            static auto with_grad(const Lanes& lanes, const Group& grp)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -151,9 +155,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = "softmax_cross_entropy_with_integer_labels";
             using options = no_options;
-            static constexpr bool integer_labels = true;
-            static constexpr bool accepts_integral_second = true;
-            static constexpr std::array<bool, 2> differentiable{true, false};
+            static constexpr second_input second = second_input::slice_label;
 
             // Each lane's logit at its label, and whether that element is selected.
             template <class Lanes, class Group>
@@ -190,15 +192,22 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::select(norm.selected == B(T(0)), B(T(0)), simd::select(selected, v, inf));
             }
 
-            template <class Lanes, class Group>
-            static auto value(const Lanes& lanes, const Group& grp, const options&)
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
             {
-                return value_of(lanes, grp, kernels::normaliser(lanes));
+                if constexpr (Grad)
+                {
+                    return with_grad(lanes, grp);
+                }
+                else
+                {
+                    return value_of(lanes, grp, kernels::normaliser(lanes));
+                }
             }
 
             // d/dlogits = g * (softmax - one_hot(label)).
             template <class Lanes, class Group>
-            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options&)
+            static auto with_grad(const Lanes& lanes, const Group& grp)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;

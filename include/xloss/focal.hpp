@@ -4,7 +4,6 @@
 
 #include "config.hpp"
 
-#include <array>
 #include <optional>
 
 #include "axes.hpp"
@@ -57,9 +56,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = "sigmoid_focal_loss";
             using options = focal_options;
-            static constexpr bool integer_labels = false;
-            static constexpr bool accepts_integral_second = false;
-            static constexpr std::array<bool, 2> differentiable{true, true};
+            static constexpr second_input second = second_input::elementwise;
 
             // u^gamma, with the common integer gammas as products (pow costs an
             // exp and a log); 0^0 = 1.
@@ -82,8 +79,9 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::select(u == B(T(0)), B(T(0)), simd::exp(gamma * simd::log(u)));
             }
 
+            // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto pass(const Lanes& lanes, const Group& grp, const options& opts)
+            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -146,18 +144,6 @@ XLOSS_NAMESPACE_BEGIN
                     }
                 });
                 return lanes.sum(total);
-            }
-
-            template <class Lanes, class Group>
-            static auto value(const Lanes& lanes, const Group& grp, const options& opts)
-            {
-                return pass<false>(lanes, grp, opts);
-            }
-
-            template <class Lanes, class Group>
-            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options& opts)
-            {
-                return pass<true>(lanes, grp, opts);
             }
         };
     }

@@ -33,18 +33,16 @@ XLOSS_NAMESPACE_BEGIN
 
     namespace detail
     {
+        // argnums as the engine's compile-time choice of gradients.
         template <class Loss, std::size_t... Argnums>
-        constexpr std::array<bool, 2> wanted()
+        constexpr auto wanted()
         {
-            using rule = typename Loss::rule;
             static_assert(sizeof...(Argnums) <= 2, "xloss: at most two argnums (0 and 1)");
             static_assert(((Argnums < 2) && ...), "xloss: argnums must be 0 (first input) or 1 (second input)");
-            static_assert(rule::integer_labels ? ((Argnums == 0) && ...) : true,
+            static_assert((is_differentiable<typename Loss::rule, Argnums> && ...),
                           "xloss: integer labels are not differentiable; "
-                          "differentiate softmax_cross_entropy_with_integer_labels w.r.t. argnum 0 (the logits)");
-            std::array<bool, 2> want{false, false};
-            ((want[Argnums] = true), ...);
-            return want;
+                          "differentiate w.r.t. argnum 0 (the logits) only");
+            return wants<((Argnums == 0) || ...), ((Argnums == 1) || ...)>{};
         }
 
         template <std::size_t... Argnums, class T>
@@ -64,8 +62,7 @@ XLOSS_NAMESPACE_BEGIN
         template <class Loss, std::size_t... Argnums, class U, class... Args>
         auto differentiate(const U& upstream, const Args&... args)
         {
-            constexpr auto want = wanted<Loss, Argnums...>();
-            auto out = call<typename Loss::rule>(upstream, want, args...);
+            auto out = call<typename Loss::rule>(upstream, wanted<Loss, Argnums...>(), args...);
             auto grads = pick_grads<Argnums...>(out.grad);
             return value_and_grad_result<decltype(out.value), decltype(grads)>{std::move(out.value),
                                                                                std::move(grads)};

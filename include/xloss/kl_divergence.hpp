@@ -4,8 +4,6 @@
 
 #include "config.hpp"
 
-#include <array>
-
 #include "axes.hpp"
 #include "detail/call.hpp"
 
@@ -61,13 +59,11 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = Convex ? "convex_kl_divergence" : "kl_divergence";
             using options = no_options;
-            static constexpr bool integer_labels = false;
-            static constexpr bool accepts_integral_second = false;
-            static constexpr std::array<bool, 2> differentiable{true, true};
+            static constexpr second_input second = second_input::elementwise;
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto pass(const Lanes& lanes, const Group& grp)
+            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -107,18 +103,6 @@ XLOSS_NAMESPACE_BEGIN
                     }
                 });
                 return lanes.sum(total);
-            }
-
-            template <class Lanes, class Group>
-            static auto value(const Lanes& lanes, const Group& grp, const options&)
-            {
-                return pass<false>(lanes, grp);
-            }
-
-            template <class Lanes, class Group>
-            static auto value_and_grad(const Lanes& lanes, const Group& grp, const options&)
-            {
-                return pass<true>(lanes, grp);
             }
         };
     }

@@ -24,16 +24,12 @@
 #include <xtensor/xexpression.hpp>
 
 #include "../axes.hpp"
-#include "engine.hpp"
+#include "evaluate.hpp"
+#include "rule.hpp"
 
 XLOSS_NAMESPACE_BEGIN
 namespace detail
 {
-    // Options type of the losses that have none.
-    struct no_options
-    {
-    };
-
     template <class T>
     inline constexpr bool is_expression = xt::is_xexpression<std::decay_t<T>>::value;
 
@@ -53,46 +49,46 @@ namespace detail
                       "xloss: the inputs must be xtensor expressions (xt::xarray, xt::xtensor, views, xt::adapt, ...)");
     }
 
-    template <class Rule, class U, class X, class Y>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y)
+    template <class Rule, class U, class Want, class X, class Y>
+    auto call(const U& upstream, Want want, const X& x, const Y& y)
     {
         check_inputs<Rule, X, Y>();
         return evaluate<Rule>(x, y, default_axis(), none_t{}, typename Rule::options{}, upstream, want);
     }
 
-    template <class Rule, class U, class X, class Y, class A, std::enable_if_t<is_axis_argument<A>, int> = 0>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y, const A& axis)
+    template <class Rule, class U, class Want, class X, class Y, class A, std::enable_if_t<is_axis_argument<A>, int> = 0>
+    auto call(const U& upstream, Want want, const X& x, const Y& y, const A& axis)
     {
         check_inputs<Rule, X, Y>();
         return evaluate<Rule>(x, y, to_axis_request(axis), none_t{}, typename Rule::options{}, upstream, want);
     }
 
-    template <class Rule, class U, class X, class Y, class O, std::enable_if_t<is_options_of<Rule, O>, int> = 0>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y, const O& options)
+    template <class Rule, class U, class Want, class X, class Y, class O, std::enable_if_t<is_options_of<Rule, O>, int> = 0>
+    auto call(const U& upstream, Want want, const X& x, const Y& y, const O& options)
     {
         check_inputs<Rule, X, Y>();
         return evaluate<Rule>(x, y, default_axis(), none_t{}, options, upstream, want);
     }
 
-    template <class Rule, class U, class X, class Y, class A, class W,
+    template <class Rule, class U, class Want, class X, class Y, class A, class W,
               std::enable_if_t<is_axis_argument<A> && is_expression<W>, int> = 0>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y, const A& axis, const W& where)
+    auto call(const U& upstream, Want want, const X& x, const Y& y, const A& axis, const W& where)
     {
         check_inputs<Rule, X, Y>();
         return evaluate<Rule>(x, y, to_axis_request(axis), where, typename Rule::options{}, upstream, want);
     }
 
-    template <class Rule, class U, class X, class Y, class A, class O,
+    template <class Rule, class U, class Want, class X, class Y, class A, class O,
               std::enable_if_t<is_axis_argument<A> && is_options_of<Rule, O>, int> = 0>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y, const A& axis, const O& options)
+    auto call(const U& upstream, Want want, const X& x, const Y& y, const A& axis, const O& options)
     {
         check_inputs<Rule, X, Y>();
         return evaluate<Rule>(x, y, to_axis_request(axis), none_t{}, options, upstream, want);
     }
 
-    template <class Rule, class U, class X, class Y, class A, class W, class O,
+    template <class Rule, class U, class Want, class X, class Y, class A, class W, class O,
               std::enable_if_t<is_axis_argument<A> && is_expression<W> && is_options_of<Rule, O>, int> = 0>
-    auto call(const U& upstream, std::array<bool, 2> want, const X& x, const Y& y, const A& axis, const W& where,
+    auto call(const U& upstream, Want want, const X& x, const Y& y, const A& axis, const W& where,
               const O& options)
     {
         check_inputs<Rule, X, Y>();
@@ -107,16 +103,16 @@ namespace detail
 
         template <class X, class Y, class... Rest>
         auto operator()(const X& x, const Y& y, const Rest&... rest) const
-            -> decltype(call<Rule>(none_t{}, {}, x, y, rest...).value)
+            -> decltype(call<Rule>(none_t{}, value_only{}, x, y, rest...).value)
         {
-            return call<Rule>(none_t{}, {false, false}, x, y, rest...).value;
+            return call<Rule>(none_t{}, value_only{}, x, y, rest...).value;
         }
 
         template <class X, class Y, class... Rest>
         auto operator()(const X& x, const Y& y, std::initializer_list<int> axes, const Rest&... rest) const
-            -> decltype(call<Rule>(none_t{}, {}, x, y, std::vector<int>(axes), rest...).value)
+            -> decltype(call<Rule>(none_t{}, value_only{}, x, y, std::vector<int>(axes), rest...).value)
         {
-            return call<Rule>(none_t{}, {false, false}, x, y, std::vector<int>(axes), rest...).value;
+            return call<Rule>(none_t{}, value_only{}, x, y, std::vector<int>(axes), rest...).value;
         }
     };
 }

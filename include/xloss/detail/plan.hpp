@@ -1,6 +1,8 @@
 // From user arguments to a plan the kernels can run: check and normalise the
 // axes, broadcast the shapes, read the mask by rank, and lay the work out as
-// [outer, reduced, inner] over contiguous row-major buffers.
+// [outer, reduced, inner] over contiguous row-major buffers. And back: a
+// gradient computed in planned layout is permuted and summed down to its
+// input's shape (unplan).
 //
 // Inputs already in that layout (contiguous row-major containers of the
 // right value type and full shape, with the reduced axes adjacent) are read
@@ -18,6 +20,10 @@
 #include <numeric>
 #include <type_traits>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
@@ -108,43 +114,89 @@ namespace detail
         }
     };
 
-    // Checks the axes against the rank and lays the work out. With
-    // `listed_order`, the slice is flattened in the order the axes were given
-    // (integer labels index it); otherwise in ascending order.
-    inline layout make_layout(const char* function, shape_type full, const axis_request& request, bool listed_order)
+    // The reduced axes of `request` for an input of rank `rank`, checked
+    // (in range, not repeated) and normalised to non-negative. With
+    // `listed_order` they keep the order they were given in (integer labels
+    // index the slice flattened in that order); otherwise ascending.
+    inline std::vector<std::size_t> reduced_axes(const char* function, std::size_t rank, const axis_request& request,
+                                                 bool listed_order)
     {
-        layout L;
-        const std::size_t rank = full.size();
+        std::vector<std::size_t> reduced;
         if (request.all)
         {
             for (std::size_t a = 0; a < rank; ++a)
             {
-                L.reduced.push_back(a);
+                reduced.push_back(a);
             }
+            return reduced;
         }
-        else
+        std::vector<bool> seen(rank, false);
+        for (long long axis : request.axes)
         {
-            std::vector<bool> seen(rank, false);
-            for (long long axis : request.axes)
+            const long long r = static_cast<long long>(rank);
+            if (axis < -r || axis >= r)
             {
-                const long long r = static_cast<long long>(rank);
-                if (axis < -r || axis >= r)
-                {
-                    throw_invalid_argument(function, "axis ", axis, " is out of range for an input of rank ", rank);
-                }
-                const auto a = static_cast<std::size_t>(axis < 0 ? axis + r : axis);
-                if (seen[a])
-                {
-                    throw_invalid_argument(function, "axis ", axis, " is repeated (input of rank ", rank, ")");
-                }
-                seen[a] = true;
-                L.reduced.push_back(a);
+                throw_invalid_argument(function, "axis ", axis, " is out of range for an input of rank ", rank);
             }
+            const auto a = static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+            if (seen[a])
+            {
+                throw_invalid_argument(function, "axis ", axis, " is repeated (input of rank ", rank, ")");
+            }
+            seen[a] = true;
+            reduced.push_back(a);
         }
         if (!listed_order)
         {
-            std::sort(L.reduced.begin(), L.reduced.end());
+            std::sort(reduced.begin(), reduced.end());
         }
+        return reduced;
+    }
+
+    // outer, n, inner (and perm) of L, whose full shape, reduced axes and
+    // batch are set; batch_axes are the axes that are not reduced.
+    inline void lay_out_slices(layout& L, const std::vector<std::size_t>& batch_axes)
+    {
+        const std::size_t rank = L.full.size();
+        const std::size_t k = L.reduced.size();
+        if (k == 0)
+        {
+            // Elementwise: every element is its own slice; slices are adjacent,
+            // so the column kernel runs across them.
+            L.inner = product(L.full, 0, rank);
+            return;
+        }
+        bool adjacent = true;
+        for (std::size_t i = 1; i < k; ++i)
+        {
+            adjacent = adjacent && L.reduced[i] == L.reduced[0] + i;
+        }
+        if (adjacent)
+        {
+            const std::size_t first = L.reduced[0];
+            L.outer = product(L.full, 0, first);
+            L.n = product(L.full, first, first + k);
+            L.inner = product(L.full, first + k, rank);
+            return;
+        }
+        // Not adjacent (or listed out of order): batch axes first, then the
+        // reduced ones, each slice one contiguous row.
+        L.perm = batch_axes;
+        L.perm.insert(L.perm.end(), L.reduced.begin(), L.reduced.end());
+        L.outer = product(L.batch, 0, L.batch.size());
+        for (auto a : L.reduced)
+        {
+            L.n *= L.full[a];
+        }
+    }
+
+    // Checks the axes against the rank and lays the work out (see
+    // reduced_axes for `listed_order`).
+    inline layout make_layout(const char* function, shape_type full, const axis_request& request, bool listed_order)
+    {
+        layout L;
+        const std::size_t rank = full.size();
+        L.reduced = reduced_axes(function, rank, request, listed_order);
         std::vector<bool> is_reduced(rank, false);
         for (auto a : L.reduced)
         {
@@ -160,41 +212,7 @@ namespace detail
             }
         }
         L.full = std::move(full);
-
-        const std::size_t k = L.reduced.size();
-        if (k == 0)
-        {
-            // Elementwise: every element is its own slice; slices are adjacent,
-            // so the column kernel runs across them.
-            L.outer = 1;
-            L.n = 1;
-            L.inner = product(L.full, 0, rank);
-            return L;
-        }
-        bool adjacent = true;
-        for (std::size_t i = 1; i < k; ++i)
-        {
-            adjacent = adjacent && L.reduced[i] == L.reduced[0] + i;
-        }
-        if (adjacent)
-        {
-            const std::size_t first = L.reduced[0];
-            L.outer = product(L.full, 0, first);
-            L.n = product(L.full, first, first + k);
-            L.inner = product(L.full, first + k, rank);
-        }
-        else
-        {
-            L.perm = batch_axes;
-            L.perm.insert(L.perm.end(), L.reduced.begin(), L.reduced.end());
-            L.outer = product(L.batch, 0, L.batch.size());
-            L.n = 1;
-            for (auto a : L.reduced)
-            {
-                L.n *= L.full[a];
-            }
-            L.inner = 1;
-        }
+        lay_out_slices(L, batch_axes);
         return L;
     }
 
@@ -339,6 +357,112 @@ namespace detail
                                    ") or the batch rank (", L.batch.size(), ", shape ", show(L.batch), ")");
         }
         return p;
+    }
+
+    // ---------------------------------------------------------------------
+    // The way back, for gradients.
+
+    // Gradients are as large as the inputs and written once, so first-touch
+    // page faults are a large share of their cost on virtual machines. Where
+    // Linux offers transparent huge pages on request, ask for them on the
+    // untouched buffer: 512 times fewer faults.
+    inline void advise_huge_pages(void* data, std::size_t bytes)
+    {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+        if (bytes < 2 * huge)
+        {
+            return;
+        }
+        const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+        if (end > begin)
+        {
+            // A hint only: on failure the buffer simply keeps small pages.
+            (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+        }
+#else
+        (void)data;
+        (void)bytes;
+#endif
+    }
+
+    // A buffer of the planned full shape for a gradient output.
+    template <class T>
+    xt::xarray<T> planned_output(const layout& L)
+    {
+        xt::xarray<T> out = xt::xarray<T>::from_shape(L.planned_shape());
+        advise_huge_pages(out.data(), out.size() * sizeof(T));
+        return out;
+    }
+
+    inline std::vector<std::size_t> inverse_permutation(const std::vector<std::size_t>& perm)
+    {
+        std::vector<std::size_t> inverse(perm.size());
+        for (std::size_t a = 0; a < perm.size(); ++a)
+        {
+            inverse[perm[a]] = a;
+        }
+        return inverse;
+    }
+
+    // Sums a gradient of the full (broadcast) shape down to an input's shape.
+    template <class T>
+    xt::xarray<T> unbroadcast(xt::xarray<T>&& g, const shape_type& input_shape)
+    {
+        const shape_type full = shape_of(g);
+        if (full == input_shape)
+        {
+            return std::move(g);
+        }
+        // One pass over g, adding each element into the input element it was
+        // broadcast from: stride 0 along the broadcast axes. (Not xt::sum:
+        // xtensor 0.24.3's immediate reducer writes into an empty result, and
+        // under g++ -std=c++20 picks an undefined fixed-rank result type.)
+        xt::xarray<T> out = xt::zeros<T>(input_shape);
+        const std::size_t rank = full.size();
+        const std::size_t lead = rank - input_shape.size();
+        std::vector<std::size_t> stride(rank, 0);
+        std::size_t step = 1;
+        for (std::size_t a = rank; a-- > lead;)
+        {
+            const std::size_t extent = input_shape[a - lead];
+            stride[a] = extent == 1 ? 0 : step;
+            step *= extent;
+        }
+        std::vector<std::size_t> index(rank, 0);
+        std::size_t at = 0;
+        T* const o = out.data();
+        const T* const in = g.data();
+        for (std::size_t i = 0; i < g.size(); ++i)
+        {
+            o[at] += in[i];
+            for (std::size_t a = rank; a-- > 0;)  // next index, row-major
+            {
+                at += stride[a];
+                if (++index[a] < full[a])
+                {
+                    break;
+                }
+                at -= stride[a] * full[a];
+                index[a] = 0;
+            }
+        }
+        return out;
+    }
+
+    // A gradient in planned layout, back in the caller's: undo the
+    // permutation, then sum over the axes the input was broadcast along.
+    template <class T>
+    xt::xarray<T> unplan(xt::xarray<T>&& g, const layout& L, const shape_type& input_shape)
+    {
+        if (!L.perm.empty())
+        {
+            const std::vector<std::size_t> inverse = inverse_permutation(L.perm);
+            xt::xarray<T> unpermuted = xt::transpose(g, inverse);
+            g = std::move(unpermuted);
+        }
+        return unbroadcast(std::move(g), input_shape);
     }
 }
 XLOSS_NAMESPACE_END

@@ -1,0 +1,66 @@
+// What a loss gives the engine: its rule. One struct per loss, in the family
+// headers, with
+//
+//   static constexpr const char* name = "kl_divergence";  // error messages: "xloss::<name>: ..."
+//   using options = no_options;                             // or the loss's option aggregate
+//   static constexpr second_input second = second_input::elementwise;
+//   template <bool Grad, class Lanes, class Group>
+//   static auto kernel(const Lanes& lanes, const Group& grp, const options& opts);
+//
+// kernel() computes the loss of the slices the lanes cover, as a batch (one
+// value per lane; see lanes.hpp). With Grad it also writes
+// d(sum(upstream * loss)) / d input into grp.grad[i] wherever grp.grad[i] is
+// not null, for every element of the lanes (0 where not selected). Grad is a
+// compile-time choice so that a value-only call instantiates no gradient
+// code.
+#ifndef XLOSS_DETAIL_RULE_HPP
+#define XLOSS_DETAIL_RULE_HPP
+
+#include "../config.hpp"
+
+#include <cstddef>
+#include <type_traits>
+
+XLOSS_NAMESPACE_BEGIN
+namespace detail
+{
+    // Options type of the losses that have none.
+    struct no_options
+    {
+    };
+
+    // What a loss's second input is.
+    enum class second_input
+    {
+        // A floating tensor broadcast with the first input, element by element
+        // (labels, targets); differentiable.
+        elementwise,
+        // The same, where integral values are numbers too (converted to the
+        // floating type), not mistaken class indices: cosine of count vectors.
+        elementwise_numeric,
+        // One integral class index per slice, of the batch shape; indexes the
+        // slice flattened in the order the axes are listed. Not differentiable.
+        slice_label,
+    };
+
+    template <class Rule>
+    inline constexpr bool takes_labels = Rule::second == second_input::slice_label;
+
+    // Whether the loss has a gradient w.r.t. input 0 or 1 (labels have none).
+    template <class Rule, std::size_t Input>
+    inline constexpr bool is_differentiable = Input == 0 || !takes_labels<Rule>;
+
+    // Whether the second input's value type V suits the rule (checked where
+    // the types are known, so that misuse fails to compile with a sentence).
+    template <class Rule, class V>
+    struct second_input_accepts
+    {
+        static constexpr bool label = std::is_integral_v<V> && !std::is_same_v<V, bool>;
+        static constexpr bool value = Rule::second == second_input::slice_label   ? label
+                                      : Rule::second == second_input::elementwise ? std::is_floating_point_v<V>
+                                                                                  : true;
+    };
+}
+XLOSS_NAMESPACE_END
+
+#endif
