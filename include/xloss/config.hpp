@@ -6,18 +6,9 @@
 #define XLOSS_VERSION_MINOR 1
 #define XLOSS_VERSION_PATCH 0
 
-// Debug-only internal invariant check. Errors a user can cause are always
-// reported by exceptions (see detail/errors.hpp), never by this macro.
-#ifdef XLOSS_ENABLE_ASSERT
-#include <cassert>
-#define XLOSS_ASSERT(cond) assert(cond)
-#else
-#define XLOSS_ASSERT(cond) ((void)0)
-#endif
-
 // Hot-loop helpers the compiler must inline (an out-of-line exp per batch
-// passes its vectors through memory: CE was 20-40% slower with GCC 12), and
-// rare paths it must not (so that the hot ones stay small).
+// passes its vectors through memory), and rare paths it must not (so that
+// the hot ones stay small).
 #if defined(__GNUC__)
 #define XLOSS_ALWAYS_INLINE inline __attribute__((always_inline))
 #define XLOSS_NOINLINE __attribute__((noinline))
@@ -28,9 +19,9 @@
 
 // XLOSS_FLATTEN, on the engine functions that call a loss's rule, inlines
 // everything the rule calls (GCC 12 otherwise keeps xsimd's exp out of line
-// in the larger loops: CE 1.2x slower). Only in optimised builds without
-// sanitizers: under ASan the flattened kernels more than doubled the compile
-// time (test_kl_divergence: 132 s -> 292 s), for no use.
+// in the larger loops, and its vectors pass through memory). Only in
+// optimised builds without sanitizers: under ASan the flattened kernels cost
+// a large share of the compile time, for no use.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define XLOSS_SANITIZED
 #elif defined(__has_feature)
