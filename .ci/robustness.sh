@@ -8,8 +8,8 @@
 #      UndefinedBehaviorSanitizer (with float-cast-overflow, which GCC leaves
 #      out of "undefined"): every test but the packaging and
 #      compile-fail ones (they run no xloss code). This one build is both the
-#      sanitizer build and the SSE2 / C++17 build (step e below), which keeps
-#      the script near 25 minutes on 2 cores; the widest ISA (-march=native)
+#      sanitizer build and the SSE2 / C++17 build (step e below), which saves
+#      a full test build per CI run; the widest ISA (-march=native)
 #      gets ASan + UBSan from the fuzzer in d), and its unit tests from the
 #      main CI.
 #   c) ThreadSanitizer (clang++-14): test_threads only
@@ -54,20 +54,9 @@ large=${XLOSS_TEST_LARGE:-1}
 mkdir -p "$out"
 
 # --- tools ------------------------------------------------------------------
-missing=()
-for pkg in cmake g++ clang-14 libclang-rt-14-dev catch2 libxtensor-dev libxsimd-dev xtl-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "robustness.sh: missing packages: ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+# Installs what is missing (quietly; apt's log only on failure), as root or
+# through sudo.
+"$root/scripts/install-deps.sh" robust
 
 # --- helpers ----------------------------------------------------------------
 failed=()

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs what xloss's build, tests and examples need on Debian 12, with apt,
 # skipping what is already there. Usage: scripts/install-deps.sh [test|train|bench|robust]...
+#
+# Prints one line naming what it installs. apt's and dpkg's own output (a
+# progress line per percent of "Reading database", one paragraph per
+# package) goes to a log file, whose tail is printed only if apt fails.
+# Runs as root, or through sudo otherwise.
 set -euo pipefail
 
 packages=(cmake g++ make libxtensor-dev libxsimd-dev xtl-dev catch2)
@@ -21,10 +26,27 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-echo "Installing with apt: ${missing[*]}"
-sudo_cmd=()
+
+as_root=()
 if [ "$(id -u)" -ne 0 ]; then
-  sudo_cmd=(sudo)
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps.sh: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+  as_root=(sudo)
 fi
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+log=$(mktemp "${TMPDIR:-/tmp}/xloss-install-deps.XXXXXX.log")
+echo "install-deps.sh: installing ${missing[*]} (apt)"
+# env after sudo: sudo drops the caller's environment, DEBIAN_FRONTEND included.
+apt_get() {
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Use-Pty=0 "$@" >>"$log" 2>&1
+}
+if apt_get update && apt_get install --no-install-recommends "${missing[@]}"; then
+  rm -f "$log"
+else
+  status=$?
+  echo "install-deps.sh: apt-get failed (exit $status); the end of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit "$status"
+fi

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command: installs missing dependencies, configures,
-# builds the tests and examples with two jobs, and runs ctest.
+# builds every test and example with two jobs, and runs ctest.
+#
+# The build directory (XLOSS_BUILD_DIR, default build/) is shared with
+# scripts/train.sh; scripts/configure.sh sets every option explicitly (tests
+# and examples on, Release), so what ran in it before does not change what
+# is built and run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test train
 build=${XLOSS_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+scripts/configure.sh "$build"
 cmake --build "$build" -j"${JOBS:-2}"
 ctest --test-dir "$build" --output-on-failure -j"${JOBS:-2}"

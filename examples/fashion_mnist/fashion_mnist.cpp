@@ -52,9 +52,8 @@ namespace fashion_mnist
         float label_smoothing = 0.0f;
         unsigned seed = 42;
         // One BLAS thread: a batch's GEMMs (128 x 784 x 256) are too small to
-        // split well. On this 2-core machine one thread trained the MLP ~20%
-        // faster than two when idle, and twice as fast when the other core
-        // was busy.
+        // split well, and a second thread only waits when the other core is
+        // busy (measurements in benchmarks/RESULTS.md).
         int threads = 1;
         bool smoke = false;
     };
@@ -205,8 +204,8 @@ namespace fashion_mnist
 
     private:
         // Cosine decay from --lr to zero over the whole run: large steps
-        // early, small ones at the end to settle into a minimum. Over a
-        // constant rate this took the MLP from 88.5% to 89.4% test accuracy.
+        // early, small ones at the end to settle into a minimum, which a
+        // constant rate keeps overshooting.
         float learning_rate() const
         {
             const double total = static_cast<double>(m_epochs) * static_cast<double>(m_batches_per_epoch);
@@ -218,7 +217,7 @@ namespace fashion_mnist
         // xloss's losses are per example ([B]); the batch loss is their mean,
         // so the upstream gradient handed to vjp is 1/B for every example.
         // vjp returns only the gradient, so the value for the log is a second
-        // call; on [128, 10] logits that is ~13 us, under 1% of an MLP step.
+        // call, cheap next to the model's matrix products.
         template <class Loss, class Targets>
         static double mean_loss_and_grad(const Loss& loss, const Matrix& logits,
                                          const Targets& targets, Matrix& dlogits)
