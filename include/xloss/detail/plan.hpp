@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -319,6 +320,20 @@ namespace detail
         return m;
     }
 
+    // An all-true mask selects what no mask selects: it is dropped, so that
+    // the call runs the unmasked kernels (which do not read it) and gives
+    // bitwise the unmasked result. The masked kernels select before they
+    // accumulate, which changes where the compiler may contract a multiply
+    // and an add into one FMA: kept, an all-true mask would differ from no
+    // mask in the last bits on some targets. The scan stops at the first 0.
+    inline void drop_if_all_true(planned_mask& m, std::size_t size)
+    {
+        if (m.data && std::memchr(m.data, 0, size) == nullptr)
+        {
+            m.data = nullptr;
+        }
+    }
+
     // The mask, read by rank: the input's rank masks elements, the batch rank
     // masks whole slices.
     struct mask_plan
@@ -340,6 +355,7 @@ namespace detail
                                        show(L.full));
             }
             p.elements = plan_mask_buffer(where, L.full, L.perm);
+            drop_if_all_true(p.elements, L.size());
         }
         else if (w.size() == L.batch.size())
         {
@@ -349,6 +365,7 @@ namespace detail
                                        show(L.batch), " of the input shape ", show(L.full));
             }
             p.slices = plan_mask_buffer(where, L.batch, {});
+            drop_if_all_true(p.slices, L.slices());
         }
         else
         {
