@@ -34,12 +34,35 @@ XLOSS_NAMESPACE_BEGIN
 
     namespace detail
     {
+        // One listed axis as the caller's type holds it: an unsigned axis never
+        // counts from the end, however large (std::size_t(-1) is out of range,
+        // not -1), and is printed unsigned.
+        struct listed_axis
+        {
+            unsigned long long magnitude = 0;
+            bool negative = false;
+        };
+
         // An axis argument as the user gave it, before it is checked against a rank.
         struct axis_request
         {
             bool all = false;
-            std::vector<long long> axes;  // as listed, possibly negative
+            std::vector<listed_axis> axes;  // as listed
         };
+
+        template <class I>
+        listed_axis to_listed_axis(I axis)
+        {
+            if constexpr (std::is_signed_v<I>)
+            {
+                if (axis < 0)
+                {
+                    // -(axis + 1) + 1 cannot overflow, even for the most negative value.
+                    return {static_cast<unsigned long long>(-(axis + 1)) + 1, true};
+                }
+            }
+            return {static_cast<unsigned long long>(axis), false};
+        }
 
         template <class A>
         struct is_axis_argument_impl : std::bool_constant<std::is_integral_v<A> && !std::is_same_v<A, bool>>
@@ -80,7 +103,7 @@ XLOSS_NAMESPACE_BEGIN
         template <class I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
         axis_request to_axis_request(I axis)
         {
-            return {false, {static_cast<long long>(axis)}};
+            return {false, {to_listed_axis(axis)}};
         }
         template <class List, std::enable_if_t<!std::is_integral_v<List>, int> = 0>
         axis_request to_axis_request(const List& list)
@@ -88,7 +111,7 @@ XLOSS_NAMESPACE_BEGIN
             axis_request r;
             for (auto a : list)
             {
-                r.axes.push_back(static_cast<long long>(a));
+                r.axes.push_back(to_listed_axis(a));
             }
             return r;
         }

@@ -39,7 +39,7 @@ namespace detail
 
     inline axis_request default_axis()
     {
-        return {false, {-1}};
+        return {false, {listed_axis{1, true}}};
     }
 
     template <class Rule, class X, class Y>

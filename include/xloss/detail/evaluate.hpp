@@ -144,18 +144,39 @@ namespace detail
 
     // A label is checked where its slice has a selected element: the kernels
     // then read x[label] only inside the slice.
+    template <class Label>
+    bool label_in_range(Label label, std::size_t n)
+    {
+        if constexpr (std::is_signed_v<Label>)
+        {
+            if (label < 0)
+            {
+                return false;
+            }
+        }
+        return static_cast<unsigned long long>(label) < n;
+    }
+
+    // On an empty class axis (n = 0) every label is out of range, as in
+    // PyTorch: it throws unless a batch-rank mask leaves its slice out.
+    // Labels print as the caller's type holds them (a uint64 2^64-1 is not -1).
     template <class Rule, class T, class Label>
     void check_label_range(const layout& L, const call_data<T, Label>& d)
     {
+        using printed = std::conditional_t<std::is_signed_v<Label>, long long, unsigned long long>;
         const std::size_t slices = L.slices();
         for (std::size_t s = 0; s < slices; ++s)
         {
-            const auto label = static_cast<long long>(d.labels[s]);
-            if ((label < 0 || label >= static_cast<long long>(L.n)) && (!d.slice_mask || d.slice_mask[s])
-                && slice_has_selected(L, d.mask, s))
+            const Label label = d.labels[s];
+            if (!label_in_range(label, L.n) && (!d.slice_mask || d.slice_mask[s]) && (L.n == 0 || slice_has_selected(L, d.mask, s)))
             {
-                throw_out_of_range(Rule::name, "label ", label, " is out of range for ", L.n,
-                                   " classes (valid labels are 0 to ", L.n == 0 ? 0 : L.n - 1, ")");
+                if (L.n == 0)
+                {
+                    throw_out_of_range(Rule::name, "label ", static_cast<printed>(label),
+                                       " is out of range: the class axis is empty (0 classes)");
+                }
+                throw_out_of_range(Rule::name, "label ", static_cast<printed>(label), " is out of range for ", L.n,
+                                   " classes (valid labels are 0 to ", L.n - 1, ")");
             }
         }
     }

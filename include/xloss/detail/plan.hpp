@@ -132,17 +132,19 @@ namespace detail
             return reduced;
         }
         std::vector<bool> seen(rank, false);
-        for (long long axis : request.axes)
+        for (const listed_axis& axis : request.axes)
         {
-            const long long r = static_cast<long long>(rank);
-            if (axis < -r || axis >= r)
+            const char* sign = axis.negative ? "-" : "";
+            if (axis.negative ? axis.magnitude > rank : axis.magnitude >= rank)
             {
-                throw_invalid_argument(function, "axis ", axis, " is out of range for an input of rank ", rank);
+                throw_invalid_argument(function, "axis ", sign, axis.magnitude, " is out of range for an input of rank ",
+                                       rank);
             }
-            const auto a = static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+            const auto a = static_cast<std::size_t>(axis.negative ? rank - axis.magnitude : axis.magnitude);
             if (seen[a])
             {
-                throw_invalid_argument(function, "axis ", axis, " is repeated (input of rank ", rank, ")");
+                throw_invalid_argument(function, "axis ", sign, axis.magnitude, " is repeated (input of rank ", rank,
+                                       ")");
             }
             seen[a] = true;
             reduced.push_back(a);
