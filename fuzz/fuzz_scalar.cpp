@@ -1,7 +1,12 @@
-// The fuzz target once more, on the scalar fallback (XLOSS_NO_SIMD): the same
-// decoding, calls and checks, in its own copy of everything (the anonymous
-// namespace here, xloss::scalar_v0 in the library). fuzz_losses.cpp's entry
-// point runs each input through both builds and compares what they return.
+// The fuzz checks once more, on the scalar fallback (XLOSS_NO_SIMD): the same
+// driver, calls and checks as fuzz_losses.cpp, in their own copy
+// (xloss_fuzz::scalar_v0, as the library is in xloss::scalar_v0).
+// fuzz_losses.cpp's entry point runs each input through both builds and
+// compares what they return.
 #define XLOSS_NO_SIMD
-#define XLOSS_FUZZ_SCALAR_BUILD
-#include "fuzz_losses.cpp"
+#include "driver.hpp"
+
+std::vector<backend_output> xloss_fuzz_scalar_run(const std::uint8_t* data, std::size_t size)
+{
+    return xloss_fuzz::scalar_v0::run_recorded(data, size);
+}

@@ -3,7 +3,8 @@
 
 Each input is a 24-byte header followed by a tail of value bytes:
 
-  0 loss (mod 7: sce, sce_int, kl, convex_kl, cos_sim, cos_dist, focal)
+  0 loss (mod the number of losses: an index into tests/catalogue.hpp's
+    catalogue, whose order LOSSES below follows)
   1 rank (mod 5)          2-5 extents (b < 128: b % 9, else b % 41)
   6 x shape bits: 0-3 extent 1, 4-5 leading axes dropped, 6 extent += 2 (no broadcast)
   7 y shape bits: as x, 6-7 extent += 1; integer labels: mode (mod 5), bits 3+ extent 1
@@ -20,6 +21,8 @@ Each input is a 24-byte header followed by a tail of value bytes:
      9 min, 10-11 +-1e4, 12 1e-30, 13 88.5, 14 1, 15 0.5; 16-135 k/119; 136-255
      (b - 196) / 6)
 
+The byte format is decoded by fuzz/case.cpp (decode) and fuzz/model.cpp.
+
 Run: python3 fuzz/make_corpus.py  (deterministic; rewrites fuzz/corpus/).
 """
 import os
@@ -29,7 +32,20 @@ import shutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
 
-LOSSES = ["sce", "sce_int", "kl", "convex_kl", "cos_sim", "cos_dist", "focal"]
+# One row per loss, in the catalogue's order (the loss byte is the index):
+# its short name (the corpus file prefix), what its seed second input holds
+# ("probs": values in [0, 1]; "logits": values in [-10, 10)), and whether it
+# takes integer labels (byte 7 is then the label mode, not shape bits).
+LOSSES = [
+    ("sce", "probs", False),
+    ("sce_int", "probs", True),
+    ("kl", "probs", False),
+    ("convex_kl", "probs", False),
+    ("cos_sim", "logits", False),
+    ("cos_dist", "probs", False),
+    ("focal", "probs", False),
+]
+LOSS_ID = {name: i for i, (name, _, _) in enumerate(LOSSES)}
 
 
 def header(loss, rank, ext, xb=0, yb=0, axis=0, a=0, b=0, mask=0, mask_ones=0, density=2, options=0,
@@ -51,8 +67,8 @@ def main():
     probs = bytes(rng.randrange(16, 136) for _ in range(48))
     logits = bytes(rng.randrange(136, 256) for _ in range(48))
     specials = bytes(range(0, 16)) * 3
-    for li, name in enumerate(LOSSES):
-        second = probs if name != "cos_sim" else logits
+    for li, (name, second_kind, integer_labels) in enumerate(LOSSES):
+        second = probs if second_kind == "probs" else logits
         # [2, 5], default axis, no mask.
         cases[f"{name}_basic"] = header(li, 2, [2, 5]) + logits[:10] + second[:10]
         # [3, 17] (past a SIMD width), int axis 0, input-rank mask, options.
@@ -62,7 +78,7 @@ def main():
         cases[f"{name}_list_batchmask"] = header(li, 4, [2, 3, 4, 5], axis=3, a=1, b=0b1010, mask=2,
                                                  density=3, upstream=2 | (0b01 << 2), seed=li + 11)
         # Specials everywhere, masked out with poison.
-        cases[f"{name}_poison"] = header(li, 2, [4, 9], yb=0x01 if name != "sce_int" else 0, axis=1,
+        cases[f"{name}_poison"] = header(li, 2, [4, 9], yb=0 if integer_labels else 0x01, axis=1,
                                          a=0xff, mask=1, density=1, misc=0b1000 | (3 << 1),
                                          upstream=1, up_param=1, seed=li + 13) + specials
         # Errors: bad axis, wrong mask rank, bad upstream.
@@ -77,17 +93,18 @@ def main():
         # Tiny and huge magnitudes (cosine's rescaled path, float overflow).
         cases[f"{name}_scaled"] = header(li, 2, [2, 33], scales=(4 | (6 << 3)), options=1, seed=li + 17)
     # Integer labels out of range, in a selected and in an unselected slice.
-    cases["sce_int_label_out_of_range"] = header(1, 2, [4, 6], axis=1, a=0xff, label_param=0x80,
+    sce_int = LOSS_ID["sce_int"]
+    cases["sce_int_label_out_of_range"] = header(sce_int, 2, [4, 6], axis=1, a=0xff, label_param=0x80,
                                                  seed=5) + bytes([230, 225, 240, 255]) + logits[:20]
-    cases["sce_int_size_t_labels"] = header(1, 3, [2, 3, 5], axis=3, a=0, b=0b0110, misc=1,
+    cases["sce_int_size_t_labels"] = header(sce_int, 3, [2, 3, 5], axis=3, a=0, b=0b0110, misc=1,
                                             seed=9) + logits[:30]
-    cases["sce_int_masked_label_slice"] = header(1, 2, [5, 4], axis=1, a=0xff, mask=2, density=1,
+    cases["sce_int_masked_label_slice"] = header(sce_int, 2, [5, 4], axis=1, a=0xff, mask=2, density=1,
                                                  label_param=0x80, seed=3) + bytes([255] * 8)
-    cases["kl_zero_targets_neg_inf"] = header(2, 1, [8], axis=0) + bytes([2, 2, 7, 140, 150, 7, 2, 160]) \
+    cases["kl_zero_targets_neg_inf"] = header(LOSS_ID["kl"], 1, [8], axis=0) + bytes([2, 2, 7, 140, 150, 7, 2, 160]) \
         + bytes([16, 16, 135, 40, 16, 80, 16, 20])
-    cases["cos_zero_vector"] = header(4, 2, [2, 8], options=0) + bytes([7] * 16) + logits[:16]
-    cases["focal_large_logits"] = header(6, 1, [16], options=1 | (3 << 1)) + bytes([5, 6, 10, 11, 13] * 3)
-    cases["big_column"] = header(0, 3, [140, 130, 129], axis=1, a=1, mask=1, density=3, seed=99)
+    cases["cos_zero_vector"] = header(LOSS_ID["cos_sim"], 2, [2, 8], options=0) + bytes([7] * 16) + logits[:16]
+    cases["focal_large_logits"] = header(LOSS_ID["focal"], 1, [16], options=1 | (3 << 1)) + bytes([5, 6, 10, 11, 13] * 3)
+    cases["big_column"] = header(LOSS_ID["sce"], 3, [140, 130, 129], axis=1, a=1, mask=1, density=3, seed=99)
     for name, data in sorted(cases.items()):
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(data)
