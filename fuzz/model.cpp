@@ -381,5 +381,12 @@ namespace xloss_fuzz
                 m.slice_any[s] = m.selected[m.pos[s * m.n + k]];
             }
         }
+        m.label_checked = m.slice_any;
+        for (std::size_t s = 0; s < m.slices && m.n == 0; ++s)
+        {
+            const bool left_out = c.mkind != mask_kind::none && m.slice_mask
+                                  && !mask.flat(broadcast_index(m.mask_shape, unflatten(m.batch, s)));
+            m.label_checked[s] = !left_out;
+        }
     }
 }

@@ -37,6 +37,9 @@ namespace xloss_fuzz
         std::vector<std::size_t> pos;  // pos[s * n + k]: full flat index
         std::vector<char> selected;    // per full position
         std::vector<char> slice_any;   // per slice: something selected
+        // per slice: its integer label is range-checked (something selected;
+        // on an empty class axis, every slice a batch-rank mask keeps)
+        std::vector<char> label_checked;
     };
 
     // Decides the axes, the label / mask / upstream shapes, and the model:
@@ -57,14 +60,14 @@ namespace xloss_fuzz
     std::vector<std::size_t> unflatten(const shape_t& shape, std::size_t flat);
     std::string show(const shape_t& s);
 
-    // Out-of-range labels are an error only where their slice has a selected element.
+    // Out-of-range labels are an error only where their slice is checked (see model_t).
     template <class Label>
     error_kind label_error(const model_t& m, const xt::xarray<Label>& labels, const shape_t& label_shape)
     {
         for (std::size_t s = 0; s < m.slices; ++s)
         {
             const auto label = static_cast<std::ptrdiff_t>(labels.flat(broadcast_index(label_shape, unflatten(m.batch, s))));
-            if ((label < 0 || label >= static_cast<std::ptrdiff_t>(m.n)) && m.slice_any[s])
+            if ((label < 0 || label >= static_cast<std::ptrdiff_t>(m.n)) && m.label_checked[s])
             {
                 return error_kind::out_of_range;
             }
