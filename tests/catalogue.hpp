@@ -33,6 +33,10 @@
 //   E::scale_free                     the value does not scale with the inputs' magnitude
 //   E::one_element_grad_is_rounding   on a one-element slice the gradient is 0 up to
 //                                     rounding that no relative tolerance can compare
+//   E::mask_changes_rounding          an all-true full-rank mask gives the unmasked
+//                                     result to rounding, not bitwise (the compiler
+//                                     contracts a * b + c into an FMA in the unmasked
+//                                     kernel, not around the mask's select)
 #ifndef XLOSS_TESTS_CATALOGUE_HPP
 #define XLOSS_TESTS_CATALOGUE_HPP
 
@@ -153,6 +157,7 @@ namespace xloss_test
 
         static constexpr bool scale_free = false;
         static constexpr bool one_element_grad_is_rounding = false;
+        static constexpr bool mask_changes_rounding = false;
     };
 
     // ---------------------------------------------------------------------
@@ -562,6 +567,7 @@ namespace xloss_test
             // cos of one element is sign(a b): its gradient is 0 up to the
             // rounding of two terms of size 1 / |a|.
             static constexpr bool one_element_grad_is_rounding = true;
+            static constexpr bool mask_changes_rounding = true;
 
             // The default; an epsilon that clips the squared norm of the odd
             // short slice; one that clips many.
@@ -692,14 +698,16 @@ namespace xloss_test
         static constexpr const auto& loss = xloss::sigmoid_focal_loss;
         static constexpr bool integer_labels = false;
         static constexpr std::array<bool, 2> differentiable{true, true};
+        static constexpr bool mask_changes_rounding = true;
 
         // The defaults (no alpha, gamma 2); alpha with gamma 1.5; alpha with
         // the default gamma; gamma < 1 (u^gamma steep near 0); gamma 0 (the
-        // sigmoid cross entropy) with alpha 0.75.
+        // sigmoid cross entropy) with alpha 0.75; gamma 1; gamma 3.
         static std::vector<options> option_cases()
         {
-            return {options{}, options{0.25, 1.5}, options{0.25, 2.0}, options{std::nullopt, 0.5},
-                    options{0.75, 0.0}};
+            return {options{},          options{0.25, 1.5},           options{0.25, 2.0},
+                    options{std::nullopt, 0.5}, options{0.75, 0.0}, options{0.75, 1.0},
+                    options{std::nullopt, 3.0}};
         }
 
         static options options_from(const option_values& v)
