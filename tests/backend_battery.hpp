@@ -6,12 +6,14 @@
 // The including file defines BATTERY_ENTRY (the name of the function to
 // define) and, for the scalar build, XLOSS_NO_SIMD before including this.
 //
-// The battery covers each loss on every kernel shape: one row per slice of
+// The battery covers each catalogue entry of the build (generic.hpp; every
+// option case) on every kernel shape: one row per slice of
 // every length 0..3*16+1 (16 = the widest float batch, AVX-512), slices down
 // a column (NCHW-like, reduced axis in the middle), several reduced axes,
 // short rows (the transposed path), all_axes and no_axes; without a mask,
 // with a full-shape mask whose false elements hold NaN, and with a mask of
-// the batch shape; values and every differentiable gradient.
+// the batch shape; values and every differentiable gradient. Inputs: the
+// entry's generators with the domain's special points added (make_hard).
 #ifndef XLOSS_TESTS_BACKEND_BATTERY_HPP
 #define XLOSS_TESTS_BACKEND_BATTERY_HPP
 
@@ -23,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include <xloss/xloss.hpp>
 #include <xtensor/xarray.hpp>
 
 #include "backend_record.hpp"
+#include "generic.hpp"
 
 namespace
 {
@@ -114,18 +116,6 @@ namespace
         return n;
     }
 
-    template <class T>
-    xt::xarray<T> random(std::mt19937& rng, const shape_t& shape, double lo, double hi)
-    {
-        std::uniform_real_distribution<double> dist(lo, hi);
-        xt::xarray<T> a = xt::zeros<T>(shape);
-        for (auto& v : a)
-        {
-            v = static_cast<T>(dist(rng));
-        }
-        return a;
-    }
-
     std::string describe(const char* type, const char* loss, const layout& l, const char* mask)
     {
         std::ostringstream s;
@@ -174,102 +164,70 @@ namespace
         void run()
         {
             std::mt19937 rng(20261125);
+            unsigned seed = 1;
             for (const layout& l : layouts())
             {
                 const auto masks = make_masks(rng, l);
-                const char* mask_names[] = {"none", "full", "batch"};
                 for (std::size_t m = 0; m < masks.size(); ++m)
                 {
-                    const xt::xarray<bool>* mask = m == 0 ? nullptr : &masks[m];
-                    const bool poison = m == 1;  // NaN where the full mask is false
-                    auto name = [&](const char* loss) { return describe(type_, loss, l, mask_names[m]); };
-
-                    // Cross entropy: some -inf logits with zero labels (where a
-                    // slice has other elements: a slice of only -inf logits has
-                    // no softmax, and gives NaN like PyTorch and Optax).
-                    {
-                        xt::xarray<T> x = random<T>(rng, l.shape, -6, 6);
-                        xt::xarray<T> y = random<T>(rng, l.shape, 0, 1);
-                        for (std::size_t i = 0; i < x.size() && slice_size(l) >= 4; i += 7)
-                        {
-                            x.flat(i) = -std::numeric_limits<T>::infinity();
-                            y.flat(i) = 0;
-                        }
-                        if (poison) { spoil(x, masks[m]); spoil(y, masks[m]); }
-                        record_pair(name("softmax_cross_entropy"), xloss::softmax_cross_entropy, l, mask, x, y, true);
-                    }
-                    // Integer labels: one reduced axis only.
-                    if (l.red.kind == reduction::some && l.red.axes.size() == 1)
-                    {
-                        const std::size_t rank = l.shape.size();
-                        const std::size_t axis = static_cast<std::size_t>(l.red.axes[0] < 0 ? l.red.axes[0] + int(rank) : l.red.axes[0]);
-                        shape_t label_shape = l.shape;
-                        label_shape[axis] = 1;
-                        const std::size_t classes = l.shape[axis];
-                        xt::xarray<int> labels = xt::zeros<int>(label_shape);
-                        std::uniform_int_distribution<int> pick(0, classes ? int(classes) - 1 : 0);
-                        for (auto& v : labels)
-                        {
-                            v = pick(rng);
-                        }
-                        shape_t batch_shape;
-                        for (std::size_t i = 0; i < rank; ++i)
-                        {
-                            if (i != axis) batch_shape.push_back(l.shape[i]);
-                        }
-                        labels.reshape(batch_shape);
-                        xt::xarray<T> x = random<T>(rng, l.shape, -8, 8);
-                        if (poison) spoil(x, masks[m]);
-                        if (classes > 0)
-                        {
-                            record_first(name("softmax_cross_entropy_with_integer_labels"),
-                                         xloss::softmax_cross_entropy_with_integer_labels, l, mask, x, labels);
-                        }
-                    }
-                    // KL: log-predictions and targets with some zeros.
-                    {
-                        xt::xarray<T> lp = xt::log(random<T>(rng, l.shape, 0.01, 1));
-                        xt::xarray<T> t = random<T>(rng, l.shape, 0, 1);
-                        for (std::size_t i = 0; i < t.size(); i += 5)
-                        {
-                            t.flat(i) = 0;
-                        }
-                        if (poison) { spoil(lp, masks[m]); spoil(t, masks[m]); }
-                        record_pair(name("kl_divergence"), xloss::kl_divergence, l, mask, lp, t, true);
-                        record_pair(name("convex_kl_divergence"), xloss::convex_kl_divergence, l, mask, lp, t, true);
-                    }
-                    // Cosine: one zero element in three, and epsilon both ways.
-                    {
-                        xt::xarray<T> a = random<T>(rng, l.shape, -2, 2);
-                        xt::xarray<T> b = random<T>(rng, l.shape, -2, 2);
-                        for (std::size_t i = 0; i < a.size(); i += 3)
-                        {
-                            a.flat(i) = 0;
-                        }
-                        if (poison) { spoil(a, masks[m]); spoil(b, masks[m]); }
-                        // A one-element slice has cosine +-1 whatever a and b
-                        // are: its gradient is 0 up to the rounding of two
-                        // terms of size 1/|a|, which no tolerance relative to
-                        // the result can compare. Values only, there.
-                        const bool grads = slice_size(l) > 1;
-                        record_pair(name("cosine_similarity"), xloss::cosine_similarity, l, mask, a, b, grads);
-                        record_pair(name("cosine_distance eps"), xloss::cosine_distance, l, mask, a, b, grads,
-                                    xloss::cosine_options{1e-3});
-                    }
-                    // Focal: logits up to +-40, soft labels, alpha and gamma variants.
-                    {
-                        xt::xarray<T> x = random<T>(rng, l.shape, -40, 40);
-                        xt::xarray<T> y = random<T>(rng, l.shape, 0, 1);
-                        if (poison) { spoil(x, masks[m]); spoil(y, masks[m]); }
-                        record_pair(name("sigmoid_focal_loss"), xloss::sigmoid_focal_loss, l, mask, x, y, true);
-                        record_pair(name("sigmoid_focal_loss alpha gamma 1.5"), xloss::sigmoid_focal_loss, l, mask, x, y, true,
-                                    xloss::focal_options{0.25, 1.5});
-                    }
+                    std::apply([&](auto... e) { (run_entry(e, l, masks, m, seed += 10), ...); },
+                               xloss_test::selected_entries{});
                 }
             }
         }
 
     private:
+        // One entry on one layout and mask: its smooth inputs with the
+        // domain's special points added (make_hard), NaN where a full mask is
+        // false; every option case.
+        template <class E>
+        void run_entry(E, const layout& l, const std::vector<xt::xarray<bool>>& masks, std::size_t m, unsigned seed)
+        {
+            const std::size_t n = slice_size(l);
+            if (E::integer_labels && n == 0)
+            {
+                return;  // no class to point at
+            }
+            const char* mask_names[] = {"none", "full", "batch"};
+            const xt::xarray<bool>* mask = m == 0 ? nullptr : &masks[m];
+            std::vector<std::size_t> listed;
+            for (std::size_t i = 0; i < l.shape.size(); ++i)
+            {
+                if (is_reduced(l.red, i, l.shape.size()))
+                {
+                    listed.push_back(i);
+                }
+            }
+            if (l.red.kind == reduction::some)
+            {
+                listed.clear();
+                for (int a : l.red.axes)
+                {
+                    listed.push_back(static_cast<std::size_t>(a < 0 ? a + int(l.shape.size()) : a));
+                }
+            }
+            auto x = E::template make_x<T>(l.shape, seed);
+            auto y = E::template make_y<T>(l.shape, listed, seed + 1);
+            E::template make_hard<T>(x, y, n, seed + 2);
+            if (m == 1)  // NaN where the full mask is false
+            {
+                spoil(x, masks[m]);
+                if constexpr (!E::integer_labels)
+                {
+                    spoil(y, masks[m]);
+                }
+            }
+            // A one-element slice of some losses has a gradient of rounding
+            // only (catalogue.hpp): values only, there.
+            const bool grads = !(E::one_element_grad_is_rounding && n == 1);
+            std::size_t k = 0;
+            for (const auto& o : E::option_cases())
+            {
+                const std::string what = describe(type_, E::name, l, mask_names[m]) + " options " + std::to_string(k++);
+                record<E>(what, o, l, mask, x, y, grads);
+            }
+        }
+
         std::vector<xt::xarray<bool>> make_masks(std::mt19937& rng, const layout& l)
         {
             std::bernoulli_distribution keep(0.85);
@@ -305,53 +263,39 @@ namespace
             }
         }
 
-        template <class Loss, class X, class Y, class... Opts>
-        void record_pair(const std::string& what, const Loss& loss, const layout& l, const xt::xarray<bool>* mask,
-                         const X& x, const Y& y, bool grads, const Opts&... opts)
+        template <class E, class X, class Y>
+        void record(const std::string& what, const typename E::options& o, const layout& l,
+                    const xt::xarray<bool>* mask, const X& x, const Y& y, bool grads)
         {
             with_axis(l.red, [&](const auto& axis) {
-                if (!grads)
-                {
-                    add(what + " value", mask ? loss(x, y, axis, *mask, opts...) : loss(x, y, axis, opts...));
-                }
-                else if (mask)
-                {
-                    add(what + " value", loss(x, y, axis, *mask, opts...));
-                    const auto vg = xloss::value_and_grad<0, 1>(loss, x, y, axis, *mask, opts...);
+                const auto calls = [&](const auto&... rest) {
+                    add(what + " value", E::call(o, x, y, axis, rest...));
+                    if (!grads)
+                    {
+                        return;
+                    }
+                    const auto vg = [&] {
+                        if constexpr (E::differentiable[1])
+                        {
+                            return E::template value_and_grad<0, 1>(o, x, y, axis, rest...);
+                        }
+                        else
+                        {
+                            return E::template value_and_grad<0>(o, x, y, axis, rest...);
+                        }
+                    }();
                     add(what + " fused value", vg.value);
-                    add(what + " grad 0", vg.grad.first);
-                    add(what + " grad 1", vg.grad.second);
-                }
-                else
-                {
-                    add(what + " value", loss(x, y, axis, opts...));
-                    const auto vg = xloss::value_and_grad<0, 1>(loss, x, y, axis, opts...);
-                    add(what + " fused value", vg.value);
-                    add(what + " grad 0", vg.grad.first);
-                    add(what + " grad 1", vg.grad.second);
-                }
-            });
-        }
-
-        template <class Loss, class X, class Y>
-        void record_first(const std::string& what, const Loss& loss, const layout& l, const xt::xarray<bool>* mask,
-                          const X& x, const Y& y)
-        {
-            with_axis(l.red, [&](const auto& axis) {
-                if (mask)
-                {
-                    add(what + " value", loss(x, y, axis, *mask));
-                    const auto vg = xloss::value_and_grad(loss, x, y, axis, *mask);
-                    add(what + " fused value", vg.value);
-                    add(what + " grad 0", vg.grad);
-                }
-                else
-                {
-                    add(what + " value", loss(x, y, axis));
-                    const auto vg = xloss::value_and_grad(loss, x, y, axis);
-                    add(what + " fused value", vg.value);
-                    add(what + " grad 0", vg.grad);
-                }
+                    if constexpr (E::differentiable[1])
+                    {
+                        add(what + " grad 0", vg.grad.first);
+                        add(what + " grad 1", vg.grad.second);
+                    }
+                    else
+                    {
+                        add(what + " grad 0", vg.grad);
+                    }
+                };
+                mask ? calls(*mask) : calls();
             });
         }
 

@@ -19,6 +19,8 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xrandom.hpp>
 
+#include "random.hpp"
+
 namespace xloss_test
 {
     // Relative and absolute tolerance per value type. float: the kernels'
@@ -96,41 +98,6 @@ namespace xloss_test
             bad += same ? 0 : 1;
         }
         CHECK(bad == 0);
-    }
-
-    template <class T>
-    xt::xarray<T> random_normal(const std::vector<std::size_t>& shape, double sd, unsigned seed)
-    {
-        std::mt19937 gen(seed);
-        std::normal_distribution<double> dist(0.0, sd);
-        xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
-        for (auto& v : a)
-        {
-            v = static_cast<T>(dist(gen));
-        }
-        return a;
-    }
-
-    // Probabilities along `axis` (softmax of random logits).
-    template <class T>
-    xt::xarray<T> random_probabilities(const std::vector<std::size_t>& shape, std::ptrdiff_t axis, unsigned seed)
-    {
-        xt::xarray<double> z = xt::exp(random_normal<double>(shape, 1.0, seed));
-        const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + std::ptrdiff_t(shape.size()) : axis);
-        xt::xarray<double> s = xt::sum(z, {ax}, xt::keep_dims | xt::evaluation_strategy::immediate);
-        return xt::cast<T>(xt::xarray<double>(z / s));
-    }
-
-    inline xt::xarray<bool> random_mask(const std::vector<std::size_t>& shape, double p_true, unsigned seed)
-    {
-        std::mt19937 gen(seed);
-        std::bernoulli_distribution dist(p_true);
-        xt::xarray<bool> m = xt::xarray<bool>::from_shape(shape);
-        for (auto& v : m)
-        {
-            v = dist(gen);
-        }
-        return m;
     }
 
     // ---------------------------------------------------------------------

@@ -1,5 +1,4 @@
-// The axis-and-mask sweep shared by the loss tests (test_cosine,
-// test_kl_divergence, test_focal): the axis forms of a case, its reduced
+// The axis-and-mask sweep shared by the generic tests: the axis forms of a case, its reduced
 // axes, the kinds of mask and how the reference reads them, and one call
 // helper that passes the case's axis form, the mask and any options.
 #ifndef XLOSS_TESTS_SWEEP_HPP
@@ -20,7 +19,6 @@ namespace xloss_test
 {
     namespace sweep
     {
-        using shape_t = std::vector<std::size_t>;
 
         enum class axes_form
         {
@@ -38,7 +36,7 @@ namespace xloss_test
         };
 
         // The reduced axes, normalised and sorted.
-        std::vector<std::size_t> reduced_axes(const axis_case& c)
+        inline std::vector<std::size_t> reduced_axes(const axis_case& c)
         {
             std::vector<std::size_t> r;
             const auto rank = static_cast<int>(c.shape.size());
@@ -60,12 +58,29 @@ namespace xloss_test
             return r;
         }
 
-        bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
+        // The reduced axes, normalised, in the order listed (integer labels
+        // index a slice in this order).
+        inline std::vector<std::size_t> listed_axes(const axis_case& c)
+        {
+            if (c.form != axes_form::list)
+            {
+                return reduced_axes(c);
+            }
+            std::vector<std::size_t> r;
+            const auto rank = static_cast<int>(c.shape.size());
+            for (int a : c.axes)
+            {
+                r.push_back(static_cast<std::size_t>(a < 0 ? a + rank : a));
+            }
+            return r;
+        }
+
+        inline bool is_reduced(const std::vector<std::size_t>& reduced, std::size_t a)
         {
             return std::find(reduced.begin(), reduced.end(), a) != reduced.end();
         }
 
-        shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
+        inline shape_t batch_shape(const shape_t& shape, const std::vector<std::size_t>& reduced)
         {
             shape_t b;
             for (std::size_t a = 0; a < shape.size(); ++a)
@@ -87,7 +102,7 @@ namespace xloss_test
             per_example    // input rank, 1 on the reduced axes ([B, 1]-style): broadcasts along the slice
         };
 
-        const char* mask_name(mask_kind k)
+        inline const char* mask_name(mask_kind k)
         {
             switch (k)
             {
@@ -105,7 +120,7 @@ namespace xloss_test
             return "?";
         }
 
-        xt::xarray<bool> make_mask(mask_kind k, const shape_t& shape, const std::vector<std::size_t>& reduced,
+        inline xt::xarray<bool> make_mask(mask_kind k, const shape_t& shape, const std::vector<std::size_t>& reduced,
                                    unsigned seed)
         {
             shape_t s = shape;
@@ -134,7 +149,7 @@ namespace xloss_test
 
         // The mask as the reference reads it: broadcast to the full shape (a
         // batch-rank mask gets extent-1 axes at the reduced positions first).
-        xt::xarray<bool> expand_mask(const xt::xarray<bool>& m, const shape_t& shape,
+        inline xt::xarray<bool> expand_mask(const xt::xarray<bool>& m, const shape_t& shape,
                                      const std::vector<std::size_t>& reduced)
         {
             if (m.dimension() == shape.size())

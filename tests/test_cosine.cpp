@@ -28,8 +28,7 @@
 
 #include <xloss/xloss.hpp>
 
-#include "support.hpp"
-#include "sweep.hpp"
+#include "gradcheck.hpp"
 
 namespace
 {
@@ -40,7 +39,7 @@ namespace
     // ---------------------------------------------------------------------
     // Shapes, axes and masks of the reference sweep.
 
-    // Long-double reference over the broadcast inputs.
+    // The catalogue entry's long-double reference over the broadcast inputs.
     template <class T>
     xt::xarray<ld> reference(const xt::xarray<T>& a, const xt::xarray<T>& b, const std::vector<std::size_t>& reduced,
                              const xt::xarray<bool>* full_mask, double epsilon, bool distance)
@@ -51,92 +50,14 @@ namespace
             full.assign(probe.shape().begin(), probe.shape().end());
         }
         const xt::xarray<T> ba = xt::broadcast(a, full);
-        const xt::xarray<T> bb = xt::broadcast(b, full);
-        const slices s = to_slices(ba, bb, reduced, full_mask);
-        return per_slice(s, [=](const ld* x, const ld* y, const char* m, std::size_t n)
-                         { return ref_cosine(x, y, m, n, epsilon, distance); });
+        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full)) : xt::xarray<bool>();
+        const xloss::cosine_options o{epsilon};
+        return distance ? reference_values<cosine_distance_entry>(o, ba, b, reduced, full_mask ? &m : nullptr)
+                        : reference_values<cosine_similarity_entry>(o, ba, b, reduced, full_mask ? &m : nullptr);
     }
-
-    const std::vector<axis_case>& sweep_cases()
-    {
-        static const std::vector<axis_case> cases = {
-            {"2-D, last axis (rows)", {5, 17}, {-1}},
-            {"2-D, axis 0 (columns, inner 5)", {17, 5}, {0}},
-            {"3-D, axis 1 (columns, inner 20)", {3, 9, 20}, {1}},
-            {"3-D, axis 0", {7, 3, 4}, {0}},
-            {"3-D, last axis", {3, 4, 33}, {2}},
-            {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
-            {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
-            {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
-            {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
-            {"4-D, axes {-1, -3}", {2, 3, 4, 5}, {-1, -3}},
-            {"3-D, all_axes", {3, 4, 5}, {}, axes_form::all},
-            {"2-D, no_axes", {4, 7}, {}, axes_form::none},
-            {"3-D, no_axes", {2, 3, 5}, {}, axes_form::none},
-        };
-        return cases;
-    }
-
-    constexpr std::size_t simd_lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
 
     // With sd = 0.15 the squared norms of short slices fall below epsilon =
     // 0.5 and those of long slices do not: both sides of the clip are covered.
-    template <class T, class Loss>
-    void run_sweep(const Loss& loss, bool distance, double epsilon, double sd)
-    {
-        unsigned seed = (distance ? 500 : 100) + static_cast<unsigned>(epsilon * 10);
-        const xloss::cosine_options opts{epsilon};
-        for (const auto& c : sweep_cases())
-        {
-            const auto reduced = reduced_axes(c);
-            const xt::xarray<T> a = random_normal<T>(c.shape, sd, ++seed);
-            const xt::xarray<T> b = random_normal<T>(c.shape, sd, ++seed);
-            for (mask_kind k : {mask_kind::none, mask_kind::full, mask_kind::batch, mask_kind::per_class,
-                                mask_kind::per_example})
-            {
-                if (k == mask_kind::batch && c.form == axes_form::none)
-                {
-                    continue;  // batch rank == input rank: the same as a full-rank mask
-                }
-                INFO(c.name << ", " << mask_name(k) << ", epsilon " << epsilon);
-                if (k == mask_kind::none)
-                {
-                    check_close<T>(call(loss, a, b, c, nullptr, opts),
-                                   reference(a, b, reduced, nullptr, epsilon, distance));
-                }
-                else
-                {
-                    const xt::xarray<bool> m = make_mask(k, c.shape, reduced, ++seed);
-                    const xt::xarray<bool> full = expand_mask(m, c.shape, reduced);
-                    check_close<T>(call(loss, a, b, c, &m, opts), reference(a, b, reduced, &full, epsilon, distance));
-                }
-            }
-        }
-    }
-
-    template <class T, class Loss>
-    void run_lengths(const Loss& loss, bool distance, double epsilon)
-    {
-        unsigned seed = distance ? 900 : 700;
-        const xloss::cosine_options opts{epsilon};
-        for (std::size_t n : simd_lengths)
-        {
-            const axis_case rows{"rows", {3, n}, {-1}};
-            const axis_case cols{"columns", {n, 19}, {0}};
-            for (const auto* c : {&rows, &cols})
-            {
-                const auto reduced = reduced_axes(*c);
-                const xt::xarray<T> a = random_normal<T>(c->shape, 1.0, ++seed);
-                const xt::xarray<T> b = random_normal<T>(c->shape, 1.0, ++seed);
-                const xt::xarray<bool> m = random_mask(c->shape, 0.6, ++seed);
-                INFO(c->name << ", n = " << n << ", epsilon " << epsilon);
-                check_close<T>(call(loss, a, b, *c, nullptr, opts),
-                               reference(a, b, reduced, nullptr, epsilon, distance));
-                check_close<T>(call(loss, a, b, *c, &m, opts), reference(a, b, reduced, &m, epsilon, distance));
-            }
-        }
-    }
-
     constexpr double k_inf = std::numeric_limits<double>::infinity();
     constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
 }
@@ -255,38 +176,16 @@ TEMPLATE_TEST_CASE("cosine: hand-computed values", "[cosine]", float, double)
 // -------------------------------------------------------------------------
 // Long-double reference on random data
 
-TEMPLATE_TEST_CASE("cosine: long-double reference over shapes, axes and masks", "[cosine][reference]", float, double)
+TEMPLATE_TEST_CASE("cosine: the reference sweep on small inputs, where epsilon clips many norms", "[cosine][reference]",
+                   float, double)
 {
+    // The generic sweep (generic.hpp) with inputs scaled to sd 0.15: with
+    // epsilon 0.5 most squared norms are clipped, some are not; and epsilon 4
+    // at every length around the SIMD width.
     using T = TestType;
-    SECTION("cosine_similarity, epsilon 0")
-    {
-        run_sweep<T>(xloss::cosine_similarity, false, 0.0, 1.0);
-    }
-    SECTION("cosine_distance, epsilon 0")
-    {
-        run_sweep<T>(xloss::cosine_distance, true, 0.0, 1.0);
-    }
-    SECTION("cosine_similarity, epsilon 0.5 (some norms clipped)")
-    {
-        run_sweep<T>(xloss::cosine_similarity, false, 0.5, 0.15);
-    }
-    SECTION("cosine_distance, epsilon 0.5 (some norms clipped)")
-    {
-        run_sweep<T>(xloss::cosine_distance, true, 0.5, 0.15);
-    }
-}
-
-TEMPLATE_TEST_CASE("cosine: reduced lengths around the SIMD width", "[cosine][reference]", float, double)
-{
-    using T = TestType;
-    SECTION("cosine_similarity")
-    {
-        run_lengths<T>(xloss::cosine_similarity, false, 0.0);
-    }
-    SECTION("cosine_distance, epsilon 4")
-    {
-        run_lengths<T>(xloss::cosine_distance, true, 4.0);
-    }
+    reference_sweep<cosine_similarity_entry, T>(xloss::cosine_options{0.5}, 100, 0.15);
+    reference_sweep<cosine_distance_entry, T>(xloss::cosine_options{0.5}, 300, 0.15);
+    reference_lengths<cosine_distance_entry, T>(xloss::cosine_options{4.0}, 500);
 }
 
 // -------------------------------------------------------------------------
@@ -370,105 +269,6 @@ TEST_CASE("cosine: result types", "[cosine]")
 // -------------------------------------------------------------------------
 // Properties
 
-TEMPLATE_TEST_CASE("cosine: masks", "[cosine][where]", float, double)
-{
-    using T = TestType;
-    const shape_t shape{6, 13};
-    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 31);
-    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 32);
-    xt::xarray<bool> m = random_mask(shape, 0.6, 33);
-    xt::view(m, 2, xt::all()) = false;  // one example with nothing selected
-
-    SECTION("an all-true mask equals no mask, exactly")
-    {
-        const xt::xarray<bool> yes = xt::ones<bool>(shape);
-        const xt::xarray<bool> batch_yes = xt::ones<bool>(shape_t{6});
-        check_equal(xloss::cosine_similarity(a, b, -1, yes), xloss::cosine_similarity(a, b));
-        check_equal(xloss::cosine_distance(a, b, -1, yes), xloss::cosine_distance(a, b));
-        check_equal(xloss::cosine_distance(a, b, -1, batch_yes), xloss::cosine_distance(a, b));
-        check_equal(xloss::cosine_similarity(a, b, 0, yes), xloss::cosine_similarity(a, b, 0));
-        check_equal(xloss::cosine_similarity(a, b, xloss::all_axes, yes),
-                    xloss::cosine_similarity(a, b, xloss::all_axes));
-    }
-    SECTION("the masked result equals the loss of the selected elements")
-    {
-        const auto s = xloss::cosine_similarity(a, b, -1, m);
-        const auto d = xloss::cosine_distance(a, b, -1, m);
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            INFO("row " << i);
-            const auto row_m = xt::view(m, i, xt::all());
-            const xt::xarray<T> sub_a = xt::filter(xt::view(a, i, xt::all()), row_m);
-            const xt::xarray<T> sub_b = xt::filter(xt::view(b, i, xt::all()), row_m);
-            CHECK(close(s(i), xloss::cosine_similarity(sub_a, sub_b)(), tolerance<T>::rel, tolerance<T>::abs));
-            CHECK(close(d(i), xloss::cosine_distance(sub_a, sub_b)(), tolerance<T>::rel, tolerance<T>::abs));
-        }
-    }
-    SECTION("all-masked slices give 0, for the similarity and for the distance")
-    {
-        const auto s = xloss::cosine_similarity(a, b, -1, m);
-        const auto d = xloss::cosine_distance(a, b, -1, m);
-        CHECK(s(2) == T(0));
-        CHECK(d(2) == T(0));
-        // an empty subset gives 0 too
-        const xt::xarray<T> empty = xt::xarray<T>::from_shape({0});
-        CHECK(xloss::cosine_distance(empty, empty)() == T(0));
-        // batch-rank mask, column kernel, all_axes
-        const xt::xarray<bool> keep = {true, false, true, true, false, true};
-        const auto ds = xloss::cosine_distance(a, b, -1, keep);
-        const auto plain = xloss::cosine_distance(a, b);
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            CHECK(ds(i) == (keep(i) ? plain(i) : T(0)));
-        }
-        const xt::xarray<bool> none = xt::zeros<bool>(shape);
-        for (auto v : xloss::cosine_distance(a, b, 0, none))
-        {
-            CHECK(v == T(0));
-        }
-        for (auto v : xloss::cosine_similarity(a, b, 0, none))
-        {
-            CHECK(v == T(0));
-        }
-        CHECK(xloss::cosine_distance(a, b, xloss::all_axes, none)() == T(0));
-        CHECK(xloss::cosine_distance(a, b, xloss::no_axes, none)(0, 0) == T(0));
-        // with epsilon too
-        CHECK(xloss::cosine_distance(a, b, -1, m, xloss::cosine_options{0.1})(2) == T(0));
-    }
-    SECTION("NaN and -inf under a false mask change nothing")
-    {
-        xt::xarray<T> bad_a = a;
-        xt::xarray<T> bad_b = b;
-        for (std::size_t i = 0; i < m.size(); ++i)
-        {
-            if (!m.flat(i))
-            {
-                bad_a.flat(i) = (i % 2) ? T(k_nan) : T(-k_inf);
-                bad_b.flat(i) = (i % 3) ? T(k_nan) : T(k_inf);
-            }
-        }
-        check_equal(xloss::cosine_similarity(bad_a, bad_b, -1, m), xloss::cosine_similarity(a, b, -1, m));
-        check_equal(xloss::cosine_distance(bad_a, bad_b, -1, m), xloss::cosine_distance(a, b, -1, m));
-        check_equal(xloss::cosine_distance(bad_a, bad_b, 0, m), xloss::cosine_distance(a, b, 0, m));
-        check_equal(xloss::cosine_distance(bad_a, bad_b, xloss::no_axes, m),
-                    xloss::cosine_distance(a, b, xloss::no_axes, m));
-        // a whole example masked out by a batch-rank mask
-        xt::xarray<T> nan_row = a;
-        xt::view(nan_row, 4, xt::all()) = T(k_nan);
-        const xt::xarray<bool> keep = {true, true, true, true, false, true};
-        const auto got = xloss::cosine_distance(nan_row, b, -1, keep);
-        CHECK(got(4) == T(0));
-        check_equal(got, xloss::cosine_distance(a, b, -1, keep));
-    }
-    SECTION("a [1, C] mask selects features for every example")
-    {
-        const xt::xarray<bool> cls = random_mask({1, shape[1]}, 0.5, 34);
-        const xt::xarray<bool> full = xt::broadcast(cls, shape);
-        check_equal(xloss::cosine_similarity(a, b, -1, cls), xloss::cosine_similarity(a, b, -1, full));
-        check_close<T>(xloss::cosine_similarity(a, b, -1, cls), reference(a, b, {1}, &full, 0.0, false));
-    }
-}
-
 TEMPLATE_TEST_CASE("cosine: axis k equals moving k last; scale invariance", "[cosine][axes]", float, double)
 {
     using T = TestType;
@@ -507,74 +307,6 @@ TEMPLATE_TEST_CASE("cosine: axis k equals moving k last; scale invariance", "[co
         check_close<T>(xloss::cosine_similarity(xt::xarray<T>(T(-4) * a), b, 1, m), xt::xarray<T>(-base));
         // symmetric in its inputs
         check_close<T>(xloss::cosine_similarity(b, a, 1, m), base);
-    }
-}
-
-TEMPLATE_TEST_CASE("cosine: input kinds", "[cosine][inputs]", float, double)
-{
-    using T = TestType;
-    const shape_t shape{5, 19};
-    const xt::xarray<T> a = random_normal<T>(shape, 1.0, 51);
-    const xt::xarray<T> b = random_normal<T>(shape, 1.0, 52);
-    const xt::xarray<bool> m = random_mask(shape, 0.7, 53);
-    const auto expected = xloss::cosine_distance(a, b, -1, m);
-    const auto expected_cols = xloss::cosine_distance(a, b, 0, m);
-
-    SECTION("column-major containers")
-    {
-        const xt::xarray<T, xt::layout_type::column_major> ac = a;
-        const xt::xarray<T, xt::layout_type::column_major> bc = b;
-        const xt::xarray<bool, xt::layout_type::column_major> mc = m;
-        check_close<T>(xloss::cosine_distance(ac, bc, -1, mc), expected);
-        check_close<T>(xloss::cosine_distance(ac, bc, 0, mc), expected_cols);
-        check_close<T>(xloss::cosine_similarity(ac, b, 1), xloss::cosine_similarity(a, b, 1));
-    }
-    SECTION("xt::view into a larger array")
-    {
-        xt::xarray<T> big_a = random_normal<T>({7, 25}, 1.0, 54);
-        xt::xarray<T> big_b = random_normal<T>({7, 25}, 1.0, 55);
-        xt::view(big_a, xt::range(1, 6), xt::range(3, 22)) = a;
-        xt::view(big_b, xt::range(1, 6), xt::range(3, 22)) = b;
-        const auto va = xt::view(big_a, xt::range(1, 6), xt::range(3, 22));
-        const auto vb = xt::view(big_b, xt::range(1, 6), xt::range(3, 22));
-        check_close<T>(xloss::cosine_distance(va, vb, -1, m), expected);
-        check_close<T>(xloss::cosine_distance(va, vb, 0, m), expected_cols);
-    }
-    SECTION("xt::strided_view with steps")
-    {
-        xt::xarray<T> big_a = random_normal<T>({10, 57}, 1.0, 56);
-        xt::xarray<T> big_b = random_normal<T>({10, 57}, 1.0, 57);
-        xt::strided_view(big_a, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
-        xt::strided_view(big_b, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = b;
-        const auto sa = xt::strided_view(big_a, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        const auto sb = xt::strided_view(big_b, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        REQUIRE(sa.shape() == a.shape());
-        check_close<T>(xloss::cosine_distance(sa, sb, -1, m), expected);
-        check_close<T>(xloss::cosine_distance(sa, sb, 0, m), expected_cols);
-    }
-    SECTION("xt::adapt over raw pointers")
-    {
-        std::vector<T> ba(a.begin(), a.end());
-        std::vector<T> bb(b.begin(), b.end());
-        const auto aa = xt::adapt(ba.data(), ba.size(), xt::no_ownership(), shape);
-        const auto ab = xt::adapt(bb.data(), bb.size(), xt::no_ownership(), shape);
-        check_equal(xloss::cosine_distance(aa, ab, -1, m), expected);
-        check_close<T>(xloss::cosine_distance(aa, ab, 0, m), expected_cols);
-    }
-    SECTION("lazy expressions")
-    {
-        const xt::xarray<T> half = a / T(2);  // exact: 2 * half == a
-        check_close<T>(xloss::cosine_distance(T(2) * half, b, -1, m), expected);
-        const auto promoted = xloss::cosine_distance(2.0 * half, b, -1, m);
-        static_assert(std::is_same_v<typename decltype(promoted)::value_type, double>, "2.0 * float is double");
-        check_close<T>(promoted, expected);
-    }
-    SECTION("broadcasting targets: [1, C] against [B, C]")
-    {
-        const xt::xarray<T> b1 = xt::view(b, xt::range(0, 1), xt::all());
-        const xt::xarray<T> bb = xt::broadcast(b1, shape);
-        check_equal(xloss::cosine_distance(a, b1, -1, m), xloss::cosine_distance(a, bb, -1, m));
-        check_close<T>(xloss::cosine_similarity(a, b1), reference(a, bb, {1}, nullptr, 0.0, false));
     }
 }
 
@@ -683,4 +415,62 @@ TEST_CASE("cosine of denormal vectors is the true cosine (power-of-two rescaling
     // d cos / d b = a / (|a||b|) - cos b / |b|^2, finite here.
     CHECK(db(0) == Approx(1.0 / (std::sqrt(5.09) * std::sqrt(14.0)) - expected * 1.0 / 14.0).epsilon(1e-4));
     (void)da;
+}
+
+TEMPLATE_TEST_CASE("cosine gradients when the squared norms underflow or overflow", "[grad][cosine][edges]", float,
+                   double)
+{
+    using T = TestType;
+    // cos(s a, b) = cos(a, b), so d/d(s a) = (d/da) / s. float: s = 1e-30
+    // (squared norms 1e-60: 0 in float) and 1e30 (inf); double: 1e-200, 1e200.
+    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
+    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+    const xt::xarray<T> a = cosine_similarity_entry::make_x<T>({3, 21}, 161);
+    const xt::xarray<T> b = cosine_similarity_entry::make_y<T>({3, 21}, {1}, 162);
+    const auto d = xloss::grad<0, 1>(xloss::cosine_similarity, a, b);
+    for (double s : {tiny, huge})
+    {
+        INFO("scale " << s);
+        const xt::xarray<T> sa = xt::cast<T>(xt::xarray<double>(xt::cast<double>(a) * s));
+        const auto ds = xloss::grad<0, 1>(xloss::cosine_similarity, sa, b);
+        // compare d/d(s a) * s with d/da, in double
+        const xt::xarray<double> rescaled = xt::cast<double>(ds.first) * s;
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < a.size(); ++i)
+        {
+            bad += close(rescaled.flat(i), d.first.flat(i), 1e-4, 1e-6) ? 0 : 1;
+        }
+        INFO("d/d(s a) * s differs from d/da in " << bad << " of " << a.size() << " elements; first: "
+                                                    << rescaled.flat(0) << " vs " << d.first.flat(0));
+        CHECK(bad == 0);
+        // d/db does not depend on the scale of a
+        check_close<T>(ds.second, d.second, 10.0);
+    }
+}
+
+TEMPLATE_TEST_CASE("cosine: no_axes gradients are 0 (elementwise sign(a b))", "[cosine][grad]", float, double)
+{
+    using T = TestType;
+    const shape_t shape{3, 4, 5};
+    const xt::xarray<T> a = cosine_similarity_entry::make_x<T>(shape, 141);
+    const xt::xarray<T> b = cosine_similarity_entry::make_y<T>(shape, {}, 142);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 143);
+    const auto dn = xloss::grad<0, 1>(xloss::cosine_similarity, a, b, xloss::no_axes, m);
+    REQUIRE(dn.first.shape() == shape);
+    // (up to the rounding of 1/|a| - 1/|a|: the two terms are each 1/|a|)
+    for (std::size_t i = 0; i < dn.first.size(); ++i)
+    {
+        CHECK(std::abs(dn.first.flat(i)) <= 1e-5 / std::abs(a.flat(i)));
+        CHECK(std::abs(dn.second.flat(i)) <= 1e-5 / std::abs(b.flat(i)));
+    }
+}
+
+TEST_CASE("cosine: gradients match finite differences where epsilon clips the squared norms", "[cosine][grad][fd]")
+{
+    // sd 0.2 with epsilon 0.3: the squared norms of short slices are clipped, of long ones not
+    const auto small = [](double shift) {
+        return [shift](const shape_t& s, unsigned seed) { return xt::xarray<double>(random_normal<double>(s, 0.2, seed) + shift); };
+    };
+    fd_sweep<cosine_similarity_entry>(xloss::cosine_options{0.3}, 450, small(0), small(0.1));
+    fd_sweep<cosine_distance_entry>(xloss::cosine_options{0.3}, 550, small(0), small(0.1));
 }

@@ -9,9 +9,14 @@
 
 #include <xloss/xloss.hpp>
 
-#include "support.hpp"
+#include "gradcheck.hpp"
 
 using namespace xloss_test;
+
+namespace
+{
+    constexpr double k_inf = std::numeric_limits<double>::infinity();
+}
 
 TEMPLATE_TEST_CASE("softmax cross entropy: hand-computed values", "[cross_entropy]", float, double)
 {
@@ -174,4 +179,111 @@ TEMPLATE_TEST_CASE("NCHW with axis = 1 (the column kernel) equals the reference"
     const auto mask = random_mask({2, 5, 3, 7}, 0.75, 43);
     const auto s = to_slices(logits, labels, {1}, &mask);
     check_close<T>(xloss::softmax_cross_entropy(logits, labels, 1, mask), per_slice(s, ref_softmax_cross_entropy));
+}
+
+TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]", float, double)
+{
+    using T = TestType;
+    const T minf = T(-k_inf);
+    // 3 x 19: full SIMD batches and a tail; every 4th logit is -inf with label 0.
+    const shape_t shape{3, 19};
+    xt::xarray<T> x = random_normal<T>(shape, 1.5, 121);
+    xt::xarray<T> y = random_probabilities<T>(shape, -1, 122);
+    xt::xarray<bool> finite = xt::ones<bool>(shape);
+    for (std::size_t i = 0; i < x.size(); i += 4)
+    {
+        x.flat(i) = minf;
+        y.flat(i) = T(0);
+        finite.flat(i) = false;
+    }
+
+    SECTION("softmax_cross_entropy: gradient 0 there, the gradient without those elements elsewhere")
+    {
+        const auto vg = xloss::value_and_grad(xloss::softmax_cross_entropy, x, y);
+        // dropping the -inf elements is the same problem: softmax gives them 0
+        const xt::xarray<T> zeroed = xt::where(finite, x, T(0));
+        const auto without = xloss::value_and_grad(xloss::softmax_cross_entropy, zeroed, y, -1, finite);
+        check_close<T>(vg.value, without.value);
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            CHECK(std::isfinite(vg.grad.flat(i)));
+            if (!finite.flat(i))
+            {
+                CHECK(vg.grad.flat(i) == T(0));
+            }
+            else
+            {
+                CHECK(close(vg.grad.flat(i), without.grad.flat(i), tolerance<T>::rel, tolerance<T>::abs));
+            }
+        }
+        // through the column kernel
+        const xt::xarray<T> xt_ = xt::transpose(x);
+        const xt::xarray<T> yt_ = xt::transpose(y);
+        const xt::xarray<T> dc = xloss::grad(xloss::softmax_cross_entropy, xt_, yt_, 0);
+        check_close<T>(xt::xarray<T>(xt::transpose(dc)), vg.grad);
+        // Optax's SafeSoftmaxCrossEntropyTest row: logits {-inf, 0, 0}, labels {0, 0.5, 0.5}:
+        // value log 2; gradient {0, 0.5 - 0.5, 0.5 - 0.5} = {0, 0, 0}
+        const xt::xarray<T> lx = {minf, T(0), T(0)};
+        const xt::xarray<T> ly = {T(0), T(0.5), T(0.5)};
+        const auto opt = xloss::value_and_grad(xloss::softmax_cross_entropy, lx, ly);
+        CHECK(opt.value() == Approx(0.693147).margin(1e-6));
+        CHECK(opt.grad(0) == T(0));
+        CHECK(opt.grad(1) == Approx(0.0).margin(1e-7));
+        CHECK(opt.grad(2) == Approx(0.0).margin(1e-7));
+    }
+    SECTION("softmax_cross_entropy_with_integer_labels: labels on finite logits")
+    {
+        const xt::xarray<int> labels = {1, 2, 3};
+        const xt::xarray<T> d = xloss::grad(xloss::softmax_cross_entropy_with_integer_labels, x, labels);
+        const xt::xarray<T> oh = one_hot<T>(shape, {1}, labels);
+        check_close<T>(d, xloss::grad(xloss::softmax_cross_entropy, x, oh));
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            CHECK(std::isfinite(d.flat(i)));
+            if (!finite.flat(i))
+            {
+                CHECK(d.flat(i) == T(0));
+            }
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-hot softmax_cross_entropy",
+                   "[grad][integer_labels]", float, double)
+{
+    using T = TestType;
+    const std::vector<grad_case> cases = {
+        {"last axis", {5, 17}, -1, sweep::mask_kind::none},
+        {"last axis, full mask", {5, 17}, -1, sweep::mask_kind::full},
+        {"axis 0 (columns)", {17, 5}, 0, sweep::mask_kind::full},
+        {"NCHW axis 1, batch mask", {2, 5, 3, 4}, 1, sweep::mask_kind::batch},
+        {"{0, 2}", {3, 4, 5}, std::vector<int>{0, 2}, sweep::mask_kind::full},
+        {"{2, 0} (listed order)", {3, 4, 5}, std::vector<int>{2, 0}, sweep::mask_kind::none},
+        {"{-1, -2}", {2, 3, 4}, std::vector<int>{-1, -2}, sweep::mask_kind::none},
+        {"all_axes", {3, 4}, xloss::all_axes, sweep::mask_kind::full},
+    };
+    using integer = softmax_cross_entropy_with_integer_labels_entry;
+    using probability = softmax_cross_entropy_entry;
+    unsigned seed = 130;
+    for (const auto& c : cases)
+    {
+        INFO(c.name);
+        const auto listed = listed_axes(c);
+        const xt::xarray<T> x = random_normal<T>(c.shape, 1.5, ++seed);
+        const xt::xarray<int> labels = random_labels(batch_shape_of(c.shape, listed), [&] { std::size_t n = 1; for (auto a : listed) { n *= c.shape[a]; } return n; }(), ++seed);
+        const xt::xarray<T> oh = one_hot<T>(c.shape, listed, labels);
+        std::optional<xt::xarray<bool>> m;
+        if (c.mask == sweep::mask_kind::full)
+        {
+            m = xt::xarray<bool>(random_mask(c.shape, 0.6, ++seed) || xt::cast<bool>(oh));
+        }
+        else if (c.mask == sweep::mask_kind::batch)
+        {
+            m = random_mask(batch_shape_of(c.shape, listed), 0.6, ++seed);
+        }
+        const xt::xarray<bool>* mp = m ? &*m : nullptr;
+        check_close<T>(value_of<integer>({}, x, labels, c.axes, mp), value_of<probability>({}, x, oh, c.axes, mp));
+        check_close<T>(grads_of<integer>({}, x, labels, c.axes, mp).first,
+                       grads_of<probability>({}, x, oh, c.axes, mp).first);
+    }
 }

@@ -29,8 +29,7 @@
 
 #include <xloss/xloss.hpp>
 
-#include "support.hpp"
-#include "sweep.hpp"
+#include "gradcheck.hpp"
 
 namespace
 {
@@ -44,6 +43,7 @@ namespace
     using opt_alpha = std::optional<double>;
 
     // Long-double reference over the broadcast inputs.
+    // The catalogue entry's long-double reference over the broadcast inputs.
     template <class T>
     xt::xarray<ld> reference(const xt::xarray<T>& x, const xt::xarray<T>& l, const std::vector<std::size_t>& reduced,
                              const xt::xarray<bool>* full_mask, const xloss::focal_options& opts)
@@ -54,10 +54,8 @@ namespace
             full.assign(probe.shape().begin(), probe.shape().end());
         }
         const xt::xarray<T> bx = xt::broadcast(x, full);
-        const xt::xarray<T> bl = xt::broadcast(l, full);
-        const slices s = to_slices(bx, bl, reduced, full_mask);
-        return per_slice(s, [&opts](const ld* a, const ld* b, const char* m, std::size_t n)
-                         { return ref_focal(a, b, m, n, opts.alpha, opts.gamma); });
+        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full)) : xt::xarray<bool>();
+        return reference_values<sigmoid_focal_loss_entry>(opts, bx, l, reduced, full_mask ? &m : nullptr);
     }
 
     // Sigmoid binary cross entropy in long double (Optax's
@@ -108,81 +106,6 @@ namespace
             v = static_cast<T>(soft ? u : (u < 0.3 ? 1.0 : 0.0));
         }
         return l;
-    }
-
-    struct named_options
-    {
-        const char* name;
-        xloss::focal_options opts;
-        bool soft;
-    };
-
-    const std::vector<named_options>& option_sets()
-    {
-        static const std::vector<named_options> sets = {
-            {"default options (gamma 2), hard labels", xloss::focal_options{}, false},
-            {"alpha 0.25, gamma 2, soft labels", xloss::focal_options{0.25, 2.0}, true},
-            {"gamma 0, hard labels", xloss::focal_options{std::nullopt, 0.0}, false},
-            {"gamma 0.5, soft labels", xloss::focal_options{std::nullopt, 0.5}, true},
-            {"alpha 0.75, gamma 1, soft labels", xloss::focal_options{0.75, 1.0}, true},
-            {"gamma 3, hard labels", xloss::focal_options{std::nullopt, 3.0}, false},
-        };
-        return sets;
-    }
-
-    const std::vector<axis_case>& sweep_cases()
-    {
-        static const std::vector<axis_case> cases = {
-            {"2-D, last axis (rows)", {5, 17}, {-1}},
-            {"2-D, axis 0 (columns, inner 5)", {17, 5}, {0}},
-            {"3-D, axis 1 (columns, inner 20)", {3, 9, 20}, {1}},
-            {"3-D, axis 0", {7, 3, 4}, {0}},
-            {"3-D, last axis", {3, 4, 33}, {2}},
-            {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
-            {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
-            {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
-            {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
-            {"4-D, axes {-1, -3}", {2, 3, 4, 5}, {-1, -3}},
-            {"3-D, all_axes", {3, 4, 5}, {}, axes_form::all},
-            {"2-D, no_axes", {4, 7}, {}, axes_form::none},
-            {"3-D, no_axes", {2, 3, 5}, {}, axes_form::none},
-        };
-        return cases;
-    }
-
-    constexpr std::size_t simd_lengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64};
-
-    template <class T>
-    void run_sweep(const named_options& o)
-    {
-        unsigned seed = 100 + static_cast<unsigned>(o.opts.gamma * 100) + (o.opts.alpha ? 50 : 0);
-        for (const auto& c : sweep_cases())
-        {
-            const auto reduced = reduced_axes(c);
-            const xt::xarray<T> x = random_normal<T>(c.shape, 2.0, ++seed);
-            const xt::xarray<T> l = random_labels<T>(c.shape, o.soft, ++seed);
-            for (mask_kind k : {mask_kind::none, mask_kind::full, mask_kind::batch, mask_kind::per_class,
-                                mask_kind::per_example})
-            {
-                if (k == mask_kind::batch && c.form == axes_form::none)
-                {
-                    continue;  // batch rank == input rank: the same as a full-rank mask
-                }
-                INFO(c.name << ", " << mask_name(k) << ", " << o.name);
-                if (k == mask_kind::none)
-                {
-                    check_close<T>(call(xloss::sigmoid_focal_loss, x, l, c, nullptr, o.opts),
-                                   reference(x, l, reduced, nullptr, o.opts));
-                }
-                else
-                {
-                    const xt::xarray<bool> m = make_mask(k, c.shape, reduced, ++seed);
-                    const xt::xarray<bool> full = expand_mask(m, c.shape, reduced);
-                    check_close<T>(call(xloss::sigmoid_focal_loss, x, l, c, &m, o.opts),
-                                   reference(x, l, reduced, &full, o.opts));
-                }
-            }
-        }
     }
 
     constexpr double k_inf = std::numeric_limits<double>::infinity();
@@ -356,42 +279,6 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: Optax's relations", "[focal]", float, do
 // -------------------------------------------------------------------------
 // Long-double reference on random data
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: long-double reference over shapes, axes, masks and options",
-                   "[focal][reference]", float, double)
-{
-    using T = TestType;
-    for (const auto& o : option_sets())
-    {
-        run_sweep<T>(o);
-    }
-}
-
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: reduced lengths around the SIMD width", "[focal][reference]", float, double)
-{
-    using T = TestType;
-    unsigned seed = 700;
-    for (const auto& o : option_sets())
-    {
-        for (std::size_t n : simd_lengths)
-        {
-            const axis_case rows{"rows", {3, n}, {-1}};
-            const axis_case cols{"columns", {n, 19}, {0}};
-            for (const auto* c : {&rows, &cols})
-            {
-                const auto reduced = reduced_axes(*c);
-                const xt::xarray<T> x = random_normal<T>(c->shape, 2.0, ++seed);
-                const xt::xarray<T> l = random_labels<T>(c->shape, o.soft, ++seed);
-                const xt::xarray<bool> m = random_mask(c->shape, 0.6, ++seed);
-                INFO(c->name << ", n = " << n << ", " << o.name);
-                check_close<T>(call(xloss::sigmoid_focal_loss, x, l, *c, nullptr, o.opts),
-                               reference(x, l, reduced, nullptr, o.opts));
-                check_close<T>(call(xloss::sigmoid_focal_loss, x, l, *c, &m, o.opts),
-                               reference(x, l, reduced, &m, o.opts));
-            }
-        }
-    }
-}
-
 // -------------------------------------------------------------------------
 // Axis forms, call forms, types
 
@@ -484,197 +371,6 @@ TEST_CASE("sigmoid_focal_loss: result types", "[focal]")
 // -------------------------------------------------------------------------
 // Properties
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: masks", "[focal][where]", float, double)
-{
-    using T = TestType;
-    const shape_t shape{6, 13};
-    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 31);
-    const xt::xarray<T> l = random_labels<T>(shape, true, 32);
-    xt::xarray<bool> m = random_mask(shape, 0.6, 33);
-    xt::view(m, 2, xt::all()) = false;  // one example with nothing selected
-    const xloss::focal_options o{0.25, 2.0};
-
-    SECTION("an all-true mask equals no mask, exactly")
-    {
-        const xt::xarray<bool> yes = xt::ones<bool>(shape);
-        const xt::xarray<bool> batch_yes = xt::ones<bool>(shape_t{6});
-        check_equal(xloss::sigmoid_focal_loss(x, l, -1, yes), xloss::sigmoid_focal_loss(x, l));
-        check_equal(xloss::sigmoid_focal_loss(x, l, -1, batch_yes, o), xloss::sigmoid_focal_loss(x, l, o));
-        check_equal(xloss::sigmoid_focal_loss(x, l, 0, yes, o), xloss::sigmoid_focal_loss(x, l, 0, o));
-        check_equal(xloss::sigmoid_focal_loss(x, l, xloss::no_axes, yes),
-                    xloss::sigmoid_focal_loss(x, l, xloss::no_axes));
-    }
-    SECTION("the masked result equals the loss of the selected elements")
-    {
-        const auto f = xloss::sigmoid_focal_loss(x, l, -1, m, o);
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            INFO("row " << i);
-            const auto row_m = xt::view(m, i, xt::all());
-            const xt::xarray<T> sub_x = xt::filter(xt::view(x, i, xt::all()), row_m);
-            const xt::xarray<T> sub_l = xt::filter(xt::view(l, i, xt::all()), row_m);
-            CHECK(close(f(i), xloss::sigmoid_focal_loss(sub_x, sub_l, o)(), tolerance<T>::rel, tolerance<T>::abs));
-        }
-        CHECK(f(2) == T(0));
-    }
-    SECTION("a batch-rank mask masks whole examples; all-masked slices give 0")
-    {
-        const xt::xarray<bool> keep = {true, false, true, true, false, true};
-        const auto f = xloss::sigmoid_focal_loss(x, l, -1, keep, o);
-        const auto plain = xloss::sigmoid_focal_loss(x, l, o);
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            CHECK(f(i) == (keep(i) ? plain(i) : T(0)));
-        }
-        const xt::xarray<bool> none = xt::zeros<bool>(shape);
-        for (auto v : xloss::sigmoid_focal_loss(x, l, 0, none))
-        {
-            CHECK(v == T(0));
-        }
-        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::all_axes, none)() == T(0));
-        const xt::xarray<T> empty = xt::xarray<T>::from_shape({4, 0});
-        const auto e = xloss::sigmoid_focal_loss(empty, empty);
-        REQUIRE(e.shape() == std::vector<std::size_t>{4});
-        for (auto v : e)
-        {
-            CHECK(v == T(0));
-        }
-    }
-    SECTION("NaN and -inf under a false mask change nothing")
-    {
-        xt::xarray<T> bad_x = x;
-        xt::xarray<T> bad_l = l;
-        for (std::size_t i = 0; i < m.size(); ++i)
-        {
-            if (!m.flat(i))
-            {
-                bad_x.flat(i) = (i % 2) ? T(k_nan) : T(-k_inf);
-                bad_l.flat(i) = (i % 3) ? T(k_nan) : T(k_inf);
-            }
-        }
-        for (const auto& opts : {xloss::focal_options{}, o, xloss::focal_options{std::nullopt, 0.5}})
-        {
-            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, -1, m, opts),
-                        xloss::sigmoid_focal_loss(x, l, -1, m, opts));
-            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, 0, m, opts),
-                        xloss::sigmoid_focal_loss(x, l, 0, m, opts));
-            check_equal(xloss::sigmoid_focal_loss(bad_x, bad_l, xloss::no_axes, m, opts),
-                        xloss::sigmoid_focal_loss(x, l, xloss::no_axes, m, opts));
-        }
-        xt::xarray<T> nan_row = x;
-        xt::view(nan_row, 4, xt::all()) = T(k_nan);
-        const xt::xarray<bool> keep = {true, true, true, true, false, true};
-        const auto got = xloss::sigmoid_focal_loss(nan_row, l, -1, keep);
-        CHECK(got(4) == T(0));
-        check_equal(got, xloss::sigmoid_focal_loss(x, l, -1, keep));
-    }
-    SECTION("a [1, C] mask selects classes for every example")
-    {
-        const xt::xarray<bool> cls = random_mask({1, shape[1]}, 0.5, 34);
-        const xt::xarray<bool> full = xt::broadcast(cls, shape);
-        check_equal(xloss::sigmoid_focal_loss(x, l, -1, cls, o), xloss::sigmoid_focal_loss(x, l, -1, full, o));
-        check_close<T>(xloss::sigmoid_focal_loss(x, l, -1, cls, o), reference(x, l, {1}, &full, o));
-    }
-}
-
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis k equals moving k last", "[focal][axes]", float, double)
-{
-    using T = TestType;
-    const shape_t shape{4, 5, 6};
-    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 41);
-    const xt::xarray<T> l = random_labels<T>(shape, true, 42);
-    const xt::xarray<bool> m = random_mask(shape, 0.7, 43);
-    const xloss::focal_options o{0.25, 0.5};
-    for (std::size_t k = 0; k < 3; ++k)
-    {
-        INFO("axis " << k);
-        std::vector<std::size_t> perm;
-        for (std::size_t a = 0; a < 3; ++a)
-        {
-            if (a != k)
-            {
-                perm.push_back(a);
-            }
-        }
-        perm.push_back(k);
-        const xt::xarray<T> x_last = xt::transpose(x, perm);
-        const xt::xarray<T> l_last = xt::transpose(l, perm);
-        const xt::xarray<bool> m_last = xt::transpose(m, perm);
-        const int ax = static_cast<int>(k);
-        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax), xloss::sigmoid_focal_loss(x_last, l_last, -1));
-        check_close<T>(xloss::sigmoid_focal_loss(x, l, ax, m, o),
-                       xloss::sigmoid_focal_loss(x_last, l_last, -1, m_last, o));
-    }
-}
-
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: input kinds", "[focal][inputs]", float, double)
-{
-    using T = TestType;
-    const shape_t shape{5, 19};
-    const xt::xarray<T> x = random_normal<T>(shape, 2.0, 51);
-    const xt::xarray<T> l = random_labels<T>(shape, true, 52);
-    const xt::xarray<bool> m = random_mask(shape, 0.7, 53);
-    const xloss::focal_options o{0.25, 2.0};
-    const auto expected = xloss::sigmoid_focal_loss(x, l, -1, m, o);
-    const auto expected_cols = xloss::sigmoid_focal_loss(x, l, 0, m, o);
-
-    SECTION("column-major containers")
-    {
-        const xt::xarray<T, xt::layout_type::column_major> xc = x;
-        const xt::xarray<T, xt::layout_type::column_major> lc = l;
-        const xt::xarray<bool, xt::layout_type::column_major> mc = m;
-        check_close<T>(xloss::sigmoid_focal_loss(xc, lc, -1, mc, o), expected);
-        check_close<T>(xloss::sigmoid_focal_loss(xc, lc, 0, mc, o), expected_cols);
-    }
-    SECTION("xt::view into a larger array")
-    {
-        xt::xarray<T> big_x = random_normal<T>({7, 25}, 2.0, 54);
-        xt::xarray<T> big_l = random_labels<T>({7, 25}, true, 55);
-        xt::view(big_x, xt::range(1, 6), xt::range(3, 22)) = x;
-        xt::view(big_l, xt::range(1, 6), xt::range(3, 22)) = l;
-        const auto vx = xt::view(big_x, xt::range(1, 6), xt::range(3, 22));
-        const auto vl = xt::view(big_l, xt::range(1, 6), xt::range(3, 22));
-        check_close<T>(xloss::sigmoid_focal_loss(vx, vl, -1, m, o), expected);
-        check_close<T>(xloss::sigmoid_focal_loss(vx, vl, 0, m, o), expected_cols);
-    }
-    SECTION("xt::strided_view with steps")
-    {
-        xt::xarray<T> big_x = random_normal<T>({10, 57}, 2.0, 56);
-        xt::xarray<T> big_l = random_labels<T>({10, 57}, true, 57);
-        xt::strided_view(big_x, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = x;
-        xt::strided_view(big_l, {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = l;
-        const auto sx = xt::strided_view(big_x, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        const auto sl = xt::strided_view(big_l, {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        REQUIRE(sx.shape() == x.shape());
-        check_close<T>(xloss::sigmoid_focal_loss(sx, sl, -1, m, o), expected);
-        check_close<T>(xloss::sigmoid_focal_loss(sx, sl, 0, m, o), expected_cols);
-    }
-    SECTION("xt::adapt over raw pointers")
-    {
-        std::vector<T> bx(x.begin(), x.end());
-        std::vector<T> bl(l.begin(), l.end());
-        const auto ax = xt::adapt(bx.data(), bx.size(), xt::no_ownership(), shape);
-        const auto al = xt::adapt(bl.data(), bl.size(), xt::no_ownership(), shape);
-        check_equal(xloss::sigmoid_focal_loss(ax, al, -1, m, o), expected);
-        check_close<T>(xloss::sigmoid_focal_loss(ax, al, 0, m, o), expected_cols);
-    }
-    SECTION("lazy expressions")
-    {
-        const xt::xarray<T> half = x / T(2);  // exact: 2 * half == x
-        check_close<T>(xloss::sigmoid_focal_loss(T(2) * half, l, -1, m, o), expected);
-        const auto promoted = xloss::sigmoid_focal_loss(2.0 * half, l, -1, m, o);
-        static_assert(std::is_same_v<typename decltype(promoted)::value_type, double>, "2.0 * float is double");
-        check_close<T>(promoted, expected);
-    }
-    SECTION("broadcasting labels: [1, C] against [B, C]")
-    {
-        const xt::xarray<T> l1 = xt::view(l, xt::range(0, 1), xt::all());
-        const xt::xarray<T> lb = xt::broadcast(l1, shape);
-        check_equal(xloss::sigmoid_focal_loss(x, l1, -1, m, o), xloss::sigmoid_focal_loss(x, lb, -1, m, o));
-        check_close<T>(xloss::sigmoid_focal_loss(x, l1, o), reference(x, lb, {1}, nullptr, o));
-    }
-}
-
 // -------------------------------------------------------------------------
 // Edges
 
@@ -761,5 +457,42 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmo
             CHECK(close(d1(i), double(expected), 1e-5, 0));
             CHECK(close(d0(i), -double(expected), 1e-5, 0));
         }
+    }
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: no_axes gradients are those of any reduction", "[focal][grad]", float, double)
+{
+    // each element its own slice: the gradient of the sum over any axis
+    using T = TestType;
+    const shape_t shape{3, 4, 5};
+    const xt::xarray<T> x = sigmoid_focal_loss_entry::make_x<T>(shape, 141);
+    const xt::xarray<T> l = sigmoid_focal_loss_entry::make_y<T>(shape, {}, 142);
+    check_close<T>(xloss::grad(xloss::sigmoid_focal_loss, x, l, xloss::no_axes),
+                   xloss::grad(xloss::sigmoid_focal_loss, x, l, 1));
+}
+
+TEST_CASE("sigmoid_focal_loss: gradients match finite differences for large logits with soft labels",
+          "[focal][grad][fd]")
+{
+    fd_sweep<sigmoid_focal_loss_entry>(
+        xloss::focal_options{std::nullopt, 1.5}, 800,
+        [](const shape_t& s, unsigned seed) { return random_normal<double>(s, 15.0, seed); },
+        [](const shape_t& s, unsigned seed) { return random_uniform<double>(s, 0.02, 0.98, seed); });
+    // hard labels 0 and 1 (the generic sweep's labels are soft)
+    fd_sweep<sigmoid_focal_loss_entry>(
+        xloss::focal_options{0.25, 2.0}, 850, {},
+        [](const shape_t& s, unsigned seed) { return xt::xarray<double>(xt::cast<double>(random_mask(s, 0.3, seed))); });
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: a label outside [0, 1] gives NaN on every backend", "[focal][nan]", float, double)
+{
+    // 1 - p_t < 0, and u^gamma of it is NaN.
+    using T = TestType;
+    for (std::size_t at : {0u, 5u, 63u})
+    {
+        const xt::xarray<T> x = xt::ones<T>({2, 64}) * T(80);
+        xt::xarray<T> y = xt::zeros<T>({2, 64});
+        y(1, at) = T(1e30);
+        CHECK(std::isnan(xloss::sigmoid_focal_loss(x, y, -1, xloss::focal_options{std::nullopt, 0.5})(1)));
     }
 }

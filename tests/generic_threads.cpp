@@ -1,0 +1,241 @@
+// Thread safety, for every catalogue entry (generic.hpp: compiled once per
+// entry): the loss, and value_and_grad, called from two threads at once on
+// shared read-only inputs gives exactly the single-threaded results.
+// The library keeps no mutable global or static state; this test is what
+// ThreadSanitizer watches (.ci/robustness.sh builds it with
+// -DXLOSS_SANITIZE=thread). Catch2's macros are not thread-safe, so the
+// threads only count mismatches and the main thread checks the counts.
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <xtensor/xarray.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "generic.hpp"
+
+namespace
+{
+    // Iterations per thread: enough for the two threads to overlap many
+    // times, few enough for a TSan build (~10x slower) to take seconds.
+    constexpr int kIterations = 40;
+
+    template <class T>
+    bool identical(const xt::xarray<T>& a, const xt::xarray<T>& b)
+    {
+        if (a.shape() != b.shape())
+        {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.size(); ++i)
+        {
+            const T u = a.flat(i), v = b.flat(i);
+            if (!((std::isnan(u) && std::isnan(v)) || std::memcmp(&u, &v, sizeof(T)) == 0))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // One evaluation: every array it produces, flattened into a list.
+    template <class T>
+    using outputs = std::vector<xt::xarray<T>>;
+
+    template <class T>
+    bool identical(const outputs<T>& a, const outputs<T>& b)
+    {
+        if (a.size() != b.size())
+        {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.size(); ++i)
+        {
+            if (!identical(a[i], b[i]))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // Runs `work` once on this thread, then kIterations times on each of two
+    // threads released together; returns the number of results that differ
+    // from the first run.
+    template <class T>
+    int mismatches_under_two_threads(const std::function<outputs<T>()>& work)
+    {
+        const outputs<T> expected = work();
+        std::atomic<int> ready{0};
+        std::atomic<bool> go{false};
+        int bad[2] = {0, 0};
+        auto body = [&](int id) {
+            ready.fetch_add(1);
+            while (!go.load())
+            {
+                std::this_thread::yield();
+            }
+            for (int i = 0; i < kIterations; ++i)
+            {
+                if (!identical(work(), expected))
+                {
+                    ++bad[id];
+                }
+            }
+        };
+        std::thread a(body, 0), b(body, 1);
+        while (ready.load() < 2)
+        {
+            std::this_thread::yield();
+        }
+        go.store(true);
+        a.join();
+        b.join();
+        return bad[0] + bad[1];
+    }
+
+    // The calls of one entry: value and value_and_grad of every
+    // differentiable input over every shape class the engine plans
+    // differently: the innermost axis (row lanes, with a tail), an outer axis
+    // with a contiguous inner extent (column lanes), non-adjacent axes (a
+    // permuted temporary), a broadcast second input, a batch mask, a strided
+    // view, no_axes.
+    template <class E, class T>
+    struct shared_inputs
+    {
+        xt::xarray<bool> mask = xloss_test::random_mask({6, 37}, 0.7, 6);
+        xt::xarray<bool> batch_mask = xloss_test::random_mask({6}, 0.7, 7);
+        xt::xarray<bool> nchw_mask = xloss_test::random_mask({3, 1, 4, 9}, 0.8, 8);
+        xloss_test::inputs<E, T> rows = xloss_test::make_inputs<E, T>({6, 37}, {1}, 1, &full_mask());
+        xloss_test::inputs<E, T> cols = xloss_test::make_inputs<E, T>({6, 37}, {0}, 2, &full_mask());
+        xloss_test::inputs<E, T> nchw = xloss_test::make_inputs<E, T>({3, 5, 4, 9}, {1}, 3);
+        xloss_test::inputs<E, T> nchw31 = xloss_test::make_inputs<E, T>({3, 5, 4, 9}, {3, 1}, 4);
+        xloss_test::inputs<E, T> all = xloss_test::make_inputs<E, T>({3, 3, 4, 3}, {0, 1, 2, 3}, 5);
+
+        const xt::xarray<bool>& full_mask() const
+        {
+            return mask;
+        }
+    };
+
+    template <class E, class T>
+    outputs<T> work(const shared_inputs<E, T>& in, const typename E::options& o)
+    {
+        outputs<T> out;
+        auto add_vg = [&](auto&& vg) {
+            out.push_back(std::move(vg.value));
+            if constexpr (E::differentiable[1])
+            {
+                out.push_back(std::move(vg.grad.first));
+                out.push_back(std::move(vg.grad.second));
+            }
+            else
+            {
+                out.push_back(std::move(vg.grad));
+            }
+        };
+        const auto vg = [&](const auto&... a) {
+            if constexpr (E::differentiable[1])
+            {
+                return E::template value_and_grad<0, 1>(o, a...);
+            }
+            else
+            {
+                return E::template value_and_grad<0>(o, a...);
+            }
+        };
+        out.push_back(E::call(o, in.rows.x, in.rows.y, -1, in.mask));
+        add_vg(vg(in.rows.x, in.rows.y, -1, in.mask));
+        out.push_back(E::call(o, in.cols.x, in.cols.y, 0, in.mask));  // column lanes
+        add_vg(vg(in.rows.x, in.rows.y, -1, in.batch_mask));
+        out.push_back(E::call(o, in.nchw.x, in.nchw.y, 1, in.nchw_mask));
+        add_vg(vg(in.nchw.x, in.nchw.y, 1, in.nchw_mask));
+        out.push_back(E::call(o, in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1}));  // permuted temporary
+        add_vg(vg(in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1}));
+        auto strided = xt::view(in.all.x, xt::all(), xt::range(0, 5, 2), xt::all(), xt::all());
+        if constexpr (E::integer_labels)
+        {
+            const xt::xarray<int> label(in.all.y() % 72);  // the view has 72 elements
+            out.push_back(E::call(o, strided, label, xloss::all_axes));
+        }
+        else
+        {
+            auto strided_y = xt::view(in.all.y, xt::all(), xt::range(0, 5, 2), xt::all(), xt::all());
+            out.push_back(E::call(o, strided, strided_y, xloss::all_axes));
+            // a broadcast second input
+            const xt::xarray<T> y_row = xt::view(in.rows.y, xt::range(0, 1), xt::all());
+            out.push_back(E::call(o, in.rows.x, y_row, -1, in.mask));
+        }
+        if constexpr (!E::integer_labels)
+        {
+            out.push_back(E::call(o, in.rows.x, in.rows.y, xloss::no_axes, in.mask));
+        }
+        return out;
+    }
+}
+
+TEMPLATE_LIST_TEST_CASE("every loss gives the single-threaded result when two threads call it at once", "[threads]",
+                        xloss_test::entry_cases)
+{
+    using E = typename TestType::entry;
+    using T = typename TestType::T;
+    INFO(E::name);
+    const shared_inputs<E, T> in;
+    CHECK(mismatches_under_two_threads<T>([&] {
+              outputs<T> out;
+              for (const auto& o : E::option_cases())
+              {
+                  const outputs<T> one = work<E, T>(in, o);
+                  out.insert(out.end(), one.begin(), one.end());
+              }
+              return out;
+          }) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("the value and the gradient run concurrently on the same inputs", "[threads]",
+                        xloss_test::selected_entries)
+{
+    // Two different calls on the two threads, sharing inputs and mask.
+    using E = TestType;
+    const shared_inputs<E, float> in;
+    const auto o = E::option_cases()[0];
+    const xt::xarray<float> expected_value = E::call(o, in.rows.x, in.rows.y, -1, in.mask);
+    const xt::xarray<float> expected_grad = E::grad(o, in.rows.x, in.rows.y, -1, in.mask);
+    std::atomic<bool> go{false};
+    int bad[2] = {0, 0};
+    std::thread a([&] {
+        while (!go.load())
+        {
+            std::this_thread::yield();
+        }
+        for (int i = 0; i < kIterations; ++i)
+        {
+            bad[0] += identical(xt::xarray<float>(E::call(o, in.rows.x, in.rows.y, -1, in.mask)), expected_value) ? 0 : 1;
+        }
+    });
+    std::thread b([&] {
+        while (!go.load())
+        {
+            std::this_thread::yield();
+        }
+        for (int i = 0; i < kIterations; ++i)
+        {
+            bad[1] += identical(xt::xarray<float>(E::grad(o, in.rows.x, in.rows.y, -1, in.mask)), expected_grad) ? 0 : 1;
+        }
+    });
+    go.store(true);
+    a.join();
+    b.join();
+    CHECK(bad[0] == 0);
+    CHECK(bad[1] == 0);
+}
