@@ -33,10 +33,6 @@
 //   E::scale_free                     the value does not scale with the inputs' magnitude
 //   E::one_element_grad_is_rounding   on a one-element slice the gradient is 0 up to
 //                                     rounding that no relative tolerance can compare
-//   E::mask_changes_rounding          an all-true full-rank mask gives the unmasked
-//                                     result to rounding, not bitwise (the compiler
-//                                     contracts a * b + c into an FMA in the unmasked
-//                                     kernel, not around the mask's select)
 #ifndef XLOSS_TESTS_CATALOGUE_HPP
 #define XLOSS_TESTS_CATALOGUE_HPP
 
@@ -63,6 +59,11 @@
 #include "slice_reference.hpp"
 
 namespace xloss_test
+{
+// The backend's inline namespace (xloss/config.hpp): test_simd_vs_scalar
+// compiles these helpers on both backends into one program, and they must
+// not be merged at link time.
+inline namespace XLOSS_ABI_NAMESPACE
 {
     using shape_t = std::vector<std::size_t>;
 
@@ -157,7 +158,6 @@ namespace xloss_test
 
         static constexpr bool scale_free = false;
         static constexpr bool one_element_grad_is_rounding = false;
-        static constexpr bool mask_changes_rounding = false;
     };
 
     // ---------------------------------------------------------------------
@@ -567,7 +567,6 @@ namespace xloss_test
             // cos of one element is sign(a b): its gradient is 0 up to the
             // rounding of two terms of size 1 / |a|.
             static constexpr bool one_element_grad_is_rounding = true;
-            static constexpr bool mask_changes_rounding = true;
 
             // The default; an epsilon that clips the squared norm of the odd
             // short slice; one that clips many.
@@ -698,7 +697,6 @@ namespace xloss_test
         static constexpr const auto& loss = xloss::sigmoid_focal_loss;
         static constexpr bool integer_labels = false;
         static constexpr std::array<bool, 2> differentiable{true, true};
-        static constexpr bool mask_changes_rounding = true;
 
         // The defaults (no alpha, gamma 2); alpha with gamma 1.5; alpha with
         // the default gamma; gamma < 1 (u^gamma steep near 0); gamma 0 (the
@@ -807,6 +805,7 @@ namespace xloss_test
     {
         std::apply([&](auto... e) { (f(e), ...); }, catalogue{});
     }
+}  // inline namespace XLOSS_ABI_NAMESPACE
 }
 
 #endif

@@ -28,6 +28,11 @@
 
 namespace xloss_test
 {
+// The backend's inline namespace (xloss/config.hpp): test_simd_vs_scalar
+// compiles these helpers on both backends into one program, and they must
+// not be merged at link time.
+inline namespace XLOSS_ABI_NAMESPACE
+{
     template <class E, class V>
     struct typed
     {
@@ -357,6 +362,7 @@ namespace xloss_test
             }
         }
     }
+}  // inline namespace XLOSS_ABI_NAMESPACE
 }
 
 #endif

@@ -19,6 +19,11 @@
 
 namespace xloss_test
 {
+// The backend's inline namespace (xloss/config.hpp): test_simd_vs_scalar
+// compiles these helpers on both backends into one program, and they must
+// not be merged at link time.
+inline namespace XLOSS_ABI_NAMESPACE
+{
     // Every axis form: an int, a list, no_axes, all_axes.
     using axes_arg = std::variant<int, std::vector<int>, xloss::no_axes_t, xloss::all_axes_t>;
 
@@ -221,6 +226,7 @@ namespace xloss_test
             check_against_fd<E>(o, in.x, in.y, c.axes, m ? &*m : nullptr, ++seed);
         }
     }
+}  // inline namespace XLOSS_ABI_NAMESPACE
 }
 
 #endif
