@@ -115,6 +115,22 @@ TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape 
         CHECK(contains(m, fn));
         CHECK(contains(m, "axis 7"));
     }
+    SECTION("an unsigned axis never counts from the end, and prints unsigned")
+    {
+        const auto in = make_inputs<E, T>({2, 3}, {1}, 1);
+        auto m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, std::size_t(-1)); });
+        INFO(m);
+        CHECK(contains(m, fn));
+        CHECK(contains(m, "axis 18446744073709551615 is out of range"));
+        m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, std::vector<std::size_t>{1, 2}); });
+        CHECK(contains(m, "axis 2 is out of range"));
+        m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, 1ll << 40); });
+        CHECK(contains(m, "axis 1099511627776 is out of range"));
+        m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, std::numeric_limits<long long>::min()); });
+        CHECK(contains(m, "axis -9223372036854775808 is out of range"));
+        // In range, an unsigned axis is the axis it names.
+        check_equal(E::call(o, in.x, in.y, std::size_t(1)), E::call(o, in.x, in.y, 1));
+    }
     SECTION("a second input that does not fit names both shapes")
     {
         const xt::xarray<T> a = E::template make_x<T>({2, 3}, 2);

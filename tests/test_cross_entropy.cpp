@@ -3,7 +3,10 @@
 // edges of SPEC.md (zero labels against -inf, large logits, denormals,
 // labels on masked elements, out-of-range labels under masks).
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include <xtensor/xview.hpp>
 
@@ -286,4 +289,59 @@ TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-ho
         check_close<T>(grads_of<integer>({}, x, labels, c.axes, mp).first,
                        grads_of<probability>({}, x, oh, c.axes, mp).first);
     }
+}
+
+namespace
+{
+    template <class F>
+    std::string out_of_range_message(F&& f)
+    {
+        try
+        {
+            f();
+        }
+        catch (const std::out_of_range& e)
+        {
+            return e.what();
+        }
+        return "(no std::out_of_range)";
+    }
+}
+
+TEST_CASE("labels print as the caller's type holds them", "[cross_entropy][errors]")
+{
+    const xt::xarray<float> logits = {{1, 2, 3}, {4, 5, 6}};
+    const auto message = [&](const auto& labels) {
+        return out_of_range_message([&] { xloss::softmax_cross_entropy_with_integer_labels(logits, labels); });
+    };
+    const xt::xarray<std::uint64_t> all_ones = {std::uint64_t(-1), 0};
+    CHECK_THAT(message(all_ones), Catch::Contains("label 18446744073709551615 is out of range for 3 classes"));
+    const xt::xarray<std::uint64_t> top_bit = {std::uint64_t(1) << 63, 0};
+    CHECK_THAT(message(top_bit), Catch::Contains("label 9223372036854775808 is out of range"));
+    const xt::xarray<std::uint8_t> small = {1, 200};
+    CHECK_THAT(message(small), Catch::Contains("label 200 is out of range"));
+    const xt::xarray<std::int8_t> negative = {-3, 1};
+    CHECK_THAT(message(negative), Catch::Contains("label -3 is out of range"));
+}
+
+TEST_CASE("on an empty class axis every label is out of range unless its slice is masked out", "[cross_entropy][edges]")
+{
+    const xt::xarray<float> empty = xt::zeros<float>({2, 0});
+    const xt::xarray<int> labels = {5, -3};
+    const std::string m = out_of_range_message([&] { xloss::softmax_cross_entropy_with_integer_labels(empty, labels); });
+    CHECK_THAT(m, Catch::StartsWith("xloss::softmax_cross_entropy_with_integer_labels: label 5"));
+    CHECK_THAT(m, Catch::Contains("empty"));
+    const xt::xarray<int> zeros = {0, 0};  // 0 is out of range too: there is no class 0
+    CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(empty, zeros), std::out_of_range);
+    CHECK_THROWS_AS(xloss::grad(xloss::softmax_cross_entropy_with_integer_labels, empty, zeros), std::out_of_range);
+    // A batch-rank mask that leaves a slice out leaves its label unchecked.
+    const xt::xarray<bool> none = {false, false};
+    const auto v = xloss::softmax_cross_entropy_with_integer_labels(empty, labels, -1, none);
+    CHECK(v == xt::xarray<float>({0, 0}));
+    const xt::xarray<bool> first = {true, false};
+    CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(empty, labels, -1, first), std::out_of_range);
+    // An empty batch has no label to check.
+    const xt::xarray<float> no_rows = xt::zeros<float>({0, 0});
+    const xt::xarray<int> no_labels = xt::zeros<int>({0});
+    CHECK(xloss::softmax_cross_entropy_with_integer_labels(no_rows, no_labels).size() == 0);
 }
