@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,9 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
+#include <xtensor/xview.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xadapt.hpp>
 
 #include "catalogue.hpp"
 #include "support.hpp"
@@ -362,6 +366,75 @@ inline namespace XLOSS_ABI_NAMESPACE
             }
         }
     }
+    // One SECTION per input kind that is not a plain container: a view, a
+    // strided view, xt::adapt over raw pointers and a lazy expression. Each
+    // calls check_kind(make), where make(a) gives the [5, 19] array `a` as
+    // that kind of expression (what it refers to stays alive meanwhile).
+    template <class T, class Check>
+    void input_kind_sections(const Check& check_kind)
+    {
+        const shape_t shape{5, 19};
+        std::vector<xt::xarray<T>> keep;
+        keep.reserve(4);
+        SECTION("xt::view into a larger array")
+        {
+            check_kind([&](const xt::xarray<T>& a) {
+                keep.push_back(xt::zeros<T>({7, 25}));
+                xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22)) = a;
+                return xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22));
+            });
+        }
+        SECTION("xt::strided_view with steps")
+        {
+            check_kind([&](const xt::xarray<T>& a) {
+                keep.push_back(xt::zeros<T>({10, 57}));
+                xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
+                return xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)});
+            });
+        }
+        SECTION("xt::adapt over raw pointers")
+        {
+            std::vector<std::vector<T>> raw;
+            raw.reserve(4);
+            check_kind([&](const xt::xarray<T>& a) {
+                raw.emplace_back(a.begin(), a.end());
+                return xt::adapt(raw.back().data(), raw.back().size(), xt::no_ownership(), shape);
+            });
+        }
+        SECTION("lazy expressions")
+        {
+            // 2 * (a / 2) == a exactly. The gradient is w.r.t. the
+            // expression's value (the chain rule through it is the caller's).
+            check_kind([&](const xt::xarray<T>& a) {
+                keep.push_back(a / T(2));
+                return T(2) * keep.back();
+            });
+        }
+    }
+    // Inputs of `shape` where every 4th first input is -inf and its second
+    // input 0 (the zero-probability convention); `finite` marks the others.
+    // 3 x 19 covers full SIMD batches and a tail.
+    template <class T>
+    struct minus_inf_inputs
+    {
+        xt::xarray<T> x, y;
+        xt::xarray<bool> finite;
+    };
+
+    template <class T>
+    minus_inf_inputs<T> every_fourth_minus_inf(const shape_t& shape)
+    {
+        minus_inf_inputs<T> in{random_normal<T>(shape, 1.5, 121), random_probabilities<T>(shape, -1, 122),
+                               xt::ones<bool>(shape)};
+        for (std::size_t i = 0; i < in.x.size(); i += 4)
+        {
+            in.x.flat(i) = -std::numeric_limits<T>::infinity();
+            in.y.flat(i) = T(0);
+            in.finite.flat(i) = false;
+        }
+        return in;
+    }
+
 }  // inline namespace XLOSS_ABI_NAMESPACE
 }
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -173,7 +174,8 @@ namespace xloss_test
         return out;
     }
 
-    inline ld ref_softmax_cross_entropy(const ld* x, const ld* y, const char* m, std::size_t n)
+    // Whether any element is selected, and the largest selected one.
+    inline std::pair<bool, ld> masked_max(const ld* x, const char* m, std::size_t n)
     {
         ld mx = -std::numeric_limits<ld>::infinity();
         bool any = false;
@@ -185,10 +187,17 @@ namespace xloss_test
                 any = true;
             }
         }
+        return {any, mx};
+    }
+
+    inline ld ref_softmax_cross_entropy(const ld* x, const ld* y, const char* m, std::size_t n)
+    {
+        const auto [any, mx_selected] = masked_max(x, m, n);
         if (!any)
         {
             return 0;
         }
+        ld mx = mx_selected;
         if (std::isinf(mx))
         {
             mx = 0;
@@ -211,20 +220,12 @@ namespace xloss_test
 
     inline ld ref_integer_cross_entropy(const ld* x, const char* m, std::size_t n, long long label)
     {
-        ld mx = -std::numeric_limits<ld>::infinity();
-        bool any = false;
-        for (std::size_t i = 0; i < n; ++i)
-        {
-            if (m[i])
-            {
-                mx = std::max(mx, x[i]);
-                any = true;
-            }
-        }
+        const auto [any, mx_selected] = masked_max(x, m, n);
         if (!any)
         {
             return 0;
         }
+        ld mx = mx_selected;
         if (!m[label])
         {
             return std::numeric_limits<ld>::infinity();

@@ -188,17 +188,11 @@ TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]
 {
     using T = TestType;
     const T minf = T(-k_inf);
-    // 3 x 19: full SIMD batches and a tail; every 4th logit is -inf with label 0.
     const shape_t shape{3, 19};
-    xt::xarray<T> x = random_normal<T>(shape, 1.5, 121);
-    xt::xarray<T> y = random_probabilities<T>(shape, -1, 122);
-    xt::xarray<bool> finite = xt::ones<bool>(shape);
-    for (std::size_t i = 0; i < x.size(); i += 4)
-    {
-        x.flat(i) = minf;
-        y.flat(i) = T(0);
-        finite.flat(i) = false;
-    }
+    auto inputs = every_fourth_minus_inf<T>(shape);
+    xt::xarray<T>& x = inputs.x;
+    xt::xarray<T>& y = inputs.y;
+    const xt::xarray<bool>& finite = inputs.finite;
 
     SECTION("softmax_cross_entropy: gradient 0 there, the gradient without those elements elsewhere")
     {

@@ -538,44 +538,5 @@ TEMPLATE_LIST_TEST_CASE("gradients of every input kind equal those of copies, wi
     {
         check_kind([](const xt::xarray<T>& a) { return xt::xarray<T, xt::layout_type::column_major>(a); });
     }
-    SECTION("xt::view into a larger array")
-    {
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(random_normal<T>({7, 25}, 1.0, 154));
-            xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22)) = a;
-            return xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22));
-        });
-    }
-    SECTION("xt::strided_view with steps")
-    {
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(random_normal<T>({10, 57}, 1.0, 157));
-            xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
-            return xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        });
-    }
-    SECTION("xt::adapt over raw pointers")
-    {
-        std::vector<std::vector<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.emplace_back(a.begin(), a.end());
-            return xt::adapt(keep.back().data(), keep.back().size(), xt::no_ownership(), shape);
-        });
-    }
-    SECTION("lazy expressions")
-    {
-        // the chain rule through the lazy expression is the caller's: the
-        // gradient is w.r.t. the expression's value, with its shape
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(a / T(2));  // 2 * half == a exactly
-            return T(2) * keep.back();
-        });
-    }
+    input_kind_sections<T>(check_kind);
 }

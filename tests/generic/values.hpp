@@ -399,45 +399,7 @@ TEMPLATE_LIST_TEST_CASE("input kinds give the results of copies", "[generic][inp
         const xt::xarray<bool, xt::layout_type::column_major> mc = m;
         check_close<T>(E::call(o, rows_in.x, rows_in.y, -1, mc), expected);
     }
-    SECTION("xt::view into a larger array")
-    {
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(xt::zeros<T>({7, 25}));
-            xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22)) = a;
-            return xt::view(keep.back(), xt::range(1, 6), xt::range(3, 22));
-        });
-    }
-    SECTION("xt::strided_view with steps")
-    {
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(xt::zeros<T>({10, 57}));
-            xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
-            return xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-        });
-    }
-    SECTION("xt::adapt over raw pointers")
-    {
-        std::vector<std::vector<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.emplace_back(a.begin(), a.end());
-            return xt::adapt(keep.back().data(), keep.back().size(), xt::no_ownership(), shape);
-        });
-    }
-    SECTION("lazy expressions")
-    {
-        // 2 * (a / 2) == a exactly
-        std::vector<xt::xarray<T>> keep;
-        keep.reserve(4);
-        check_kind([&](const xt::xarray<T>& a) {
-            keep.push_back(a / T(2));
-            return T(2) * keep.back();
-        });
-    }
+    input_kind_sections<T>(check_kind);
     SECTION("a broadcasting second input: [1, C] against [B, C]")
     {
         if constexpr (!E::integer_labels)
