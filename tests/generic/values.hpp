@@ -7,6 +7,7 @@
 // result.
 #include <array>
 #include <cmath>
+#include <stdexcept>
 #include <cstddef>
 #include <limits>
 #include <vector>
@@ -234,9 +235,21 @@ TEMPLATE_LIST_TEST_CASE("a slice with nothing selected gives 0", "[generic][wher
     xt::view(cols, xt::all(), 4) = false;
     const auto in0 = make_inputs<E, T>(shape, {0}, 9, &cols);
     CHECK(E::call(E::option_cases()[0], in0.x, in0.y, 0, cols)(4) == 0);
-    // Empty reduced extent: no elements at all.
+    // Empty reduced extent: no elements at all. A class index into an empty
+    // slice is out of range (as in PyTorch) unless a batch-rank mask leaves
+    // the slice out.
     const auto empty = make_inputs<E, T>({3, 0}, {1}, 10);
-    const auto r = E::call(E::option_cases()[0], empty.x, empty.y);
+    const auto o0 = E::option_cases()[0];
+    xt::xarray<T> r;
+    if constexpr (E::integer_labels)
+    {
+        CHECK_THROWS_AS(E::call(o0, empty.x, empty.y), std::out_of_range);
+        r = E::call(o0, empty.x, empty.y, -1, xt::xarray<bool>(xt::zeros<bool>({3})));
+    }
+    else
+    {
+        r = E::call(o0, empty.x, empty.y);
+    }
     REQUIRE(r.size() == 3);
     CHECK(r(0) == 0);
     CHECK(r(2) == 0);
