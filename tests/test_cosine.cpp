@@ -58,8 +58,6 @@ namespace
 
     // With sd = 0.15 the squared norms of short slices fall below epsilon =
     // 0.5 and those of long slices do not: both sides of the clip are covered.
-    constexpr double k_inf = std::numeric_limits<double>::infinity();
-    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
 }
 
 // -------------------------------------------------------------------------

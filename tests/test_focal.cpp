@@ -108,8 +108,6 @@ namespace
         return l;
     }
 
-    constexpr double k_inf = std::numeric_limits<double>::infinity();
-    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
 }
 
 // -------------------------------------------------------------------------

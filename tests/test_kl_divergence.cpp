@@ -80,7 +80,6 @@ namespace
     }
 
     constexpr double k_inf = std::numeric_limits<double>::infinity();
-    constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
 }
 
 // -------------------------------------------------------------------------
