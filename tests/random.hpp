@@ -32,8 +32,32 @@ namespace xloss_test
     {
         xt::xarray<double> z = xt::exp(random_normal<double>(shape, 1.0, seed));
         const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + std::ptrdiff_t(shape.size()) : axis);
-        xt::xarray<double> s = xt::sum(z, {ax}, xt::keep_dims | xt::evaluation_strategy::immediate);
-        return xt::cast<T>(xt::xarray<double>(z / s));
+        // Normalised by a plain loop, not xt::sum: xtensor 0.24.3's immediate
+        // reducer picks an undefined result type under g++ -std=c++20 (the
+        // C++20 robustness step runs test_errors and test_simd_vs_scalar).
+        std::size_t outer = 1, inner = 1;
+        for (std::size_t a = 0; a < shape.size(); ++a)
+        {
+            (a < ax ? outer : inner) *= a == ax ? 1 : shape[a];
+        }
+        const std::size_t n = shape.empty() ? 1 : shape[ax];
+        double* p = z.data();
+        for (std::size_t o = 0; o < outer; ++o)
+        {
+            for (std::size_t j = 0; j < inner; ++j)
+            {
+                double total = 0;
+                for (std::size_t k = 0; k < n; ++k)
+                {
+                    total += p[(o * n + k) * inner + j];
+                }
+                for (std::size_t k = 0; k < n; ++k)
+                {
+                    p[(o * n + k) * inner + j] /= total;
+                }
+            }
+        }
+        return xt::cast<T>(z);
     }
 
     inline xt::xarray<bool> random_mask(const std::vector<std::size_t>& shape, double p_true, unsigned seed)
