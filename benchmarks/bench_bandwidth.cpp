@@ -25,8 +25,10 @@ namespace
         {
             benchmark::DoNotOptimize(stream_sum(b.data(), b.size()));
         }
-        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(stream_bytes));
-        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(b.size()));
+        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(stream_bytes));
+        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(b.size()));
     }
 
     void read_sum2(benchmark::State& st)
@@ -37,8 +39,10 @@ namespace
         {
             benchmark::DoNotOptimize(stream_sum2(b.data(), b.data() + half, half));
         }
-        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(stream_bytes));
-        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(b.size()));
+        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(stream_bytes));
+        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(b.size()));
     }
 
     void read_write(benchmark::State& st)
@@ -50,8 +54,10 @@ namespace
             benchmark::DoNotOptimize(dst.data());
             benchmark::ClobberMemory();
         }
-        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * 2 * static_cast<std::int64_t>(stream_bytes));
-        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(src.size()));
+        st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations()) * 2
+                             * static_cast<std::int64_t>(stream_bytes));
+        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(src.size()));
     }
 
     constexpr std::size_t resident = 4096;  // 16 KiB of floats: L1 on any x86-64
@@ -80,7 +86,8 @@ namespace
             }
             benchmark::DoNotOptimize(xsimd::hadd((a0 + a1) + (a2 + a3)));
         }
-        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()) * static_cast<std::int64_t>(resident));
+        st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations())
+                             * static_cast<std::int64_t>(resident));
         st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations())
                              * static_cast<std::int64_t>(resident * sizeof(float)));
     }
@@ -90,8 +97,10 @@ namespace
         add("roofline/read_sum/256MiB", read_sum);
         add("roofline/read_sum2/256MiB", read_sum2);
         add("roofline/read_write/256MiB", read_write);
-        add("roofline/exp/16KiB", [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xsimd::exp(x); }); });
-        add("roofline/log/16KiB", [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xsimd::log(x); }); });
+        add("roofline/exp/16KiB",
+            [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xsimd::exp(x); }); });
+        add("roofline/log/16KiB",
+            [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xsimd::log(x); }); });
     }
 }
 

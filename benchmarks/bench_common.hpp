@@ -217,22 +217,26 @@ namespace xloss_bench
     // Class indices of the batch shape, uniform over [0, n).
     inline const xt::xarray<std::int64_t>& class_labels(const shape_case& c)
     {
-        return cached<xt::xarray<std::int64_t>>("class_labels/" + shape_name(c.shape) + "/" + std::to_string(c.axis), [&] {
-            const shape_t b = batch_shape(c);
-            auto a = xt::xarray<std::int64_t>::from_shape(b);
-            rng g{seed_of("class_labels", c.shape)};
-            const auto n = static_cast<std::uint64_t>(c.shape[static_cast<std::size_t>(c.axis)]);
-            for (auto& v : a)
+        return cached<xt::xarray<std::int64_t>>(
+            "class_labels/" + shape_name(c.shape) + "/" + std::to_string(c.axis),
+            [&]
             {
-                v = static_cast<std::int64_t>(g.next() % n);
-            }
-            return a;
-        });
+                const shape_t b = batch_shape(c);
+                auto a = xt::xarray<std::int64_t>::from_shape(b);
+                rng g{seed_of("class_labels", c.shape)};
+                const auto n = static_cast<std::uint64_t>(c.shape[static_cast<std::size_t>(c.axis)]);
+                for (auto& v : a)
+                {
+                    v = static_cast<std::int64_t>(g.next() % n);
+                }
+                return a;
+            });
     }
     // KL: log-predictions and targets, both normalised along the axis.
     inline const xt::xarray<float>& log_predictions(const shape_case& c)
     {
-        return cached<xt::xarray<float>>("log_predictions/" + shape_name(c.shape) + "/" + std::to_string(c.axis),
+        return cached<xt::xarray<float>>("log_predictions/" + shape_name(c.shape) + "/"
+                                             + std::to_string(c.axis),
                                          [&] { return probabilities("log_predictions", c, true); });
     }
     inline const xt::xarray<float>& kl_targets(const shape_case& c)
@@ -254,15 +258,17 @@ namespace xloss_bench
     // Focal: hard 0/1 labels, 30% positive.
     inline const xt::xarray<float>& binary_labels(const shape_case& c)
     {
-        return cached<xt::xarray<float>>("binary_labels/" + shape_name(c.shape), [&] {
-            auto a = xt::xarray<float>::from_shape(c.shape);
-            rng g{seed_of("binary_labels", c.shape)};
-            for (auto& v : a)
-            {
-                v = g.uniform() < 0.3f ? 1.0f : 0.0f;
-            }
-            return a;
-        });
+        return cached<xt::xarray<float>>("binary_labels/" + shape_name(c.shape),
+                                         [&]
+                                         {
+                                             auto a = xt::xarray<float>::from_shape(c.shape);
+                                             rng g{seed_of("binary_labels", c.shape)};
+                                             for (auto& v : a)
+                                             {
+                                                 v = g.uniform() < 0.3f ? 1.0f : 0.0f;
+                                             }
+                                             return a;
+                                         });
     }
     // The masks: full shape, 90% true; batch shape, all true (every
     // slice takes part, so any time difference is the mask's overhead).
@@ -274,7 +280,8 @@ namespace xloss_bench
     inline const xt::xarray<bool>& mask_batch(const shape_case& c)
     {
         return cached<xt::xarray<bool>>("mask_batch/" + shape_name(c.shape) + "/" + std::to_string(c.axis),
-                                        [&] {
+                                        [&]
+                                        {
                                             auto a = xt::xarray<bool>::from_shape(batch_shape(c));
                                             a.fill(true);
                                             return a;
@@ -288,10 +295,10 @@ namespace xloss_bench
 
     struct traffic
     {
-        std::size_t elements = 0;      // elements of the full input shape
-        double read_bytes = 0;         // unique input bytes one call reads
-        double written_bytes = 0;      // output bytes one call must write (gradients)
-        double exps_per_element = 0;   // transcendentals the math needs, at least
+        std::size_t elements = 0;     // elements of the full input shape
+        double read_bytes = 0;        // unique input bytes one call reads
+        double written_bytes = 0;     // output bytes one call must write (gradients)
+        double exps_per_element = 0;  // transcendentals the math needs, at least
         double logs_per_element = 0;
     };
 
@@ -390,8 +397,9 @@ namespace xloss_bench
             benchmark::ClobberMemory();
         }
         set_counters(st, t);
-        st.counters["faults_per_call"] =
-            st.iterations() ? (minor_faults() - faults) / static_cast<double>(st.iterations()) : 0.0;
+        st.counters["faults_per_call"] = st.iterations() ? (minor_faults() - faults)
+                                                               / static_cast<double>(st.iterations())
+                                                         : 0.0;
     }
 
     template <class F>
@@ -404,12 +412,14 @@ namespace xloss_bench
     template <class Check, class F>
     void add_checked(const std::string& name, Check check, F fn)
     {
-        benchmark::RegisterBenchmark(name.c_str(), [check, fn](benchmark::State& st) {
-            if (check(st))
-            {
-                fn(st);
-            }
-        });
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [check, fn](benchmark::State& st)
+                                     {
+                                         if (check(st))
+                                         {
+                                             fn(st);
+                                         }
+                                     });
     }
 
     // -----------------------------------------------------------------
@@ -417,7 +427,12 @@ namespace xloss_bench
     // meaningless, so each (loss, shape) compares the baselines with xloss
     // once, before its first timed loop.
 
-    inline bool all_close(const float* a, const float* b, std::size_t n, double rtol, double atol, std::string& why)
+    inline bool all_close(const float* a,
+                          const float* b,
+                          std::size_t n,
+                          double rtol,
+                          double atol,
+                          std::string& why)
     {
         for (std::size_t i = 0; i < n; ++i)
         {
@@ -434,7 +449,11 @@ namespace xloss_bench
     }
 
     template <class A, class B>
-    bool same_values(const A& got, const B& want, const std::string& what, double rtol = 2e-3, double atol = 2e-3)
+    bool same_values(const A& got,
+                     const B& want,
+                     const std::string& what,
+                     double rtol = 2e-3,
+                     double atol = 2e-3)
     {
         xt::xarray<float> g = got;
         xt::xarray<float> w = want;
@@ -475,7 +494,8 @@ namespace xloss_bench
     }
     inline at::Tensor as_tensor(const xt::xarray<float>& a)
     {
-        return at::from_blob(const_cast<float*>(a.data()), sizes_of(shape_t(a.shape().begin(), a.shape().end())),
+        return at::from_blob(const_cast<float*>(a.data()),
+                             sizes_of(shape_t(a.shape().begin(), a.shape().end())),
                              at::TensorOptions().dtype(at::kFloat));
     }
     inline at::Tensor as_tensor(const xt::xarray<std::int64_t>& a)
@@ -504,7 +524,8 @@ namespace xloss_bench
     {
         const at::Tensor c = t.detach().contiguous().to(at::kFloat);
         shape_t s(c.sizes().begin(), c.sizes().end());
-        xt::xarray<float> r = xt::adapt(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()), xt::no_ownership(), s);
+        xt::xarray<float> r = xt::adapt(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()),
+                                        xt::no_ownership(), s);
         return r;
     }
 #endif
@@ -520,7 +541,10 @@ namespace xloss_bench
     struct buffer
     {
         std::vector<float, xsimd::aligned_allocator<float, 64>> v;
-        explicit buffer(std::size_t n, float value = 1.0f) : v(n, value) {}
+        explicit buffer(std::size_t n, float value = 1.0f)
+            : v(n, value)
+        {
+        }
         float* data()
         {
             return v.data();
@@ -645,10 +669,10 @@ namespace xloss_bench
     }
 }
 
-#define XLOSS_BENCH_MAIN(register_all)                                 \
-    int main(int argc, char** argv)                                    \
-    {                                                                  \
-        return ::xloss_bench::bench_main(argc, argv, register_all);    \
+#define XLOSS_BENCH_MAIN(register_all)                              \
+    int main(int argc, char** argv)                                 \
+    {                                                               \
+        return ::xloss_bench::bench_main(argc, argv, register_all); \
     }
 
 #endif

@@ -16,8 +16,8 @@ namespace
     // inside one elementwise expression, evaluated once per slice.
     xt::xarray<float> naive_cosine(const xt::xarray<float>& a, const xt::xarray<float>& b, std::size_t axis)
     {
-        xt::xarray<float> r =
-            xt::sum(a * b, {axis}) / (xt::sqrt(xt::sum(a * a, {axis})) * xt::sqrt(xt::sum(b * b, {axis})));
+        xt::xarray<float> r = xt::sum(a * b, {axis})
+                              / (xt::sqrt(xt::sum(a * a, {axis})) * xt::sqrt(xt::sum(b * b, {axis})));
         return r;
     }
 
@@ -31,48 +31,65 @@ namespace
     void register_shape(const shape_case& c)
     {
         const std::string loss = "cosine";
-        const auto check = [c](benchmark::State& st) {
-            return checked_once(st, case_name("cosine", c, "baselines"), [&] {
-                const auto ref = xloss::cosine_similarity(cosine_a(c), cosine_b(c), c.axis);
-                bool ok = same_values(naive_cosine(cosine_a(c), cosine_b(c), static_cast<std::size_t>(c.axis)), ref,
-                                      "naive cosine");
+        const auto check = [c](benchmark::State& st)
+        {
+            return checked_once(st, case_name("cosine", c, "baselines"),
+                                [&]
+                                {
+                                    const auto ref = xloss::cosine_similarity(cosine_a(c), cosine_b(c),
+                                                                              c.axis);
+                                    bool ok = same_values(naive_cosine(cosine_a(c), cosine_b(c),
+                                                                       static_cast<std::size_t>(c.axis)),
+                                                          ref, "naive cosine");
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(to_xarray(torch_cosine(as_tensor(cosine_a(c)), as_tensor(cosine_b(c)), c.axis)), ref,
-                                 "torch cosine")
-                     && ok;
+                                    ok = same_values(to_xarray(torch_cosine(as_tensor(cosine_a(c)),
+                                                                            as_tensor(cosine_b(c)), c.axis)),
+                                                     ref, "torch cosine")
+                                         && ok;
 #endif
-                return ok;
-            });
+                                    return ok;
+                                });
         };
         const traffic t = two_inputs(c, 0, 0);  // no transcendentals: one sqrt per slice
-        add_checked(case_name(loss, c, "xloss"), check, [c, t](benchmark::State& st) {
-            const auto& a = cosine_a(c);
-            const auto& b = cosine_b(c);
-            run(st, t, [&] { return xloss::cosine_similarity(a, b, c.axis); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check, [c, t](benchmark::State& st) {
-            const auto& a = cosine_a(c);
-            const auto& b = cosine_b(c);
-            const auto& w = mask_full(c);
-            run(st, with_full_mask(t), [&] { return xloss::cosine_similarity(a, b, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check, [c, t](benchmark::State& st) {
-            const auto& a = cosine_a(c);
-            const auto& b = cosine_b(c);
-            const auto& w = mask_batch(c);
-            run(st, with_batch_mask(t, c), [&] { return xloss::cosine_similarity(a, b, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "naive_xtensor"), check, [c, t](benchmark::State& st) {
-            const auto& a = cosine_a(c);
-            const auto& b = cosine_b(c);
-            run(st, t, [&] { return naive_cosine(a, b, static_cast<std::size_t>(c.axis)); });
-        });
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& a = cosine_a(c);
+                        const auto& b = cosine_b(c);
+                        run(st, t, [&] { return xloss::cosine_similarity(a, b, c.axis); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& a = cosine_a(c);
+                        const auto& b = cosine_b(c);
+                        const auto& w = mask_full(c);
+                        run(st, with_full_mask(t), [&] { return xloss::cosine_similarity(a, b, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& a = cosine_a(c);
+                        const auto& b = cosine_b(c);
+                        const auto& w = mask_batch(c);
+                        run(st, with_batch_mask(t, c),
+                            [&] { return xloss::cosine_similarity(a, b, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& a = cosine_a(c);
+                        const auto& b = cosine_b(c);
+                        run(st, t, [&] { return naive_cosine(a, b, static_cast<std::size_t>(c.axis)); });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check, [c, t](benchmark::State& st) {
-            const auto a = as_tensor(cosine_a(c));
-            const auto b = as_tensor(cosine_b(c));
-            run(st, t, [&] { return torch_cosine(a, b, c.axis); });
-        });
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto a = as_tensor(cosine_a(c));
+                        const auto b = as_tensor(cosine_b(c));
+                        run(st, t, [&] { return torch_cosine(a, b, c.axis); });
+                    });
 #endif
     }
 

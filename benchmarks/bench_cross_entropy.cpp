@@ -38,7 +38,9 @@ namespace
         return lse;
     }
 
-    xt::xarray<float> naive_ce_prob(const xt::xarray<float>& logits, const xt::xarray<float>& labels, std::size_t axis)
+    xt::xarray<float> naive_ce_prob(const xt::xarray<float>& logits,
+                                    const xt::xarray<float>& labels,
+                                    std::size_t axis)
     {
         const xt::xarray<float> lse = naive_logsumexp(logits, axis);
         xt::xarray<float> r = -xt::sum(labels * (logits - lse), {axis});
@@ -47,7 +49,8 @@ namespace
 
     // logsumexp minus the logit at the label; the pick is a plain loop (xtensor
     // has no take_along_axis), which costs nothing next to the exps.
-    xt::xarray<float> naive_ce_int(const xt::xarray<float>& logits, const xt::xarray<std::int64_t>& labels,
+    xt::xarray<float> naive_ce_int(const xt::xarray<float>& logits,
+                                   const xt::xarray<std::int64_t>& labels,
                                    const shape_case& c)
     {
         const xt::xarray<float> lse = naive_logsumexp(logits, static_cast<std::size_t>(c.axis));
@@ -82,34 +85,46 @@ namespace
     // Once per shape: the baselines must compute what xloss computes.
     auto ce_int_check(const shape_case& c)
     {
-        return [c](benchmark::State& st) {
-            return checked_once(st, case_name("ce_int", c, "baselines"), [&] {
-                const auto ref = xloss::softmax_cross_entropy_with_integer_labels(logits(c), class_labels(c), c.axis);
-                bool ok = same_values(naive_ce_int(logits(c), class_labels(c), c), ref, "naive ce_int");
+        return [c](benchmark::State& st)
+        {
+            return checked_once(st, case_name("ce_int", c, "baselines"),
+                                [&]
+                                {
+                                    const auto ref = xloss::softmax_cross_entropy_with_integer_labels(
+                                        logits(c), class_labels(c), c.axis);
+                                    bool ok = same_values(naive_ce_int(logits(c), class_labels(c), c), ref,
+                                                          "naive ce_int");
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(to_xarray(torch_ce_int(as_tensor(logits(c)), as_tensor(class_labels(c)))), ref,
-                                 "torch ce_int")
-                     && ok;
+                                    ok = same_values(to_xarray(torch_ce_int(as_tensor(logits(c)),
+                                                                            as_tensor(class_labels(c)))),
+                                                     ref, "torch ce_int")
+                                         && ok;
 #endif
-                return ok;
-            });
+                                    return ok;
+                                });
         };
     }
 
     auto ce_prob_check(const shape_case& c)
     {
-        return [c](benchmark::State& st) {
-            return checked_once(st, case_name("ce_prob", c, "baselines"), [&] {
-                const auto ref = xloss::softmax_cross_entropy(logits(c), prob_labels(c), c.axis);
-                bool ok = same_values(naive_ce_prob(logits(c), prob_labels(c), static_cast<std::size_t>(c.axis)), ref,
-                                      "naive ce_prob");
+        return [c](benchmark::State& st)
+        {
+            return checked_once(
+                st, case_name("ce_prob", c, "baselines"),
+                [&]
+                {
+                    const auto ref = xloss::softmax_cross_entropy(logits(c), prob_labels(c), c.axis);
+                    bool ok = same_values(naive_ce_prob(logits(c), prob_labels(c),
+                                                        static_cast<std::size_t>(c.axis)),
+                                          ref, "naive ce_prob");
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(to_xarray(torch_ce_prob(as_tensor(logits(c)), as_tensor(prob_labels(c)), c.axis)),
-                                 ref, "torch ce_prob")
-                     && ok;
+                    ok = same_values(to_xarray(torch_ce_prob(as_tensor(logits(c)), as_tensor(prob_labels(c)),
+                                                             c.axis)),
+                                     ref, "torch ce_prob")
+                         && ok;
 #endif
-                return ok;
-            });
+                    return ok;
+                });
         };
     }
 
@@ -118,38 +133,54 @@ namespace
         const std::string loss = "ce_int";
         const auto check = ce_int_check(c);
         const traffic t = logits_and_classes(c);
-        add_checked(case_name(loss, c, "xloss"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = class_labels(c);
-            run(st, t, [&] { return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis); });
-        });
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = class_labels(c);
+                        run(st, t,
+                            [&] { return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis); });
+                    });
         if (masks)
         {
-            add_checked(case_name(loss, c, "xloss_mask_full"), check, [c, t](benchmark::State& st) {
-                const auto& x = logits(c);
-                const auto& y = class_labels(c);
-                const auto& w = mask_full(c);
-                run(st, with_full_mask(t), [&] { return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis, w); });
-            });
-            add_checked(case_name(loss, c, "xloss_mask_batch"), check, [c, t](benchmark::State& st) {
-                const auto& x = logits(c);
-                const auto& y = class_labels(c);
-                const auto& w = mask_batch(c);
-                run(st, with_batch_mask(t, c),
-                    [&] { return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis, w); });
-            });
+            add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                        [c, t](benchmark::State& st)
+                        {
+                            const auto& x = logits(c);
+                            const auto& y = class_labels(c);
+                            const auto& w = mask_full(c);
+                            run(st, with_full_mask(t),
+                                [&] {
+                                    return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis, w);
+                                });
+                        });
+            add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                        [c, t](benchmark::State& st)
+                        {
+                            const auto& x = logits(c);
+                            const auto& y = class_labels(c);
+                            const auto& w = mask_batch(c);
+                            run(st, with_batch_mask(t, c),
+                                [&] {
+                                    return xloss::softmax_cross_entropy_with_integer_labels(x, y, c.axis, w);
+                                });
+                        });
         }
-        add_checked(case_name(loss, c, "naive_xtensor"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = class_labels(c);
-            run(st, t, [&] { return naive_ce_int(x, y, c); });
-        });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = class_labels(c);
+                        run(st, t, [&] { return naive_ce_int(x, y, c); });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check, [c, t](benchmark::State& st) {
-            const auto x = as_tensor(logits(c));
-            const auto y = as_tensor(class_labels(c));
-            run(st, t, [&] { return torch_ce_int(x, y); });
-        });
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto x = as_tensor(logits(c));
+                        const auto y = as_tensor(class_labels(c));
+                        run(st, t, [&] { return torch_ce_int(x, y); });
+                    });
 #endif
     }
 
@@ -158,34 +189,46 @@ namespace
         const std::string loss = "ce_prob";
         const auto check = ce_prob_check(c);
         const traffic t = two_inputs(c, 1, 0);
-        add_checked(case_name(loss, c, "xloss"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = prob_labels(c);
-            run(st, t, [&] { return xloss::softmax_cross_entropy(x, y, c.axis); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = prob_labels(c);
-            const auto& w = mask_full(c);
-            run(st, with_full_mask(t), [&] { return xloss::softmax_cross_entropy(x, y, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = prob_labels(c);
-            const auto& w = mask_batch(c);
-            run(st, with_batch_mask(t, c), [&] { return xloss::softmax_cross_entropy(x, y, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "naive_xtensor"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& y = prob_labels(c);
-            run(st, t, [&] { return naive_ce_prob(x, y, static_cast<std::size_t>(c.axis)); });
-        });
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = prob_labels(c);
+                        run(st, t, [&] { return xloss::softmax_cross_entropy(x, y, c.axis); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = prob_labels(c);
+                        const auto& w = mask_full(c);
+                        run(st, with_full_mask(t),
+                            [&] { return xloss::softmax_cross_entropy(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = prob_labels(c);
+                        const auto& w = mask_batch(c);
+                        run(st, with_batch_mask(t, c),
+                            [&] { return xloss::softmax_cross_entropy(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = prob_labels(c);
+                        run(st, t, [&] { return naive_ce_prob(x, y, static_cast<std::size_t>(c.axis)); });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check, [c, t](benchmark::State& st) {
-            const auto x = as_tensor(logits(c));
-            const auto y = as_tensor(prob_labels(c));
-            run(st, t, [&] { return torch_ce_prob(x, y, c.axis); });
-        });
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto x = as_tensor(logits(c));
+                        const auto y = as_tensor(prob_labels(c));
+                        run(st, t, [&] { return torch_ce_prob(x, y, c.axis); });
+                    });
 #endif
     }
 

@@ -39,48 +39,66 @@ namespace
     void register_shape(const shape_case& c)
     {
         const std::string loss = "focal";
-        const auto check = [c](benchmark::State& st) {
-            return checked_once(st, case_name("focal", c, "baselines"), [&] {
-                const auto ref = xloss::sigmoid_focal_loss(logits(c), binary_labels(c), c.axis);
-                bool ok = same_values(naive_focal(logits(c), binary_labels(c), static_cast<std::size_t>(c.axis)), ref,
-                                      "naive focal");
+        const auto check = [c](benchmark::State& st)
+        {
+            return checked_once(
+                st, case_name("focal", c, "baselines"),
+                [&]
+                {
+                    const auto ref = xloss::sigmoid_focal_loss(logits(c), binary_labels(c), c.axis);
+                    bool ok = same_values(naive_focal(logits(c), binary_labels(c),
+                                                      static_cast<std::size_t>(c.axis)),
+                                          ref, "naive focal");
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(to_xarray(torch_focal(as_tensor(logits(c)), as_tensor(binary_labels(c)), c.axis)), ref,
-                                 "torch focal")
-                     && ok;
+                    ok = same_values(to_xarray(torch_focal(as_tensor(logits(c)), as_tensor(binary_labels(c)),
+                                                           c.axis)),
+                                     ref, "torch focal")
+                         && ok;
 #endif
-                return ok;
-            });
+                    return ok;
+                });
         };
         const traffic t = two_inputs(c, 1, 1);  // exp(-|x|) and log1p of it
-        add_checked(case_name(loss, c, "xloss"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& l = binary_labels(c);
-            run(st, t, [&] { return xloss::sigmoid_focal_loss(x, l, c.axis); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& l = binary_labels(c);
-            const auto& w = mask_full(c);
-            run(st, with_full_mask(t), [&] { return xloss::sigmoid_focal_loss(x, l, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& l = binary_labels(c);
-            const auto& w = mask_batch(c);
-            run(st, with_batch_mask(t, c), [&] { return xloss::sigmoid_focal_loss(x, l, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "naive_xtensor"), check, [c, t](benchmark::State& st) {
-            const auto& x = logits(c);
-            const auto& l = binary_labels(c);
-            run(st, t, [&] { return naive_focal(x, l, static_cast<std::size_t>(c.axis)); });
-        });
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& l = binary_labels(c);
+                        run(st, t, [&] { return xloss::sigmoid_focal_loss(x, l, c.axis); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& l = binary_labels(c);
+                        const auto& w = mask_full(c);
+                        run(st, with_full_mask(t),
+                            [&] { return xloss::sigmoid_focal_loss(x, l, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& l = binary_labels(c);
+                        const auto& w = mask_batch(c);
+                        run(st, with_batch_mask(t, c),
+                            [&] { return xloss::sigmoid_focal_loss(x, l, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& l = binary_labels(c);
+                        run(st, t, [&] { return naive_focal(x, l, static_cast<std::size_t>(c.axis)); });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check, [c, t](benchmark::State& st) {
-            const auto x = as_tensor(logits(c));
-            const auto l = as_tensor(binary_labels(c));
-            run(st, t, [&] { return torch_focal(x, l, c.axis); });
-        });
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto x = as_tensor(logits(c));
+                        const auto l = as_tensor(binary_labels(c));
+                        run(st, t, [&] { return torch_focal(x, l, c.axis); });
+                    });
 #endif
     }
 

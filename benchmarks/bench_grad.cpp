@@ -68,49 +68,72 @@ namespace
 
     // One loss: Loss is the xloss object, X and Y give its inputs.
     template <class Loss, class Y>
-    void register_loss(const std::string& loss, const Loss& fn, input_fn x_of, Y y_of, [[maybe_unused]] torch_fn tf,
-                       const shape_case& c, const traffic& t)
+    void register_loss(const std::string& loss,
+                       const Loss& fn,
+                       input_fn x_of,
+                       Y y_of,
+                       [[maybe_unused]] torch_fn tf,
+                       const shape_case& c,
+                       const traffic& t)
     {
-        const auto check = [=](benchmark::State& st) {
-            return checked_once(st, case_name(loss, c, "gradients"), [&] {
-                const auto fused = xloss::value_and_grad(fn, x_of(c), y_of(c), c.axis);
-                bool ok = same_values(xloss::grad(fn, x_of(c), y_of(c), c.axis), fused.grad, "xloss::grad " + loss);
+        const auto check = [=](benchmark::State& st)
+        {
+            return checked_once(st, case_name(loss, c, "gradients"),
+                                [&]
+                                {
+                                    const auto fused = xloss::value_and_grad(fn, x_of(c), y_of(c), c.axis);
+                                    bool ok = same_values(xloss::grad(fn, x_of(c), y_of(c), c.axis),
+                                                          fused.grad, "xloss::grad " + loss);
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(fused.grad, to_xarray(torch_grad(tf, x_of(c), y_of(c), c.axis)),
-                                 "torch gradient of " + loss, 2e-3, 1e-5)
-                     && ok;
+                                    ok = same_values(fused.grad,
+                                                     to_xarray(torch_grad(tf, x_of(c), y_of(c), c.axis)),
+                                                     "torch gradient of " + loss, 2e-3, 1e-5)
+                                         && ok;
 #endif
-                return ok;
-            });
+                                    return ok;
+                                });
         };
-        add_checked(case_name(loss, c, "value_and_grad"), check, [=](benchmark::State& st) {
-            const auto& x = x_of(c);
-            const auto& y = y_of(c);
-            run(st, t, [&] {
-                auto r = xloss::value_and_grad(fn, x, y, c.axis);
-                return std::make_pair(std::move(r.value), std::move(r.grad));
-            });
-        });
-        add_checked(case_name(loss, c, "loss_then_grad"), check, [=](benchmark::State& st) {
-            const auto& x = x_of(c);
-            const auto& y = y_of(c);
-            run(st, t, [&] {
-                auto v = fn(x, y, c.axis);
-                auto g = xloss::grad(fn, x, y, c.axis);
-                return std::make_pair(std::move(v), std::move(g));
-            });
-        });
+        add_checked(case_name(loss, c, "value_and_grad"), check,
+                    [=](benchmark::State& st)
+                    {
+                        const auto& x = x_of(c);
+                        const auto& y = y_of(c);
+                        run(st, t,
+                            [&]
+                            {
+                                auto r = xloss::value_and_grad(fn, x, y, c.axis);
+                                return std::make_pair(std::move(r.value), std::move(r.grad));
+                            });
+                    });
+        add_checked(case_name(loss, c, "loss_then_grad"), check,
+                    [=](benchmark::State& st)
+                    {
+                        const auto& x = x_of(c);
+                        const auto& y = y_of(c);
+                        run(st, t,
+                            [&]
+                            {
+                                auto v = fn(x, y, c.axis);
+                                auto g = xloss::grad(fn, x, y, c.axis);
+                                return std::make_pair(std::move(v), std::move(g));
+                            });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch_fwd_bwd"), check, [=](benchmark::State& st) {
-            at::Tensor leaf = as_tensor(x_of(c)).detach().requires_grad_(true);
-            const at::Tensor y = as_tensor(y_of(c));
-            run(st, t, [&] {
-                leaf.mutable_grad() = at::Tensor();  // a fresh gradient each call, as xloss returns
-                at::Tensor v = tf(leaf, y, c.axis);
-                v.sum().backward();
-                return std::make_pair(v, leaf.grad());
-            });
-        });
+        add_checked(case_name(loss, c, "torch_fwd_bwd"), check,
+                    [=](benchmark::State& st)
+                    {
+                        at::Tensor leaf = as_tensor(x_of(c)).detach().requires_grad_(true);
+                        const at::Tensor y = as_tensor(y_of(c));
+                        run(st, t,
+                            [&]
+                            {
+                                leaf.mutable_grad() = at::Tensor();  // a fresh gradient each call, as xloss
+                                                                     // returns
+                                at::Tensor v = tf(leaf, y, c.axis);
+                                v.sum().backward();
+                                return std::make_pair(v, leaf.grad());
+                            });
+                    });
 #endif
     }
 
@@ -127,18 +150,19 @@ namespace
                           XLOSS_BENCH_TORCH_FN(torch_ce_int), c, with_gradient(logits_and_classes(c)));
             register_loss("ce_prob", xloss::softmax_cross_entropy, logits, prob_labels,
                           XLOSS_BENCH_TORCH_FN(torch_ce_prob), c, with_gradient(two_inputs(c, 1, 0)));
-            register_loss("kl", xloss::kl_divergence, log_predictions, kl_targets, XLOSS_BENCH_TORCH_FN(torch_kl), c,
-                          with_gradient(two_inputs(c, 0, 1)));
+            register_loss("kl", xloss::kl_divergence, log_predictions, kl_targets,
+                          XLOSS_BENCH_TORCH_FN(torch_kl), c, with_gradient(two_inputs(c, 0, 1)));
             register_loss("kl_convex", xloss::convex_kl_divergence, log_predictions, kl_targets,
                           XLOSS_BENCH_TORCH_FN(torch_kl_convex), c, with_gradient(two_inputs(c, 1, 1)));
-            register_loss("cosine", xloss::cosine_similarity, cosine_a, cosine_b, XLOSS_BENCH_TORCH_FN(torch_cosine),
-                          c, with_gradient(two_inputs(c, 0, 0)));
-            register_loss("focal", xloss::sigmoid_focal_loss, logits, binary_labels, XLOSS_BENCH_TORCH_FN(torch_focal),
-                          c, with_gradient(two_inputs(c, 1, 1)));
+            register_loss("cosine", xloss::cosine_similarity, cosine_a, cosine_b,
+                          XLOSS_BENCH_TORCH_FN(torch_cosine), c, with_gradient(two_inputs(c, 0, 0)));
+            register_loss("focal", xloss::sigmoid_focal_loss, logits, binary_labels,
+                          XLOSS_BENCH_TORCH_FN(torch_focal), c, with_gradient(two_inputs(c, 1, 1)));
         }
         const shape_case embeddings{{65536, 128}, 1};
-        register_loss("cosine", xloss::cosine_similarity, cosine_a, cosine_b, XLOSS_BENCH_TORCH_FN(torch_cosine),
-                      embeddings, with_gradient(two_inputs(embeddings, 0, 0)));
+        register_loss("cosine", xloss::cosine_similarity, cosine_a, cosine_b,
+                      XLOSS_BENCH_TORCH_FN(torch_cosine), embeddings,
+                      with_gradient(two_inputs(embeddings, 0, 0)));
 #undef XLOSS_BENCH_TORCH_FN
     }
 }

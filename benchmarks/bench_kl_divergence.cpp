@@ -20,7 +20,9 @@ namespace
         return r;
     }
 
-    xt::xarray<float> naive_kl_convex(const xt::xarray<float>& lp, const xt::xarray<float>& t, std::size_t axis)
+    xt::xarray<float> naive_kl_convex(const xt::xarray<float>& lp,
+                                      const xt::xarray<float>& t,
+                                      std::size_t axis)
     {
         xt::xarray<float> r = xt::sum(t * (xt::log(t) - lp) + xt::exp(lp) - t, {axis});
         return r;
@@ -40,51 +42,71 @@ namespace
     // One family of variants for a KL-like loss. Loss: the xloss object;
     // Naive, Torch: the baselines above.
     template <class Loss, class Naive, class Torch>
-    void register_family(const std::string& loss, const Loss& fn, Naive naive, [[maybe_unused]] Torch torch_fn,
-                         const shape_case& c, double exps, double logs)
+    void register_family(const std::string& loss,
+                         const Loss& fn,
+                         Naive naive,
+                         [[maybe_unused]] Torch torch_fn,
+                         const shape_case& c,
+                         double exps,
+                         double logs)
     {
-        const auto check = [c, loss, fn, naive, torch_fn](benchmark::State& st) {
-            return checked_once(st, case_name(loss, c, "baselines"), [&] {
-                const auto ref = fn(log_predictions(c), kl_targets(c), c.axis);
-                bool ok = same_values(naive(log_predictions(c), kl_targets(c), static_cast<std::size_t>(c.axis)), ref,
-                                      "naive " + loss);
+        const auto check = [c, loss, fn, naive, torch_fn](benchmark::State& st)
+        {
+            return checked_once(st, case_name(loss, c, "baselines"),
+                                [&]
+                                {
+                                    const auto ref = fn(log_predictions(c), kl_targets(c), c.axis);
+                                    bool ok = same_values(naive(log_predictions(c), kl_targets(c),
+                                                                static_cast<std::size_t>(c.axis)),
+                                                          ref, "naive " + loss);
 #ifdef XLOSS_BENCH_HAVE_TORCH
-                ok = same_values(to_xarray(torch_fn(as_tensor(log_predictions(c)), as_tensor(kl_targets(c)), c.axis)),
-                                 ref, "torch " + loss)
-                     && ok;
+                                    ok = same_values(to_xarray(torch_fn(as_tensor(log_predictions(c)),
+                                                                        as_tensor(kl_targets(c)), c.axis)),
+                                                     ref, "torch " + loss)
+                                         && ok;
 #endif
-                return ok;
-            });
+                                    return ok;
+                                });
         };
         const traffic t = two_inputs(c, exps, logs);
-        add_checked(case_name(loss, c, "xloss"), check, [c, t, fn](benchmark::State& st) {
-            const auto& x = log_predictions(c);
-            const auto& y = kl_targets(c);
-            run(st, t, [&] { return fn(x, y, c.axis); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check, [c, t, fn](benchmark::State& st) {
-            const auto& x = log_predictions(c);
-            const auto& y = kl_targets(c);
-            const auto& w = mask_full(c);
-            run(st, with_full_mask(t), [&] { return fn(x, y, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check, [c, t, fn](benchmark::State& st) {
-            const auto& x = log_predictions(c);
-            const auto& y = kl_targets(c);
-            const auto& w = mask_batch(c);
-            run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
-        });
-        add_checked(case_name(loss, c, "naive_xtensor"), check, [c, t, naive](benchmark::State& st) {
-            const auto& x = log_predictions(c);
-            const auto& y = kl_targets(c);
-            run(st, t, [&] { return naive(x, y, static_cast<std::size_t>(c.axis)); });
-        });
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t, fn](benchmark::State& st)
+                    {
+                        const auto& x = log_predictions(c);
+                        const auto& y = kl_targets(c);
+                        run(st, t, [&] { return fn(x, y, c.axis); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                    [c, t, fn](benchmark::State& st)
+                    {
+                        const auto& x = log_predictions(c);
+                        const auto& y = kl_targets(c);
+                        const auto& w = mask_full(c);
+                        run(st, with_full_mask(t), [&] { return fn(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                    [c, t, fn](benchmark::State& st)
+                    {
+                        const auto& x = log_predictions(c);
+                        const auto& y = kl_targets(c);
+                        const auto& w = mask_batch(c);
+                        run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t, naive](benchmark::State& st)
+                    {
+                        const auto& x = log_predictions(c);
+                        const auto& y = kl_targets(c);
+                        run(st, t, [&] { return naive(x, y, static_cast<std::size_t>(c.axis)); });
+                    });
 #ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check, [c, t, torch_fn](benchmark::State& st) {
-            const auto x = as_tensor(log_predictions(c));
-            const auto y = as_tensor(kl_targets(c));
-            run(st, t, [&] { return torch_fn(x, y, c.axis); });
-        });
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t, torch_fn](benchmark::State& st)
+                    {
+                        const auto x = as_tensor(log_predictions(c));
+                        const auto y = as_tensor(kl_targets(c));
+                        run(st, t, [&] { return torch_fn(x, y, c.axis); });
+                    });
 #endif
     }
 

@@ -68,18 +68,21 @@ int main()
     }
 
     using xloss::softmax_cross_entropy_with_integer_labels;
-    const auto per_token = softmax_cross_entropy_with_integer_labels(logits, labels, -1, real);  // [batch, time]
+    const auto per_token = softmax_cross_entropy_with_integer_labels(logits, labels, -1, real);  // [batch,
+                                                                                                 // time]
     const double count = static_cast<double>(xt::sum(real)());
     const double mean = xt::sum(per_token)() / count;
     // d(mean)/d(logits) = vjp with the upstream gradient 1/count on every token.
-    const auto dlogits = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, logits, labels, -1, real);
+    const auto dlogits = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, logits, labels,
+                                    -1, real);
 
-    std::printf("tokens per sequence: %zu %zu %zu (%g real of %zu positions)\n", length[0], length[1], length[2],
-                count, batch * max_len);
+    std::printf("tokens per sequence: %zu %zu %zu (%g real of %zu positions)\n", length[0], length[1],
+                length[2], count, batch * max_len);
     std::printf("mean loss over real tokens: %.8f\n", mean);
 
     int failures = 0;
-    auto expect = [&](bool ok, const char* what) {
+    auto expect = [&](bool ok, const char* what)
+    {
         std::printf("  %-58s %s\n", what, ok ? "ok" : "FAILED");
         failures += ok ? 0 : 1;
     };
@@ -117,7 +120,8 @@ int main()
             {
                 const long double p = std::exp(logits(b, t, v) - m) / z;
                 const long double want = (p - (static_cast<int>(v) == labels(b, t) ? 1 : 0)) / count;
-                max_grad_error = std::max(max_grad_error, static_cast<double>(std::abs(dlogits(b, t, v) - want)));
+                max_grad_error = std::max(max_grad_error,
+                                          static_cast<double>(std::abs(dlogits(b, t, v) - want)));
             }
         }
     }
@@ -143,12 +147,14 @@ int main()
             }
         }
         const auto l2 = softmax_cross_entropy_with_integer_labels(poisoned, labels, -1, real);
-        const auto d2 = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, poisoned, labels, -1, real);
+        const auto d2 = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, poisoned, labels,
+                                   -1, real);
         expect(identical(l2, per_token) && identical(d2, dlogits),
                std::isnan(poison) ? "NaN logits at padding change nothing"
                                   : "1e30 logits at padding change nothing");
     }
 
-    std::printf("%s\n", failures == 0 ? "masked_sequence_loss: all checks pass" : "masked_sequence_loss: FAILED");
+    std::printf("%s\n",
+                failures == 0 ? "masked_sequence_loss: all checks pass" : "masked_sequence_loss: FAILED");
     return failures == 0 ? 0 : 1;
 }

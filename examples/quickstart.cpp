@@ -38,8 +38,8 @@ int main()
 {
     // --- README snippet ---------------------------------------------------
     xt::xtensor<double, 2> logits = {{1, 2, 3}, {0, 0, 0}, {5, -1, 7}};  // [B=3, C=3]
-    xt::xtensor<int, 1> labels = {2, 0, 1};                             // [B]
-    xt::xtensor<bool, 1> real = {true, true, false};                    // [B]: row 2 is padding
+    xt::xtensor<int, 1> labels = {2, 0, 1};                              // [B]
+    xt::xtensor<bool, 1> real = {true, true, false};                     // [B]: row 2 is padding
 
     // Per-example loss, reduced over the class axis (axis = -1 by default).
     auto loss = xloss::softmax_cross_entropy_with_integer_labels(logits, labels);
@@ -49,8 +49,8 @@ int main()
     xt::xtensor<double, 2> probs = {{0.1, 0.2, 0.7}, {1, 0, 0}, {0, 1, 0}};
     auto soft = xloss::softmax_cross_entropy(logits, probs);
     // Value and d(sum of loss)/d(logits) in one pass; padded rows get gradient 0.
-    auto [value, dlogits] =
-        xloss::value_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits, labels, -1, real);
+    auto [value, dlogits] = xloss::value_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits,
+                                                  labels, -1, real);
     // ----------------------------------------------------------------------
 
     // Hand computation. Row 0: logsumexp(1, 2, 3) = 3 + log(1 + e^-1 + e^-2)

@@ -51,7 +51,8 @@ int main()
     const xt::xtensor<bool, 3> valid = xt::not_equal(labels, ignore_label);
 
     // --- cross entropy over classes, axis = 1 -------------------------------
-    const auto loss = xloss::softmax_cross_entropy_with_integer_labels(logits, labels, 1, valid);  // [N, H, W]
+    const auto loss = xloss::softmax_cross_entropy_with_integer_labels(logits, labels, 1, valid);  // [N, H,
+                                                                                                   // W]
     const float n_valid = static_cast<float>(xt::sum(valid)());
     const float mean = xt::sum(loss)() / n_valid;
 
@@ -71,7 +72,8 @@ int main()
     std::printf("mean cross entropy over %g valid pixels: %.6f\n", n_valid, mean);
 
     int failures = 0;
-    auto expect = [&](bool ok, const char* what) {
+    auto expect = [&](bool ok, const char* what)
+    {
         std::printf("  %-62s %s\n", what, ok ? "ok" : "FAILED");
         failures += ok ? 0 : 1;
     };
@@ -97,8 +99,8 @@ int main()
             want = m + std::log(z) - logits(n, labels(n, h, w), h, w);
         }
         const bool ok = std::abs(loss(n, h, w) - want) <= 1e-5 * std::max(1.0, want);
-        std::printf("  pixel (%zu, %zu, %zu) label %3d: xloss %.6f, direct %.6f%s\n", n, h, w, labels(n, h, w),
-                    loss(n, h, w), want, ok ? "" : "  MISMATCH");
+        std::printf("  pixel (%zu, %zu, %zu) label %3d: xloss %.6f, direct %.6f%s\n", n, h, w,
+                    labels(n, h, w), loss(n, h, w), want, ok ? "" : "  MISMATCH");
         pixels_ok = pixels_ok && ok;
     }
     expect(pixels_ok, "cross entropy at sample pixels matches the direct computation");
@@ -147,9 +149,9 @@ int main()
     const auto valid4 = xt::view(valid, xt::all(), xt::newaxis(), xt::all(), xt::all());
     const auto focal_elementwise = xloss::sigmoid_focal_loss(logits, targets, xloss::no_axes, valid4, focal);
     const float summed = xt::sum(focal_elementwise, {1})(0, 0, 0);
-    expect(std::abs(summed - focal_per_pixel(0, 0, 0)) <= 1e-6f * std::max(1.0f, summed) &&
-               std::abs(xt::sum(focal_elementwise)() - xt::sum(focal_per_pixel)()) <=
-                   1e-5f * xt::sum(focal_per_pixel)(),
+    expect(std::abs(summed - focal_per_pixel(0, 0, 0)) <= 1e-6f * std::max(1.0f, summed)
+               && std::abs(xt::sum(focal_elementwise)() - xt::sum(focal_per_pixel)())
+                      <= 1e-5f * xt::sum(focal_per_pixel)(),
            "focal over axis 1 == elementwise focal (no_axes) summed");
 
     // One pixel's focal loss by hand: p = sigmoid(x), ce = -log(p_t),
@@ -165,8 +167,8 @@ int main()
             const double alpha_t = y * 0.25 + (1 - y) * 0.75;
             want += alpha_t * (1 - p_t) * (1 - p_t) * -std::log(p_t);
         }
-        std::printf("  focal at pixel (%zu, %zu, %zu): xloss %.6f, direct %.6f\n", n, h, w, focal_per_pixel(n, h, w),
-                    want);
+        std::printf("  focal at pixel (%zu, %zu, %zu): xloss %.6f, direct %.6f\n", n, h, w,
+                    focal_per_pixel(n, h, w), want);
         expect(valid(n, h, w) && std::abs(focal_per_pixel(n, h, w) - want) <= 1e-5 * std::max(1.0, want),
                "focal loss at a pixel matches the direct computation");
     }

@@ -25,11 +25,12 @@ namespace
     using xt::newaxis;
 
     // [B, D] x [D, C] -> [B, C], as a sum over D of a [B, D, C] broadcast.
-    xt::xtensor<double, 2> forward(const xt::xtensor<double, 2>& X, const xt::xtensor<double, 2>& W,
+    xt::xtensor<double, 2> forward(const xt::xtensor<double, 2>& X,
+                                   const xt::xtensor<double, 2>& W,
                                    const xt::xtensor<double, 1>& bias)
     {
-        const xt::xtensor<double, 2> xw =
-            xt::sum(xt::view(X, all(), all(), newaxis()) * xt::view(W, newaxis(), all(), all()), {1});
+        const xt::xtensor<double, 2> xw = xt::sum(
+            xt::view(X, all(), all(), newaxis()) * xt::view(W, newaxis(), all(), all()), {1});
         return xw + bias;
     }
 
@@ -67,7 +68,8 @@ int main()
     const double learning_rate = 0.5;
 
     int failures = 0;
-    auto expect = [&](bool ok, const char* what) {
+    auto expect = [&](bool ok, const char* what)
+    {
         std::printf("  %-50s %s\n", what, ok ? "ok" : "FAILED");
         failures += ok ? 0 : 1;
     };
@@ -79,15 +81,16 @@ int main()
     {
         const auto logits = forward(X, W, b);
         // Per-example loss [B] and d(sum of loss)/d(logits) [B, C], in one pass.
-        auto [loss, dlogits] = xloss::value_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits, labels);
+        auto [loss, dlogits] = xloss::value_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits,
+                                                     labels);
         const double value = xt::sum(loss)() / B;
         dlogits /= static_cast<double>(B);  // gradient of the mean, not the sum
 
         // Backward through logits = X W + b:
         //   dW = X^T dlogits  ([D, C], a sum over the batch of a [B, D, C] broadcast)
         //   db = sum of dlogits over the batch
-        const xt::xtensor<double, 2> dW =
-            xt::sum(xt::view(X, all(), all(), newaxis()) * xt::view(dlogits, all(), newaxis(), all()), {0});
+        const xt::xtensor<double, 2> dW = xt::sum(
+            xt::view(X, all(), all(), newaxis()) * xt::view(dlogits, all(), newaxis(), all()), {0});
         const xt::xtensor<double, 1> db = xt::sum(dlogits, {0});
 
         if (step == 0)
@@ -97,8 +100,9 @@ int main()
             xt::xtensor<double, 2> Wp = W, Wm = W;
             Wp(1, 2) += h;
             Wm(1, 2) -= h;
-            const double numeric =
-                (mean_loss(forward(X, Wp, b), labels) - mean_loss(forward(X, Wm, b), labels)) / (2 * h);
+            const double numeric = (mean_loss(forward(X, Wp, b), labels)
+                                    - mean_loss(forward(X, Wm, b), labels))
+                                   / (2 * h);
             std::printf("dW(1, 2): backprop %.9f, finite difference %.9f\n", dW(1, 2), numeric);
             expect(std::abs(dW(1, 2) - numeric) <= 1e-7, "backprop dW matches the finite difference");
             first = value;

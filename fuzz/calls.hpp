@@ -95,7 +95,8 @@ void with_rest(const case_t& c, const xt::xarray<bool>& mask, F&& f)
 {
     const auto opts = options_of<Entry>(c);
     const bool masked = c.mkind != mask_kind::none;
-    auto tail = [&](const auto&... axis) {
+    auto tail = [&](const auto&... axis)
+    {
         if constexpr (sizeof...(axis) > 0)
         {
             if (masked)
@@ -122,12 +123,22 @@ void with_rest(const case_t& c, const xt::xarray<bool>& mask, F&& f)
     };
     switch (c.akind)
     {
-        case axis_kind::default_axis: tail(); break;
+        case axis_kind::default_axis:
+            tail();
+            break;
         case axis_kind::int_valid:
-        case axis_kind::int_invalid: tail(c.axis_int); break;
-        case axis_kind::no_axes: tail(xloss::no_axes); break;
-        case axis_kind::all_axes: tail(xloss::all_axes); break;
-        default: tail(c.axis_list); break;
+        case axis_kind::int_invalid:
+            tail(c.axis_int);
+            break;
+        case axis_kind::no_axes:
+            tail(xloss::no_axes);
+            break;
+        case axis_kind::all_axes:
+            tail(xloss::all_axes);
+            break;
+        default:
+            tail(c.axis_list);
+            break;
     }
 }
 
@@ -141,8 +152,10 @@ inline std::vector<int> canonical_axes(const case_t& c, std::size_t rank)
     {
         case axis_kind::default_axis:
         case axis_kind::int_valid:
-        case axis_kind::int_invalid: return {c.axis_int};
-        case axis_kind::no_axes: return {};
+        case axis_kind::int_invalid:
+            return {c.axis_int};
+        case axis_kind::no_axes:
+            return {};
         case axis_kind::all_axes:
         {
             std::vector<int> all;
@@ -152,7 +165,8 @@ inline std::vector<int> canonical_axes(const case_t& c, std::size_t rank)
             }
             return all;
         }
-        default: return c.axis_list;
+        default:
+            return c.axis_list;
     }
 }
 
@@ -192,7 +206,8 @@ void record(const char* entry, const outcome<R>& o)
     {
         return;
     }
-    auto add = [&](const char* suffix, const auto* a) {
+    auto add = [&](const char* suffix, const auto* a)
+    {
         backend_output out;
         out.entry = std::string(recording.type) + " " + entry + suffix;
         out.error = static_cast<int>(o.error);
@@ -258,7 +273,8 @@ void call_first(results<T>& r, bool scalar_up, const inputs<T, Label>& in, const
     }
     else
     {
-        r.vjp0 = capture(fn, "vjp<0>", [&] { return xt::xarray<T>(xloss::vjp<0>(loss, in.upstream, x, y, rest...)); });
+        r.vjp0 = capture(fn, "vjp<0>",
+                         [&] { return xt::xarray<T>(xloss::vjp<0>(loss, in.upstream, x, y, rest...)); });
     }
 }
 
@@ -272,32 +288,45 @@ void call_second(results<T>& r, bool scalar_up, const inputs<T, Label>& in, cons
     const auto& x = in.x;
     split(capture(fn, "value_and_grad<1>", [&] { return xloss::value_and_grad<1>(loss, x, y, rest...); }),
           r.vg1_value, r.vg1);
-    split(capture(fn, "value_and_grad<0, 1>", [&] { return xloss::value_and_grad<0, 1>(loss, x, y, rest...); }),
+    split(capture(fn, "value_and_grad<0, 1>",
+                  [&] { return xloss::value_and_grad<0, 1>(loss, x, y, rest...); }),
           r.vg01_value, r.vg01);
     r.g1 = capture(fn, "grad<1>", [&] { return xt::xarray<T>(xloss::grad<1>(loss, x, y, rest...)); });
     r.g01 = capture(fn, "grad<0, 1>", [&] { return xloss::grad<0, 1>(loss, x, y, rest...); });
     if (scalar_up)
     {
         r.vjp1 = capture(fn, "vjp<1>(scalar)",
-                         [&] { return xt::xarray<T>(xloss::vjp<1>(loss, in.upstream_scalar, x, y, rest...)); });
+                         [&]
+                         { return xt::xarray<T>(xloss::vjp<1>(loss, in.upstream_scalar, x, y, rest...)); });
         r.vjp01 = capture(fn, "vjp<0, 1>(scalar)",
                           [&] { return xloss::vjp<0, 1>(loss, in.upstream_scalar, x, y, rest...); });
     }
     else
     {
-        r.vjp1 = capture(fn, "vjp<1>", [&] { return xt::xarray<T>(xloss::vjp<1>(loss, in.upstream, x, y, rest...)); });
-        r.vjp01 = capture(fn, "vjp<0, 1>", [&] { return xloss::vjp<0, 1>(loss, in.upstream, x, y, rest...); });
+        r.vjp1 = capture(fn, "vjp<1>",
+                         [&] { return xt::xarray<T>(xloss::vjp<1>(loss, in.upstream, x, y, rest...)); });
+        r.vjp01 = capture(fn, "vjp<0, 1>",
+                          [&] { return xloss::vjp<0, 1>(loss, in.upstream, x, y, rest...); });
     }
 }
 
 template <class T>
 void record_all(const results<T>& r)
 {
-    const char* const names[] = {"loss()", "value_and_grad<0>.value", "value_and_grad<1>.value",
-                                 "value_and_grad<0, 1>.value", "value_and_grad<0>", "value_and_grad<1>",
-                                 "grad<0>", "grad<1>", "vjp<0>", "vjp<1>", "vjp<0>(scalar)"};
-    const outcome<xt::xarray<T>>* singles[] = {&r.value, &r.vg0_value, &r.vg1_value, &r.vg01_value, &r.vg0,
-                                               &r.vg1, &r.g0, &r.g1, &r.vjp0, &r.vjp1, &r.vjp0s};
+    const char* const names[] = {"loss()",
+                                 "value_and_grad<0>.value",
+                                 "value_and_grad<1>.value",
+                                 "value_and_grad<0, 1>.value",
+                                 "value_and_grad<0>",
+                                 "value_and_grad<1>",
+                                 "grad<0>",
+                                 "grad<1>",
+                                 "vjp<0>",
+                                 "vjp<1>",
+                                 "vjp<0>(scalar)"};
+    const outcome<xt::xarray<T>>* singles[] = {&r.value, &r.vg0_value, &r.vg1_value, &r.vg01_value,
+                                               &r.vg0,   &r.vg1,       &r.g0,        &r.g1,
+                                               &r.vjp0,  &r.vjp1,      &r.vjp0s};
     for (std::size_t i = 0; i < std::size(singles); ++i)
     {
         record(names[i], *singles[i]);
@@ -313,17 +342,21 @@ template <class Entry, class T, class Y, class Label>
 results<T> call_all(const case_t& c, std::size_t rank, const inputs<T, Label>& in, const Y& y)
 {
     results<T> r;
-    with_rest<Entry>(c, in.mask, [&](const auto&... rest) {
-        r.value = capture(Entry::name, "loss()", [&] { return xt::xarray<T>(Entry::loss(in.x, y, rest...)); });
-    });
+    with_rest<Entry>(c, in.mask,
+                     [&](const auto&... rest) {
+                         r.value = capture(Entry::name, "loss()",
+                                           [&] { return xt::xarray<T>(Entry::loss(in.x, y, rest...)); });
+                     });
     const bool scalar_up = c.ukind == upstream_kind::scalar;
-    with_canonical_rest<Entry>(c, rank, in.mask, [&](const auto&... rest) {
-        call_first<Entry>(r, scalar_up, in, y, rest...);
-        if constexpr (Entry::differentiable[1])
-        {
-            call_second<Entry>(r, scalar_up, in, y, rest...);
-        }
-    });
+    with_canonical_rest<Entry>(c, rank, in.mask,
+                               [&](const auto&... rest)
+                               {
+                                   call_first<Entry>(r, scalar_up, in, y, rest...);
+                                   if constexpr (Entry::differentiable[1])
+                                   {
+                                       call_second<Entry>(r, scalar_up, in, y, rest...);
+                                   }
+                               });
     if (recording.out)
     {
         record_all(r);

@@ -173,17 +173,22 @@ namespace xloss_fuzz
         }
         switch (c.akind)
         {
-            case axis_kind::default_axis: c.axis_int = -1; break;
+            case axis_kind::default_axis:
+                c.axis_int = -1;
+                break;
             case axis_kind::int_valid:
                 c.axis_int = r == 0 ? -1 : (c.axis_a == 0xff ? -1 : static_cast<int>(c.axis_a % (2 * r)) - r);
                 break;
             case axis_kind::int_invalid:
                 c.axis_int = (c.axis_a & 1) ? r + (c.axis_a >> 1) % 3 : -(r + 1 + (c.axis_a >> 1) % 3);
                 break;
-            case axis_kind::list_valid: c.axis_list = subset; break;
+            case axis_kind::list_valid:
+                c.axis_list = subset;
+                break;
             case axis_kind::list_invalid:
                 c.axis_list = subset;
-                c.axis_list.insert(c.axis_list.begin() + static_cast<std::ptrdiff_t>(c.axis_a % (subset.size() + 1)),
+                c.axis_list.insert(c.axis_list.begin()
+                                       + static_cast<std::ptrdiff_t>(c.axis_a % (subset.size() + 1)),
                                    (c.axis_a & 0x80) ? -(r + 1) : r + (c.axis_a >> 5) % 3);
                 break;
             case axis_kind::list_repeated:
@@ -195,7 +200,8 @@ namespace xloss_fuzz
                 c.axis_list.push_back(again);
                 break;
             }
-            default: break;
+            default:
+                break;
         }
     }
 }

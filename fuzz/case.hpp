@@ -138,23 +138,40 @@ namespace xloss_fuzz
         using lim = std::numeric_limits<T>;
         switch (b)
         {
-            case 0: return lim::quiet_NaN();
-            case 1: return lim::infinity();
-            case 2: return -lim::infinity();
-            case 3: return lim::denorm_min() * T(3);
-            case 4: return -lim::min() / T(8);  // a denormal
-            case 5: return T(1e30);
-            case 6: return T(-1e30);
-            case 7: return T(0);
-            case 8: return -T(0);
-            case 9: return lim::min();
-            case 10: return T(1e4);
-            case 11: return T(-1e4);
-            case 12: return T(1e-30);
-            case 13: return T(88.5);  // exp(-88.5) is below float's normal range
-            case 14: return T(1);
-            case 15: return T(0.5);
-            default: break;
+            case 0:
+                return lim::quiet_NaN();
+            case 1:
+                return lim::infinity();
+            case 2:
+                return -lim::infinity();
+            case 3:
+                return lim::denorm_min() * T(3);
+            case 4:
+                return -lim::min() / T(8);  // a denormal
+            case 5:
+                return T(1e30);
+            case 6:
+                return T(-1e30);
+            case 7:
+                return T(0);
+            case 8:
+                return -T(0);
+            case 9:
+                return lim::min();
+            case 10:
+                return T(1e4);
+            case 11:
+                return T(-1e4);
+            case 12:
+                return T(1e-30);
+            case 13:
+                return T(88.5);  // exp(-88.5) is below float's normal range
+            case 14:
+                return T(1);
+            case 15:
+                return T(0.5);
+            default:
+                break;
         }
         const T v = b < 136 ? T(b - 16) / T(119) : T(int(b) - 196) / T(6);
         return std::ldexp(v, scale_exp);
@@ -167,10 +184,17 @@ namespace xloss_fuzz
         std::uint8_t b = g.next();
         switch (c.fill_mode)
         {
-            case 0: b = static_cast<std::uint8_t>(16 + b % 240); break;
-            case 2: b = static_cast<std::uint8_t>(16 + b % 120); break;
-            case 3: b = (b & 1) ? static_cast<std::uint8_t>(b % 16) : static_cast<std::uint8_t>(16 + b % 240); break;
-            default: break;
+            case 0:
+                b = static_cast<std::uint8_t>(16 + b % 240);
+                break;
+            case 2:
+                b = static_cast<std::uint8_t>(16 + b % 120);
+                break;
+            case 3:
+                b = (b & 1) ? static_cast<std::uint8_t>(b % 16) : static_cast<std::uint8_t>(16 + b % 240);
+                break;
+            default:
+                break;
         }
         return decode_value<T>(b, scale);
     }

@@ -80,7 +80,8 @@ void expect_identical(const xt::xarray<T>& a, const xt::xarray<T>& b, const char
 // Both outcomes the same: bitwise equal results, or the same error.
 template <class T>
 void expect_identical(const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& x,
-                      const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& y, const char* entry)
+                      const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& y,
+                      const char* entry)
 {
     if (x.result && y.result)
     {
@@ -89,8 +90,8 @@ void expect_identical(const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& x,
     }
     else if (x.error != y.error || x.message != y.message)
     {
-        fail(std::string(entry) + ": masked-out inputs changed the outcome: '" + x.message + "' vs '" + y.message
-             + "'");
+        fail(std::string(entry) + ": masked-out inputs changed the outcome: '" + x.message + "' vs '"
+             + y.message + "'");
     }
 }
 
@@ -103,8 +104,8 @@ void expect_identical(const outcome<xt::xarray<T>>& x, const outcome<xt::xarray<
     }
     else if (x.error != y.error || x.message != y.message)
     {
-        fail(std::string(entry) + ": masked-out inputs changed the outcome: '" + x.message + "' vs '" + y.message
-             + "'");
+        fail(std::string(entry) + ": masked-out inputs changed the outcome: '" + x.message + "' vs '"
+             + y.message + "'");
     }
 }
 
@@ -133,7 +134,9 @@ struct reads_t
 };
 
 template <class Entry, class T, class Label>
-reads_t reads_of(const case_t& c, const model_t& m, const inputs<T, Label>& in,
+reads_t reads_of(const case_t& c,
+                 const model_t& m,
+                 const inputs<T, Label>& in,
                  const checker<Entry, T, Label>& chk)
 {
     reads_t r;
@@ -215,7 +218,10 @@ void clear_empty_slices(const case_t& c, const model_t& m, bool vjp_ok, inputs<T
 // The clean twin of the inputs: unread elements, labels and upstream of
 // empty slices set to 0.
 template <class T, class Label>
-inputs<T, Label> clean_twin(const case_t& c, const model_t& m, const reads_t& read, bool vjp_ok,
+inputs<T, Label> clean_twin(const case_t& c,
+                            const model_t& m,
+                            const reads_t& read,
+                            bool vjp_ok,
                             const inputs<T, Label>& raw)
 {
     inputs<T, Label> clean = raw;
@@ -337,12 +343,14 @@ void run_all(const case_t& c, const model_t& m, std::index_sequence<I...>)
 template <std::size_t... I>
 std::vector<loss_info> loss_infos(std::index_sequence<I...>)
 {
-    return {loss_info{std::tuple_element_t<I, catalogue>::name, std::tuple_element_t<I, catalogue>::integer_labels}...};
+    return {loss_info{std::tuple_element_t<I, catalogue>::name,
+                      std::tuple_element_t<I, catalogue>::integer_labels}...};
 }
 
 inline const std::vector<loss_info>& losses()
 {
-    static const std::vector<loss_info> infos = loss_infos(std::make_index_sequence<std::tuple_size_v<catalogue>>{});
+    static const std::vector<loss_info> infos = loss_infos(
+        std::make_index_sequence<std::tuple_size_v<catalogue>>{});
     return infos;
 }
 

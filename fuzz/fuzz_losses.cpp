@@ -46,9 +46,10 @@ namespace
     // NaN, -inf, +inf, or finite.
     int kind_of(double v)
     {
-        return std::isnan(v) ? 0 : v == -std::numeric_limits<double>::infinity() ? 1
-                                 : v == std::numeric_limits<double>::infinity()  ? 2
-                                                                                 : 3;
+        return std::isnan(v)                                   ? 0
+               : v == -std::numeric_limits<double>::infinity() ? 1
+               : v == std::numeric_limits<double>::infinity()  ? 2
+                                                               : 3;
     }
 
     // The first value of two matching outputs whose kinds differ, as a
@@ -84,18 +85,20 @@ namespace
     // alike). Finite values are each held to the same reference, with the
     // same error budget, by both builds' own checks, and so agree within
     // twice that budget. Returns the first difference, or "".
-    std::string compare_backends(const std::vector<backend_output>& simd, const std::vector<backend_output>& scalar)
+    std::string compare_backends(const std::vector<backend_output>& simd,
+                                 const std::vector<backend_output>& scalar)
     {
         if (simd.size() != scalar.size())
         {
-            return "SIMD and scalar builds made different numbers of calls: " + std::to_string(simd.size()) + " and "
-                   + std::to_string(scalar.size());
+            return "SIMD and scalar builds made different numbers of calls: " + std::to_string(simd.size())
+                   + " and " + std::to_string(scalar.size());
         }
         for (std::size_t i = 0; i < simd.size(); ++i)
         {
             const auto& a = simd[i];
             const auto& b = scalar[i];
-            if (a.entry != b.entry || a.error != b.error || a.shape != b.shape || a.values.size() != b.values.size())
+            if (a.entry != b.entry || a.error != b.error || a.shape != b.shape
+                || a.values.size() != b.values.size())
             {
                 using xloss_fuzz::error_kind;
                 return "SIMD and scalar builds differ at " + a.entry + " / " + b.entry + ": error "

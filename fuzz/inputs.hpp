@@ -54,7 +54,8 @@ namespace xloss_fuzz
         in.y = xt::xarray<T>::from_shape(c.y_shape);
         for (std::size_t i = 0; i < in.y.size(); ++i)
         {
-            in.y.flat(i) = i < L ? decode_value<T>(c.tail[L - 1 - i], c.y_scale) : fill_value<T>(c, g, c.y_scale);
+            in.y.flat(i) = i < L ? decode_value<T>(c.tail[L - 1 - i], c.y_scale)
+                                 : fill_value<T>(c, g, c.y_scale);
         }
     }
 

@@ -174,7 +174,9 @@ namespace xloss_fuzz
             c.y_shape = m.batch;
             switch (c.y_mode)
             {
-                case 2: c.y_shape = with_ones(c.y_shape, c.y_ones); break;
+                case 2:
+                    c.y_shape = with_ones(c.y_shape, c.y_ones);
+                    break;
                 case 3:
                     if ((c.y_ones & 1) && !c.y_shape.empty())
                     {
@@ -185,8 +187,11 @@ namespace xloss_fuzz
                         c.y_shape.insert(c.y_shape.begin(), 1);
                     }
                     break;
-                case 4: c.y_shape = bump(c.y_shape, c.y_ones); break;
-                default: break;
+                case 4:
+                    c.y_shape = bump(c.y_shape, c.y_ones);
+                    break;
+                default:
+                    break;
             }
         }
 
@@ -217,12 +222,18 @@ namespace xloss_fuzz
         {
             switch (c.mkind)
             {
-                case mask_kind::input_rank: return with_ones(m.full, c.mask_ones);
-                case mask_kind::batch_rank: return with_ones(m.batch, c.mask_ones);
-                case mask_kind::wrong_rank: return wrong_rank_mask(c, m);
-                case mask_kind::bad_input_shape: return bump(m.full, c.mask_ones);
-                case mask_kind::bad_batch_shape: return bump(m.batch, c.mask_ones);
-                default: return {};
+                case mask_kind::input_rank:
+                    return with_ones(m.full, c.mask_ones);
+                case mask_kind::batch_rank:
+                    return with_ones(m.batch, c.mask_ones);
+                case mask_kind::wrong_rank:
+                    return wrong_rank_mask(c, m);
+                case mask_kind::bad_input_shape:
+                    return bump(m.full, c.mask_ones);
+                case mask_kind::bad_batch_shape:
+                    return bump(m.batch, c.mask_ones);
+                default:
+                    return {};
             }
         }
 
@@ -230,7 +241,8 @@ namespace xloss_fuzz
         {
             switch (c.ukind)
             {
-                case upstream_kind::batch: return m.batch;
+                case upstream_kind::batch:
+                    return m.batch;
                 case upstream_kind::batch_broadcast:
                 {
                     shape_t s = with_ones(m.batch, c.up_ones);
@@ -246,7 +258,8 @@ namespace xloss_fuzz
                         return s;
                     }
                     return bump(m.batch, c.up_ones >> 1);
-                default: return {};
+                default:
+                    return {};
             }
         }
 

@@ -66,7 +66,8 @@ namespace xloss_fuzz
     {
         for (std::size_t s = 0; s < m.slices; ++s)
         {
-            const auto label = static_cast<std::ptrdiff_t>(labels.flat(broadcast_index(label_shape, unflatten(m.batch, s))));
+            const auto label = static_cast<std::ptrdiff_t>(
+                labels.flat(broadcast_index(label_shape, unflatten(m.batch, s))));
             if ((label < 0 || label >= static_cast<std::ptrdiff_t>(m.n)) && m.label_checked[s])
             {
                 return error_kind::out_of_range;

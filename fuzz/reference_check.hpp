@@ -99,7 +99,10 @@ struct checker
     std::vector<std::size_t> x_of, y_of;  // per full position: input flat index
     bool saw_finite_out_of_domain = false;
 
-    checker(const case_t& c_, const model_t& m_, const inputs<T, Label>& in_) : c(c_), m(m_), in(in_)
+    checker(const case_t& c_, const model_t& m_, const inputs<T, Label>& in_)
+        : c(c_)
+        , m(m_)
+        , in(in_)
     {
         const std::size_t total = product(m.full);
         x_of.resize(total);
@@ -140,8 +143,8 @@ struct checker
         }
         if (c.integer_labels)
         {
-            si.label = static_cast<long long>(
-                static_cast<std::ptrdiff_t>(in.labels.flat(broadcast_index(c.y_shape, unflatten(m.batch, s)))));
+            si.label = static_cast<long long>(static_cast<std::ptrdiff_t>(
+                in.labels.flat(broadcast_index(c.y_shape, unflatten(m.batch, s)))));
         }
         si.g = upstream_at(s, use_upstream);
         return si;
@@ -167,7 +170,8 @@ struct checker
             const slice_result r = Entry::template reference<T>(si, opts);
             e.value[s] = r.value;
             e.value_ok[s] = ok;
-            auto add = [&](std::vector<approx>& to, std::vector<char>& to_ok, std::size_t at, const approx& a) {
+            auto add = [&](std::vector<approx>& to, std::vector<char>& to_ok, std::size_t at, const approx& a)
+            {
                 to[at].value += a.value;
                 to[at].scale += std::fabs(a.value) + a.scale;
                 to[at].floor += a.floor;
@@ -190,9 +194,9 @@ struct checker
     {
         std::ostringstream o;
         o.precision(20);
-        o << entry << " (" << (std::is_same_v<T, float> ? "float" : "double") << ") at flat index " << i << ": got "
-          << got << ", long-double reference " << ref.value << " (term scale " << ref.scale << ", floor "
-          << ref.floor << ")\n  x: " << dump(in.x);
+        o << entry << " (" << (std::is_same_v<T, float> ? "float" : "double") << ") at flat index " << i
+          << ": got " << got << ", long-double reference " << ref.value << " (term scale " << ref.scale
+          << ", floor " << ref.floor << ")\n  x: " << dump(in.x);
         if (c.integer_labels)
         {
             o << "\n  labels: " << dump(in.labels);
@@ -208,13 +212,17 @@ struct checker
         fail(o.str());
     }
 
-    void compare(const std::vector<approx>& ref, const std::vector<char>& ok, const xt::xarray<T>& got,
-                 const shape_t& shape, std::size_t terms, const char* entry) const
+    void compare(const std::vector<approx>& ref,
+                 const std::vector<char>& ok,
+                 const xt::xarray<T>& got,
+                 const shape_t& shape,
+                 std::size_t terms,
+                 const char* entry) const
     {
         if (shape_t(got.shape().begin(), got.shape().end()) != shape)
         {
-            fail(std::string(entry) + ": result shape " + show(shape_t(got.shape().begin(), got.shape().end()))
-                 + ", expected " + show(shape));
+            fail(std::string(entry) + ": result shape "
+                 + show(shape_t(got.shape().begin(), got.shape().end())) + ", expected " + show(shape));
         }
         for (std::size_t i = 0; i < ref.size(); ++i)
         {
@@ -248,7 +256,10 @@ struct checker
         }
     }
 
-    void check_grad(const std::optional<xt::xarray<T>>& g, const expected_t& e, bool second, const char* entry) const
+    void check_grad(const std::optional<xt::xarray<T>>& g,
+                    const expected_t& e,
+                    bool second,
+                    const char* entry) const
     {
         if (!g)
         {
@@ -260,8 +271,10 @@ struct checker
         expect_zero_where_unread(*g, second, entry);
     }
 
-    void check_pair(const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& o, const expected_t& e,
-                    const char* e0, const char* e1) const
+    void check_pair(const outcome<std::pair<xt::xarray<T>, xt::xarray<T>>>& o,
+                    const expected_t& e,
+                    const char* e0,
+                    const char* e1) const
     {
         if (o.result)
         {

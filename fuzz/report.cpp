@@ -10,10 +10,11 @@ namespace xloss_fuzz
 
     namespace
     {
-        const char* const axis_kind_names[] = {"default", "int", "int(invalid)", "list", "list(invalid)",
-                                               "list(repeated)", "no_axes", "all_axes"};
-        const char* const mask_kind_names[] = {"none", "input rank", "batch rank", "wrong rank", "bad input shape",
-                                               "bad batch shape"};
+        const char* const axis_kind_names[] = {"default", "int",           "int(invalid)",
+                                               "list",    "list(invalid)", "list(repeated)",
+                                               "no_axes", "all_axes"};
+        const char* const mask_kind_names[] = {"none",       "input rank",      "batch rank",
+                                               "wrong rank", "bad input shape", "bad batch shape"};
 
         std::string describe_axes(const case_t& c)
         {
@@ -43,7 +44,8 @@ namespace xloss_fuzz
         o << "loss " << c.loss_name << "; x " << show(c.x_shape) << ", y " << show(c.y_shape)
           << (c.integer_labels && c.labels_unsigned ? " (size_t labels)" : "") << "; full " << show(m.full)
           << "; axis " << describe_axes(c);
-        o << "; batch " << show(m.batch) << ", n " << m.n << "; where " << mask_kind_names[static_cast<int>(c.mkind)];
+        o << "; batch " << show(m.batch) << ", n " << m.n << "; where "
+          << mask_kind_names[static_cast<int>(c.mkind)];
         if (c.mkind != mask_kind::none)
         {
             o << ' ' << show(m.mask_shape) << " density " << c.mask_density;
@@ -51,12 +53,12 @@ namespace xloss_fuzz
         o << "; options " << (c.pass_options ? "passed" : "default");
         if (c.pass_options)
         {
-            o << " (eps " << c.epsilon << ", alpha " << (c.alpha ? std::to_string(*c.alpha) : "none") << ", gamma "
-              << c.gamma << ")";
+            o << " (eps " << c.epsilon << ", alpha " << (c.alpha ? std::to_string(*c.alpha) : "none")
+              << ", gamma " << c.gamma << ")";
         }
-        o << "; upstream " << (c.ukind == upstream_kind::scalar ? "scalar" : show(m.up_shape)) << "; expected error "
-          << error_name(m.error) << " / vjp " << error_name(m.vjp_error) << "; fill " << c.fill_mode << ", poison "
-          << c.poison << ", scales " << c.x_scale << '/' << c.y_scale;
+        o << "; upstream " << (c.ukind == upstream_kind::scalar ? "scalar" : show(m.up_shape))
+          << "; expected error " << error_name(m.error) << " / vjp " << error_name(m.vjp_error) << "; fill "
+          << c.fill_mode << ", poison " << c.poison << ", scales " << c.x_scale << '/' << c.y_scale;
         return o.str();
     }
 

@@ -38,7 +38,12 @@ namespace
     // or none.
     struct reduction
     {
-        enum kind_t { some, all, none } kind = some;
+        enum kind_t
+        {
+            some,
+            all,
+            none
+        } kind = some;
         std::vector<int> axes;
     };
 
@@ -53,16 +58,16 @@ namespace
         std::vector<layout> out;
         for (std::size_t n = 0; n <= 3 * 16 + 1; ++n)
         {
-            out.push_back({{3, n}, {reduction::some, {-1}}});    // rows
+            out.push_back({{3, n}, {reduction::some, {-1}}});  // rows
         }
         for (std::size_t n : {1u, 5u, 17u, 40u})
         {
-            out.push_back({{n, 19}, {reduction::some, {0}}});    // a column per slice
+            out.push_back({{n, 19}, {reduction::some, {0}}});  // a column per slice
         }
-        out.push_back({{2, 7, 5, 6}, {reduction::some, {1}}});     // NCHW, axis = 1
-        out.push_back({{40, 5}, {reduction::some, {-1}}});        // short rows
+        out.push_back({{2, 7, 5, 6}, {reduction::some, {1}}});  // NCHW, axis = 1
+        out.push_back({{40, 5}, {reduction::some, {-1}}});      // short rows
         out.push_back({{70, 3}, {reduction::some, {1}}});
-        out.push_back({{4, 3, 9}, {reduction::some, {2, 0}}});    // two axes, not adjacent
+        out.push_back({{4, 3, 9}, {reduction::some, {2, 0}}});  // two axes, not adjacent
         out.push_back({{4, 3, 9}, {reduction::some, {1, 2}}});
         out.push_back({{3, 11}, {reduction::all, {}}});
         out.push_back({{3, 11}, {reduction::none, {}}});
@@ -91,17 +96,21 @@ namespace
     {
         switch (r.kind)
         {
-        case reduction::all: f(xloss::all_axes); break;
-        case reduction::none: f(xloss::no_axes); break;
-        default:
-            if (r.axes.size() == 1)
-            {
-                f(r.axes[0]);
-            }
-            else
-            {
-                f(r.axes);
-            }
+            case reduction::all:
+                f(xloss::all_axes);
+                break;
+            case reduction::none:
+                f(xloss::no_axes);
+                break;
+            default:
+                if (r.axes.size() == 1)
+                {
+                    f(r.axes[0]);
+                }
+                else
+                {
+                    f(r.axes);
+                }
         }
     }
 
@@ -159,7 +168,11 @@ namespace
     class battery
     {
     public:
-        explicit battery(std::vector<battery_record>& out, const char* type) : out_(out), type_(type) {}
+        explicit battery(std::vector<battery_record>& out, const char* type)
+            : out_(out)
+            , type_(type)
+        {
+        }
 
         void run()
         {
@@ -181,7 +194,11 @@ namespace
         // domain's special points added (make_hard), NaN where a full mask is
         // false; every option case.
         template <class E>
-        void run_entry(E, const layout& l, const std::vector<xt::xarray<bool>>& masks, std::size_t m, unsigned seed)
+        void run_entry(E,
+                       const layout& l,
+                       const std::vector<xt::xarray<bool>>& masks,
+                       std::size_t m,
+                       unsigned seed)
         {
             const std::size_t n = slice_size(l);
             if (E::integer_labels && n == 0)
@@ -223,7 +240,8 @@ namespace
             std::size_t k = 0;
             for (const auto& o : E::option_cases())
             {
-                const std::string what = describe(type_, E::name, l, mask_names[m]) + " options " + std::to_string(k++);
+                const std::string what = describe(type_, E::name, l, mask_names[m]) + " options "
+                                         + std::to_string(k++);
                 record<E>(what, o, l, mask, x, y, grads);
             }
         }
@@ -264,39 +282,48 @@ namespace
         }
 
         template <class E, class X, class Y>
-        void record(const std::string& what, const typename E::options& o, const layout& l,
-                    const xt::xarray<bool>* mask, const X& x, const Y& y, bool grads)
+        void record(const std::string& what,
+                    const typename E::options& o,
+                    const layout& l,
+                    const xt::xarray<bool>* mask,
+                    const X& x,
+                    const Y& y,
+                    bool grads)
         {
-            with_axis(l.red, [&](const auto& axis) {
-                const auto calls = [&](const auto&... rest) {
-                    add(what + " value", E::call(o, x, y, axis, rest...));
-                    if (!grads)
-                    {
-                        return;
-                    }
-                    const auto vg = [&] {
-                        if constexpr (E::differentiable[1])
-                        {
-                            return E::template value_and_grad<0, 1>(o, x, y, axis, rest...);
-                        }
-                        else
-                        {
-                            return E::template value_and_grad<0>(o, x, y, axis, rest...);
-                        }
-                    }();
-                    add(what + " fused value", vg.value);
-                    if constexpr (E::differentiable[1])
-                    {
-                        add(what + " grad 0", vg.grad.first);
-                        add(what + " grad 1", vg.grad.second);
-                    }
-                    else
-                    {
-                        add(what + " grad 0", vg.grad);
-                    }
-                };
-                mask ? calls(*mask) : calls();
-            });
+            with_axis(l.red,
+                      [&](const auto& axis)
+                      {
+                          const auto calls = [&](const auto&... rest)
+                          {
+                              add(what + " value", E::call(o, x, y, axis, rest...));
+                              if (!grads)
+                              {
+                                  return;
+                              }
+                              const auto vg = [&]
+                              {
+                                  if constexpr (E::differentiable[1])
+                                  {
+                                      return E::template value_and_grad<0, 1>(o, x, y, axis, rest...);
+                                  }
+                                  else
+                                  {
+                                      return E::template value_and_grad<0>(o, x, y, axis, rest...);
+                                  }
+                              }();
+                              add(what + " fused value", vg.value);
+                              if constexpr (E::differentiable[1])
+                              {
+                                  add(what + " grad 0", vg.grad.first);
+                                  add(what + " grad 1", vg.grad.second);
+                              }
+                              else
+                              {
+                                  add(what + " grad 0", vg.grad);
+                              }
+                          };
+                          mask ? calls(*mask) : calls();
+                      });
         }
 
         template <class A>

@@ -87,7 +87,8 @@ namespace
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape or label", "[generic][errors]",
+TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape or label",
+                        "[generic][errors]",
                         entry_cases)
 {
     using E = typename TestType::entry;
@@ -122,11 +123,15 @@ TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape 
         INFO(m);
         CHECK(contains(m, fn));
         CHECK(contains(m, "axis 18446744073709551615 is out of range"));
-        m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, std::vector<std::size_t>{1, 2}); });
+        m = message_of<std::invalid_argument>(
+            [&] {
+                E::call(o, in.x, in.y, std::vector<std::size_t>{1, 2});
+            });
         CHECK(contains(m, "axis 2 is out of range"));
         m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, 1ll << 40); });
         CHECK(contains(m, "axis 1099511627776 is out of range"));
-        m = message_of<std::invalid_argument>([&] { E::call(o, in.x, in.y, std::numeric_limits<long long>::min()); });
+        m = message_of<std::invalid_argument>(
+            [&] { E::call(o, in.x, in.y, std::numeric_limits<long long>::min()); });
         CHECK(contains(m, "axis -9223372036854775808 is out of range"));
         // In range, an unsigned axis is the axis it names.
         check_equal(E::call(o, in.x, in.y, std::size_t(1)), E::call(o, in.x, in.y, 1));
@@ -208,7 +213,8 @@ TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape 
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be repeated", "[generic][exception_safety]",
+TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be repeated",
+                        "[generic][exception_safety]",
                         entry_cases)
 {
     using E = typename TestType::entry;
@@ -227,7 +233,8 @@ TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be 
     const xt::xarray<T> upstream = random_normal<T>({4, 6}, 1.0, 14);
     std::vector<T> raw(in.x.begin(), in.x.end());  // behind an xt::adapt
     raw[7] = T(-3);
-    const auto take = [&] {
+    const auto take = [&]
+    {
         return std::vector<std::vector<unsigned char>>{bytes_of(in.x), bytes_of(in.y), bytes_of(mask),
                                                        bytes_of(upstream), bytes_of(raw)};
     };
@@ -245,13 +252,29 @@ TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be 
         throws_twice<std::invalid_argument>([&] { return E::call(o, in.x, in.y, -4, mask); }, fn);
         throws_twice<std::invalid_argument>([&] { return E::grad(o, in.x, in.y, 7); }, fn);
         throws_twice<std::invalid_argument>([&] { return all_grads<E>(o, adapted, in.y, 5); }, fn);
-        throws_twice<std::invalid_argument>([&] { return E::call(o, adapted, in.y, std::vector<int>{0, 9}); }, fn);
+        throws_twice<std::invalid_argument>(
+            [&] {
+                return E::call(o, adapted, in.y, std::vector<int>{0, 9});
+            },
+            fn);
     }
     SECTION("repeated axis")
     {
-        throws_twice<std::invalid_argument>([&] { return E::call(o, in.x, in.y, std::vector<int>{1, 1}); }, fn);
-        throws_twice<std::invalid_argument>([&] { return all_grads<E>(o, in.x, in.y, std::vector<int>{2, -1}); }, fn);
-        throws_twice<std::invalid_argument>([&] { return E::call(o, adapted, in.y, std::vector<int>{0, -3}); }, fn);
+        throws_twice<std::invalid_argument>(
+            [&] {
+                return E::call(o, in.x, in.y, std::vector<int>{1, 1});
+            },
+            fn);
+        throws_twice<std::invalid_argument>(
+            [&] {
+                return all_grads<E>(o, in.x, in.y, std::vector<int>{2, -1});
+            },
+            fn);
+        throws_twice<std::invalid_argument>(
+            [&] {
+                return E::call(o, adapted, in.y, std::vector<int>{0, -3});
+            },
+            fn);
     }
     SECTION("mask of a wrong rank or shape")
     {
@@ -330,7 +353,8 @@ TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be 
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("many throwing calls in a row leave no memory behind", "[generic][exception_safety]",
+TEMPLATE_LIST_TEST_CASE("many throwing calls in a row leave no memory behind",
+                        "[generic][exception_safety]",
                         entry_cases)
 {
     // Under LSan a leak on any throwing path (temporaries planned before the

@@ -79,7 +79,8 @@ namespace
         std::atomic<int> ready{0};
         std::atomic<bool> go{false};
         int bad[2] = {0, 0};
-        auto body = [&](int id) {
+        auto body = [&](int id)
+        {
             ready.fetch_add(1);
             while (!go.load())
             {
@@ -132,7 +133,8 @@ namespace
     outputs<T> work(const shared_inputs<E, T>& in, const typename E::options& o)
     {
         outputs<T> out;
-        auto add_vg = [&](auto&& vg) {
+        auto add_vg = [&](auto&& vg)
+        {
             out.push_back(std::move(vg.value));
             if constexpr (E::differentiable[1])
             {
@@ -144,7 +146,8 @@ namespace
                 out.push_back(std::move(vg.grad));
             }
         };
-        const auto vg = [&](const auto&... a) {
+        const auto vg = [&](const auto&... a)
+        {
             if constexpr (E::differentiable[1])
             {
                 return E::template value_and_grad<0, 1>(o, a...);
@@ -184,25 +187,30 @@ namespace
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("every loss gives the single-threaded result when two threads call it at once", "[threads]",
+TEMPLATE_LIST_TEST_CASE("every loss gives the single-threaded result when two threads call it at once",
+                        "[threads]",
                         xloss_test::entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
     INFO(E::name);
     const shared_inputs<E, T> in;
-    CHECK(mismatches_under_two_threads<T>([&] {
-              outputs<T> out;
-              for (const auto& o : E::option_cases())
+    CHECK(mismatches_under_two_threads<T>(
+              [&]
               {
-                  const outputs<T> one = work<E, T>(in, o);
-                  out.insert(out.end(), one.begin(), one.end());
-              }
-              return out;
-          }) == 0);
+                  outputs<T> out;
+                  for (const auto& o : E::option_cases())
+                  {
+                      const outputs<T> one = work<E, T>(in, o);
+                      out.insert(out.end(), one.begin(), one.end());
+                  }
+                  return out;
+              })
+          == 0);
 }
 
-TEMPLATE_LIST_TEST_CASE("the value and the gradient run concurrently on the same inputs", "[threads]",
+TEMPLATE_LIST_TEST_CASE("the value and the gradient run concurrently on the same inputs",
+                        "[threads]",
                         xloss_test::selected_entries)
 {
     // Two different calls on the two threads, sharing inputs and mask.
@@ -213,26 +221,36 @@ TEMPLATE_LIST_TEST_CASE("the value and the gradient run concurrently on the same
     const xt::xarray<float> expected_grad = E::grad(o, in.rows.x, in.rows.y, -1, in.mask);
     std::atomic<bool> go{false};
     int bad[2] = {0, 0};
-    std::thread a([&] {
-        while (!go.load())
+    std::thread a(
+        [&]
         {
-            std::this_thread::yield();
-        }
-        for (int i = 0; i < kIterations; ++i)
+            while (!go.load())
+            {
+                std::this_thread::yield();
+            }
+            for (int i = 0; i < kIterations; ++i)
+            {
+                bad[0] += identical(xt::xarray<float>(E::call(o, in.rows.x, in.rows.y, -1, in.mask)),
+                                    expected_value)
+                              ? 0
+                              : 1;
+            }
+        });
+    std::thread b(
+        [&]
         {
-            bad[0] += identical(xt::xarray<float>(E::call(o, in.rows.x, in.rows.y, -1, in.mask)), expected_value) ? 0 : 1;
-        }
-    });
-    std::thread b([&] {
-        while (!go.load())
-        {
-            std::this_thread::yield();
-        }
-        for (int i = 0; i < kIterations; ++i)
-        {
-            bad[1] += identical(xt::xarray<float>(E::grad(o, in.rows.x, in.rows.y, -1, in.mask)), expected_grad) ? 0 : 1;
-        }
-    });
+            while (!go.load())
+            {
+                std::this_thread::yield();
+            }
+            for (int i = 0; i < kIterations; ++i)
+            {
+                bad[1] += identical(xt::xarray<float>(E::grad(o, in.rows.x, in.rows.y, -1, in.mask)),
+                                    expected_grad)
+                              ? 0
+                              : 1;
+            }
+        });
     go.store(true);
     a.join();
     b.join();

@@ -28,10 +28,13 @@ namespace xloss_test
 
     // Probabilities along `axis` (softmax of random logits).
     template <class T>
-    xt::xarray<T> random_probabilities(const std::vector<std::size_t>& shape, std::ptrdiff_t axis, unsigned seed)
+    xt::xarray<T> random_probabilities(const std::vector<std::size_t>& shape,
+                                       std::ptrdiff_t axis,
+                                       unsigned seed)
     {
         xt::xarray<double> z = xt::exp(random_normal<double>(shape, 1.0, seed));
-        const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + std::ptrdiff_t(shape.size()) : axis);
+        const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + std::ptrdiff_t(shape.size())
+                                                                 : axis);
         // Normalised by a plain loop, not xt::sum: xtensor 0.24.3's immediate
         // reducer picks an undefined result type under g++ -std=c++20 (the
         // C++20 robustness step runs test_errors and test_simd_vs_scalar).

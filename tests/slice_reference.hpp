@@ -51,7 +51,8 @@ namespace xloss_test
     // .ci/robustness.sh): every finding fails. See fuzz/regressions/README.md.
     inline bool ignoring(const char* bug)
     {
-        static const std::string list = [] {
+        static const std::string list = []
+        {
             const char* e = std::getenv("XLOSS_FUZZ_IGNORE");
             return "," + std::string(e ? e : "") + ",";
         }();

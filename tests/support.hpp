@@ -118,7 +118,10 @@ namespace xloss_test
 
     // `mask` must already have the full shape (tests broadcast it themselves).
     template <class X, class Y>
-    slices to_slices(const X& x, const Y& y, const std::vector<std::size_t>& axes, const xt::xarray<bool>* mask)
+    slices to_slices(const X& x,
+                     const Y& y,
+                     const std::vector<std::size_t>& axes,
+                     const xt::xarray<bool>* mask)
     {
         const std::size_t rank = x.dimension();
         std::vector<std::size_t> perm;
@@ -299,7 +302,11 @@ namespace xloss_test
         return loss;
     }
 
-    inline ld ref_focal(const ld* x, const ld* l, const char* m, std::size_t n, std::optional<double> alpha,
+    inline ld ref_focal(const ld* x,
+                        const ld* l,
+                        const char* m,
+                        std::size_t n,
+                        std::optional<double> alpha,
                         double gamma)
     {
         ld loss = 0;

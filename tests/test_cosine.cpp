@@ -41,8 +41,12 @@ namespace
 
     // The catalogue entry's long-double reference over the broadcast inputs.
     template <class T>
-    xt::xarray<ld> reference(const xt::xarray<T>& a, const xt::xarray<T>& b, const std::vector<std::size_t>& reduced,
-                             const xt::xarray<bool>* full_mask, double epsilon, bool distance)
+    xt::xarray<ld> reference(const xt::xarray<T>& a,
+                             const xt::xarray<T>& b,
+                             const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask,
+                             double epsilon,
+                             bool distance)
     {
         shape_t full;
         {
@@ -50,10 +54,12 @@ namespace
             full.assign(probe.shape().begin(), probe.shape().end());
         }
         const xt::xarray<T> ba = xt::broadcast(a, full);
-        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full)) : xt::xarray<bool>();
+        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full))
+                                             : xt::xarray<bool>();
         const xloss::cosine_options o{epsilon};
-        return distance ? reference_values<cosine_distance_entry>(o, ba, b, reduced, full_mask ? &m : nullptr)
-                        : reference_values<cosine_similarity_entry>(o, ba, b, reduced, full_mask ? &m : nullptr);
+        return distance
+                   ? reference_values<cosine_distance_entry>(o, ba, b, reduced, full_mask ? &m : nullptr)
+                   : reference_values<cosine_similarity_entry>(o, ba, b, reduced, full_mask ? &m : nullptr);
     }
 
     // With sd = 0.15 the squared norms of short slices fall below epsilon =
@@ -174,8 +180,10 @@ TEMPLATE_TEST_CASE("cosine: hand-computed values", "[cosine]", float, double)
 // -------------------------------------------------------------------------
 // Long-double reference on random data
 
-TEMPLATE_TEST_CASE("cosine: the reference sweep on small inputs, where epsilon clips many norms", "[cosine][reference]",
-                   float, double)
+TEMPLATE_TEST_CASE("cosine: the reference sweep on small inputs, where epsilon clips many norms",
+                   "[cosine][reference]",
+                   float,
+                   double)
 {
     // The generic sweep (generic.hpp) with inputs scaled to sd 0.15: with
     // epsilon 0.5 most squared norms are clipped, some are not; and epsilon 4
@@ -255,12 +263,16 @@ TEST_CASE("cosine: result types", "[cosine]")
     const xt::xarray<float> f = {{1.f, 2.f}};
     const xt::xarray<double> d = {{1.0, 2.0}};
     const xt::xarray<int> i = {{2, 1}};
-    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, f)), xt::xarray<float>>, "float stays float");
-    static_assert(std::is_same_v<decltype(xloss::cosine_distance(d, d)), xt::xarray<double>>, "double stays double");
-    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, d)), xt::xarray<double>>, "common type");
+    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, f)), xt::xarray<float>>,
+                  "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::cosine_distance(d, d)), xt::xarray<double>>,
+                  "double stays double");
+    static_assert(std::is_same_v<decltype(xloss::cosine_similarity(f, d)), xt::xarray<double>>,
+                  "common type");
     // integral targets are accepted: {1, 2} . {2, 1} / 5 = 0.8
     const auto with_int = xloss::cosine_similarity(f, i);
-    static_assert(std::is_same_v<decltype(with_int), const xt::xarray<float>>, "the floating type of the input");
+    static_assert(std::is_same_v<decltype(with_int), const xt::xarray<float>>,
+                  "the floating type of the input");
     CHECK(with_int(0) == Approx(0.8).epsilon(1e-6));
 }
 
@@ -293,7 +305,8 @@ TEMPLATE_TEST_CASE("cosine: axis k equals moving k last; scale invariance", "[co
             const xt::xarray<bool> m_last = xt::transpose(m, perm);
             const int ax = static_cast<int>(k);
             check_close<T>(xloss::cosine_similarity(a, b, ax), xloss::cosine_similarity(a_last, b_last, -1));
-            check_close<T>(xloss::cosine_distance(a, b, ax, m), xloss::cosine_distance(a_last, b_last, -1, m_last));
+            check_close<T>(xloss::cosine_distance(a, b, ax, m),
+                           xloss::cosine_distance(a_last, b_last, -1, m_last));
         }
     }
     SECTION("cos(k a, b) == cos(a, b) for k > 0, and -cos(a, b) for k < 0")
@@ -312,7 +325,9 @@ TEMPLATE_TEST_CASE("cosine: axis k equals moving k last; scale invariance", "[co
 // Edges
 
 TEMPLATE_TEST_CASE("cosine: squared norms that underflow or overflow still give the true cosine",
-                   "[cosine][edges]", float, double)
+                   "[cosine][edges]",
+                   float,
+                   double)
 {
     using T = TestType;
     // float: 1e-30 squared is 1e-60 (0 in float), 1e30 squared is inf;
@@ -330,8 +345,11 @@ TEMPLATE_TEST_CASE("cosine: squared norms that underflow or overflow still give 
         const char* name;
         double sa, sb;
     };
-    const scaling cases[] = {{"both tiny", tiny, tiny},   {"both huge", huge, huge}, {"tiny and 1", tiny, 1.0},
-                             {"1 and huge", 1.0, huge},   {"tiny and huge", tiny, huge}};
+    const scaling cases[] = {{"both tiny", tiny, tiny},
+                             {"both huge", huge, huge},
+                             {"tiny and 1", tiny, 1.0},
+                             {"1 and huge", 1.0, huge},
+                             {"tiny and huge", tiny, huge}};
     for (const auto& c : cases)
     {
         INFO(c.name);
@@ -415,7 +433,9 @@ TEST_CASE("cosine of denormal vectors is the true cosine (power-of-two rescaling
     (void)da;
 }
 
-TEMPLATE_TEST_CASE("cosine gradients when the squared norms underflow or overflow", "[grad][cosine][edges]", float,
+TEMPLATE_TEST_CASE("cosine gradients when the squared norms underflow or overflow",
+                   "[grad][cosine][edges]",
+                   float,
                    double)
 {
     using T = TestType;
@@ -439,7 +459,7 @@ TEMPLATE_TEST_CASE("cosine gradients when the squared norms underflow or overflo
             bad += close(rescaled.flat(i), d.first.flat(i), 1e-4, 1e-6) ? 0 : 1;
         }
         INFO("d/d(s a) * s differs from d/da in " << bad << " of " << a.size() << " elements; first: "
-                                                    << rescaled.flat(0) << " vs " << d.first.flat(0));
+                                                  << rescaled.flat(0) << " vs " << d.first.flat(0));
         CHECK(bad == 0);
         // d/db does not depend on the scale of a
         check_close<T>(ds.second, d.second, 10.0);
@@ -463,11 +483,14 @@ TEMPLATE_TEST_CASE("cosine: no_axes gradients are 0 (elementwise sign(a b))", "[
     }
 }
 
-TEST_CASE("cosine: gradients match finite differences where epsilon clips the squared norms", "[cosine][grad][fd]")
+TEST_CASE("cosine: gradients match finite differences where epsilon clips the squared norms",
+          "[cosine][grad][fd]")
 {
     // sd 0.2 with epsilon 0.3: the squared norms of short slices are clipped, of long ones not
-    const auto small = [](double shift) {
-        return [shift](const shape_t& s, unsigned seed) { return xt::xarray<double>(random_normal<double>(s, 0.2, seed) + shift); };
+    const auto small = [](double shift)
+    {
+        return [shift](const shape_t& s, unsigned seed)
+        { return xt::xarray<double>(random_normal<double>(s, 0.2, seed) + shift); };
     };
     fd_sweep<cosine_similarity_entry>(xloss::cosine_options{0.3}, 450, small(0), small(0.1));
     fd_sweep<cosine_distance_entry>(xloss::cosine_options{0.3}, 550, small(0), small(0.1));

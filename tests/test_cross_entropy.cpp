@@ -89,7 +89,9 @@ TEMPLATE_TEST_CASE("integer labels equal one-hot labels", "[cross_entropy]", flo
                    xloss::softmax_cross_entropy(logits, one_hot, 1, mask));
 }
 
-TEMPLATE_TEST_CASE("integer labels index the slice in the order the axes are listed", "[cross_entropy]", float,
+TEMPLATE_TEST_CASE("integer labels index the slice in the order the axes are listed",
+                   "[cross_entropy]",
+                   float,
                    double)
 {
     using T = TestType;
@@ -119,7 +121,9 @@ TEMPLATE_TEST_CASE("integer labels index the slice in the order the axes are lis
     }
 }
 
-TEMPLATE_TEST_CASE("zero labels contribute nothing, even against -inf logits", "[cross_entropy][edges]", float,
+TEMPLATE_TEST_CASE("zero labels contribute nothing, even against -inf logits",
+                   "[cross_entropy][edges]",
+                   float,
                    double)
 {
     using T = TestType;
@@ -136,8 +140,10 @@ TEMPLATE_TEST_CASE("zero labels contribute nothing, even against -inf logits", "
     CHECK(xloss::softmax_cross_entropy(logits, bad)(0) == inf);
 }
 
-TEMPLATE_TEST_CASE("large logits, denormals and all -inf rows stay finite where the math is", "[cross_entropy][edges]",
-                   float, double)
+TEMPLATE_TEST_CASE("large logits, denormals and all -inf rows stay finite where the math is",
+                   "[cross_entropy][edges]",
+                   float,
+                   double)
 {
     using T = TestType;
     const xt::xarray<T> logits = {{T(1e4), T(-1e4), 0}, {T(-1e4), T(-1e4), T(-1e4)}};
@@ -154,8 +160,10 @@ TEMPLATE_TEST_CASE("large logits, denormals and all -inf rows stay finite where 
     check_close<T>(xloss::softmax_cross_entropy(tiny, uniform), xt::xarray<double>{std::log(3.0)});
 }
 
-TEMPLATE_TEST_CASE("a label on a masked-out element is +inf; a masked-out slice is not checked", "[cross_entropy][where]",
-                   float, double)
+TEMPLATE_TEST_CASE("a label on a masked-out element is +inf; a masked-out slice is not checked",
+                   "[cross_entropy][where]",
+                   float,
+                   double)
 {
     using T = TestType;
     const xt::xarray<T> logits = {{1, 2, 3}, {1, 2, 3}, {1, 2, 3}};
@@ -174,14 +182,18 @@ TEMPLATE_TEST_CASE("a label on a masked-out element is +inf; a masked-out slice 
     CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(logits, labels2), std::out_of_range);
 }
 
-TEMPLATE_TEST_CASE("NCHW with axis = 1 (the column kernel) equals the reference", "[cross_entropy]", float, double)
+TEMPLATE_TEST_CASE("NCHW with axis = 1 (the column kernel) equals the reference",
+                   "[cross_entropy]",
+                   float,
+                   double)
 {
     using T = TestType;
     const auto logits = random_normal<T>({2, 5, 3, 7}, 2.0, 41);
     const auto labels = random_probabilities<T>({2, 5, 3, 7}, 1, 42);
     const auto mask = random_mask({2, 5, 3, 7}, 0.75, 43);
     const auto s = to_slices(logits, labels, {1}, &mask);
-    check_close<T>(xloss::softmax_cross_entropy(logits, labels, 1, mask), per_slice(s, ref_softmax_cross_entropy));
+    check_close<T>(xloss::softmax_cross_entropy(logits, labels, 1, mask),
+                   per_slice(s, ref_softmax_cross_entropy));
 }
 
 TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]", float, double)
@@ -246,7 +258,9 @@ TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]
 }
 
 TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-hot softmax_cross_entropy",
-                   "[grad][integer_labels]", float, double)
+                   "[grad][integer_labels]",
+                   float,
+                   double)
 {
     using T = TestType;
     const std::vector<grad_case> cases = {
@@ -267,7 +281,18 @@ TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-ho
         INFO(c.name);
         const auto listed = listed_axes(c);
         const xt::xarray<T> x = random_normal<T>(c.shape, 1.5, ++seed);
-        const xt::xarray<int> labels = random_labels(batch_shape_of(c.shape, listed), [&] { std::size_t n = 1; for (auto a : listed) { n *= c.shape[a]; } return n; }(), ++seed);
+        const xt::xarray<int> labels = random_labels(
+            batch_shape_of(c.shape, listed),
+            [&]
+            {
+                std::size_t n = 1;
+                for (auto a : listed)
+                {
+                    n *= c.shape[a];
+                }
+                return n;
+            }(),
+            ++seed);
         const xt::xarray<T> oh = one_hot<T>(c.shape, listed, labels);
         std::optional<xt::xarray<bool>> m;
         if (c.mask == sweep::mask_kind::full)
@@ -279,7 +304,8 @@ TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-ho
             m = random_mask(batch_shape_of(c.shape, listed), 0.6, ++seed);
         }
         const xt::xarray<bool>* mp = m ? &*m : nullptr;
-        check_close<T>(value_of<integer>({}, x, labels, c.axes, mp), value_of<probability>({}, x, oh, c.axes, mp));
+        check_close<T>(value_of<integer>({}, x, labels, c.axes, mp),
+                       value_of<probability>({}, x, oh, c.axes, mp));
         check_close<T>(grads_of<integer>({}, x, labels, c.axes, mp).first,
                        grads_of<probability>({}, x, oh, c.axes, mp).first);
     }
@@ -306,10 +332,12 @@ TEST_CASE("labels print as the caller's type holds them", "[cross_entropy][error
 {
     const xt::xarray<float> logits = {{1, 2, 3}, {4, 5, 6}};
     const auto message = [&](const auto& labels) {
-        return out_of_range_message([&] { xloss::softmax_cross_entropy_with_integer_labels(logits, labels); });
+        return out_of_range_message([&]
+                                    { xloss::softmax_cross_entropy_with_integer_labels(logits, labels); });
     };
     const xt::xarray<std::uint64_t> all_ones = {std::uint64_t(-1), 0};
-    CHECK_THAT(message(all_ones), Catch::Contains("label 18446744073709551615 is out of range for 3 classes"));
+    CHECK_THAT(message(all_ones),
+               Catch::Contains("label 18446744073709551615 is out of range for 3 classes"));
     const xt::xarray<std::uint64_t> top_bit = {std::uint64_t(1) << 63, 0};
     CHECK_THAT(message(top_bit), Catch::Contains("label 9223372036854775808 is out of range"));
     const xt::xarray<std::uint8_t> small = {1, 200};
@@ -318,22 +346,26 @@ TEST_CASE("labels print as the caller's type holds them", "[cross_entropy][error
     CHECK_THAT(message(negative), Catch::Contains("label -3 is out of range"));
 }
 
-TEST_CASE("on an empty class axis every label is out of range unless its slice is masked out", "[cross_entropy][edges]")
+TEST_CASE("on an empty class axis every label is out of range unless its slice is masked out",
+          "[cross_entropy][edges]")
 {
     const xt::xarray<float> empty = xt::zeros<float>({2, 0});
     const xt::xarray<int> labels = {5, -3};
-    const std::string m = out_of_range_message([&] { xloss::softmax_cross_entropy_with_integer_labels(empty, labels); });
+    const std::string m = out_of_range_message(
+        [&] { xloss::softmax_cross_entropy_with_integer_labels(empty, labels); });
     CHECK_THAT(m, Catch::StartsWith("xloss::softmax_cross_entropy_with_integer_labels: label 5"));
     CHECK_THAT(m, Catch::Contains("empty"));
     const xt::xarray<int> zeros = {0, 0};  // 0 is out of range too: there is no class 0
     CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(empty, zeros), std::out_of_range);
-    CHECK_THROWS_AS(xloss::grad(xloss::softmax_cross_entropy_with_integer_labels, empty, zeros), std::out_of_range);
+    CHECK_THROWS_AS(xloss::grad(xloss::softmax_cross_entropy_with_integer_labels, empty, zeros),
+                    std::out_of_range);
     // A batch-rank mask that leaves a slice out leaves its label unchecked.
     const xt::xarray<bool> none = {false, false};
     const auto v = xloss::softmax_cross_entropy_with_integer_labels(empty, labels, -1, none);
     CHECK(v == xt::xarray<float>({0, 0}));
     const xt::xarray<bool> first = {true, false};
-    CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(empty, labels, -1, first), std::out_of_range);
+    CHECK_THROWS_AS(xloss::softmax_cross_entropy_with_integer_labels(empty, labels, -1, first),
+                    std::out_of_range);
     // An empty batch has no label to check.
     const xt::xarray<float> no_rows = xt::zeros<float>({0, 0});
     const xt::xarray<int> no_labels = xt::zeros<int>({0});

@@ -45,8 +45,11 @@ namespace
     // Long-double reference over the broadcast inputs.
     // The catalogue entry's long-double reference over the broadcast inputs.
     template <class T>
-    xt::xarray<ld> reference(const xt::xarray<T>& x, const xt::xarray<T>& l, const std::vector<std::size_t>& reduced,
-                             const xt::xarray<bool>* full_mask, const xloss::focal_options& opts)
+    xt::xarray<ld> reference(const xt::xarray<T>& x,
+                             const xt::xarray<T>& l,
+                             const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask,
+                             const xloss::focal_options& opts)
     {
         shape_t full;
         {
@@ -54,7 +57,8 @@ namespace
             full.assign(probe.shape().begin(), probe.shape().end());
         }
         const xt::xarray<T> bx = xt::broadcast(x, full);
-        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full)) : xt::xarray<bool>();
+        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full))
+                                             : xt::xarray<bool>();
         return reference_values<sigmoid_focal_loss_entry>(opts, bx, l, reduced, full_mask ? &m : nullptr);
     }
 
@@ -63,7 +67,8 @@ namespace
     template <class T>
     xt::xarray<ld> ref_bce(const xt::xarray<T>& x, const xt::xarray<T>& l)
     {
-        xt::xarray<ld> out = xt::xarray<ld>::from_shape(std::vector<std::size_t>(x.shape().begin(), x.shape().end()));
+        xt::xarray<ld> out = xt::xarray<ld>::from_shape(
+            std::vector<std::size_t>(x.shape().begin(), x.shape().end()));
         for (std::size_t i = 0; i < x.size(); ++i)
         {
             const ld p = 1 / (1 + std::exp(-ld(x.flat(i))));
@@ -123,15 +128,15 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: hand-computed values", "[focal]", float,
         const xt::xarray<T> l = {T(1)};
         CHECK(xloss::sigmoid_focal_loss(x, l)() == Approx(0.17328680).margin(1e-7).epsilon(0));
         // alpha 0.25 weighs the positive by 0.25: 0.04332170
-        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.25})() ==
-              Approx(0.04332170).margin(1e-7).epsilon(0));
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.25})()
+              == Approx(0.04332170).margin(1e-7).epsilon(0));
         // ... and a negative by 0.75: 0.12996510
         const xt::xarray<T> neg = {T(0)};
-        CHECK(xloss::sigmoid_focal_loss(x, neg, xloss::focal_options{0.25})() ==
-              Approx(0.12996510).margin(1e-7).epsilon(0));
+        CHECK(xloss::sigmoid_focal_loss(x, neg, xloss::focal_options{0.25})()
+              == Approx(0.12996510).margin(1e-7).epsilon(0));
         // gamma 0: the cross entropy itself, log 2
-        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{std::nullopt, 0.0})() ==
-              Approx(0.69314718).margin(1e-7).epsilon(0));
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{std::nullopt, 0.0})()
+              == Approx(0.69314718).margin(1e-7).epsilon(0));
     }
     SECTION("three elements, summed over the last axis; elementwise with no_axes")
     {
@@ -154,8 +159,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: hand-computed values", "[focal]", float,
         CHECK(elementwise(0, 1) == Approx(0.10187421).margin(1e-7).epsilon(0));
         CHECK(elementwise(0, 2) == Approx(0.17328680).margin(1e-7).epsilon(0));
         // gamma 0.5: 0.61326169 * sqrt(0.40757657) = 0.61326169 * 0.63841723 = 0.39151683
-        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::no_axes, xloss::focal_options{std::nullopt, 0.5})(0, 1) ==
-              Approx(0.39151683).margin(1e-6).epsilon(0));
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::no_axes, xloss::focal_options{std::nullopt, 0.5})(0, 1)
+              == Approx(0.39151683).margin(1e-6).epsilon(0));
     }
     SECTION("gamma 1 with alpha 0.75 on a negative")
     {
@@ -163,8 +168,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: hand-computed values", "[focal]", float,
         //   1 - p_t = p: 1.70141328 * 0.81757448 = 1.39103207, times 1 - alpha = 0.25: 0.34775802
         const xt::xarray<T> x = {T(1.5)};
         const xt::xarray<T> l = {T(0)};
-        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.75, 1.0})() ==
-              Approx(0.34775802).margin(1e-6).epsilon(0));
+        CHECK(xloss::sigmoid_focal_loss(x, l, xloss::focal_options{0.75, 1.0})()
+              == Approx(0.34775802).margin(1e-6).epsilon(0));
     }
     SECTION("focal_options defaults: no alpha, gamma 2")
     {
@@ -198,7 +203,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: Optax's relations", "[focal]", float, do
         const xt::xarray<T> rl = random_labels<T>({6, 33}, true, 8);
         const xt::xarray<ld> rbce = ref_bce(rx, rl);
         const xt::xarray<ld> summed = xt::sum(rbce, {1}, xt::evaluation_strategy::immediate);
-        check_close<T>(xloss::sigmoid_focal_loss(rx, rl, -1, xloss::focal_options{std::nullopt, 0.0}), summed);
+        check_close<T>(xloss::sigmoid_focal_loss(rx, rl, -1, xloss::focal_options{std::nullopt, 0.0}),
+                       summed);
     }
     SECTION("focal / ce == (1 - p_t)^gamma (test_scale)")
     {
@@ -234,7 +240,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: Optax's relations", "[focal]", float, do
     {
         check_close<T>(focal(ys, ts, {1.0, 0.0}), xt::xarray<ld>(bce * xt::cast<ld>(ts)));
     }
-    SECTION("alpha 0 ignores positives, alpha 1 ignores negatives (test_ignore_positive, test_ignore_negative)")
+    SECTION(
+        "alpha 0 ignores positives, alpha 1 ignores negatives (test_ignore_positive, test_ignore_negative)")
     {
         const auto f0 = focal(ys, ts, {0.0, 2.0});
         const auto f1 = focal(ys, ts, {1.0, 2.0});
@@ -280,7 +287,9 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: Optax's relations", "[focal]", float, do
 // -------------------------------------------------------------------------
 // Axis forms, call forms, types
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis forms; braced lists are axes, not options", "[focal][axes]", float,
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis forms; braced lists are axes, not options",
+                   "[focal][axes]",
+                   float,
                    double)
 {
     using T = TestType;
@@ -339,7 +348,9 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis forms; braced lists are axes, not o
         std::size_t bad = 0;
         for (std::size_t i = 0; i < x.size(); ++i)
         {
-            const double expected = m.flat(i) ? double(ref_focal_element(x.flat(i), l.flat(i), o.alpha, o.gamma)) : 0;
+            const double expected = m.flat(i)
+                                        ? double(ref_focal_element(x.flat(i), l.flat(i), o.alpha, o.gamma))
+                                        : 0;
             bad += close(e.flat(i), expected, tolerance<T>::rel, tolerance<T>::abs) ? 0 : 1;
             if (!m.flat(i))
             {
@@ -352,7 +363,8 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: axis forms; braced lists are axes, not o
     SECTION("an axis out of range throws, naming the function")
     {
         CHECK_THROWS_AS(xloss::sigmoid_focal_loss(x, l, -4), std::invalid_argument);
-        CHECK_THROWS_WITH(xloss::sigmoid_focal_loss(x, l, {2, -1}, o), Catch::Contains("xloss::sigmoid_focal_loss"));
+        CHECK_THROWS_WITH(xloss::sigmoid_focal_loss(x, l, {2, -1}, o),
+                          Catch::Contains("xloss::sigmoid_focal_loss"));
     }
 }
 
@@ -360,10 +372,13 @@ TEST_CASE("sigmoid_focal_loss: result types", "[focal]")
 {
     const xt::xarray<float> f = {{1.f, -2.f}};
     const xt::xarray<double> d = {{1.0, 0.0}};
-    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, f)), xt::xarray<float>>, "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, f)), xt::xarray<float>>,
+                  "float stays float");
     static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(d, d)), xt::xarray<double>>, "double");
-    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, d)), xt::xarray<double>>, "common type");
-    CHECK(xloss::sigmoid_focal_loss(f, d)(0) == Approx(xloss::sigmoid_focal_loss(xt::xarray<double>(f), d)(0)));
+    static_assert(std::is_same_v<decltype(xloss::sigmoid_focal_loss(f, d)), xt::xarray<double>>,
+                  "common type");
+    CHECK(xloss::sigmoid_focal_loss(f, d)(0)
+          == Approx(xloss::sigmoid_focal_loss(xt::xarray<double>(f), d)(0)));
 }
 
 // -------------------------------------------------------------------------
@@ -372,11 +387,15 @@ TEST_CASE("sigmoid_focal_loss: result types", "[focal]")
 // -------------------------------------------------------------------------
 // Edges
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels", "[focal][edges]", float, double)
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels",
+                   "[focal][edges]",
+                   float,
+                   double)
 {
     using T = TestType;
     // 17 elements: a full batch of 16 floats / two of 8 doubles, and a tail.
-    const xt::xarray<T> x = {100, -100, 100, -100, 100, -100, 100, -100, 100, -100, 50, -50, 30, -30, 100, -100, 0};
+    const xt::xarray<T> x = {100,  -100, 100, -100, 100, -100, 100,  -100, 100,
+                             -100, 50,   -50, 30,   -30, 100,  -100, 0};
     const xt::xarray<T> l = {1, 1, 0, 0, 0.9, 0.1, 0.1, 0.9, 0.5, 0.5, 1, 0, 0.25, 0.75, 0.999, 0.001, 1};
     for (const auto& o : {xloss::focal_options{}, xloss::focal_options{0.25, 2.0},
                           xloss::focal_options{std::nullopt, 0.5}, xloss::focal_options{std::nullopt, 0.0}})
@@ -422,8 +441,10 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels", 
     }
 }
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmoid saturates", "[focal][edges]",
-                   float, double)
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmoid saturates",
+                   "[focal][edges]",
+                   float,
+                   double)
 {
     using T = TestType;
     // Hard label 1 and a large logit: d/dx = -(1 - p) (gamma 0), a small
@@ -458,7 +479,10 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmo
     }
 }
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: no_axes gradients are those of any reduction", "[focal][grad]", float, double)
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: no_axes gradients are those of any reduction",
+                   "[focal][grad]",
+                   float,
+                   double)
 {
     // each element its own slice: the gradient of the sum over any axis
     using T = TestType;
@@ -479,10 +503,14 @@ TEST_CASE("sigmoid_focal_loss: gradients match finite differences for large logi
     // hard labels 0 and 1 (the generic sweep's labels are soft)
     fd_sweep<sigmoid_focal_loss_entry>(
         xloss::focal_options{0.25, 2.0}, 850, {},
-        [](const shape_t& s, unsigned seed) { return xt::xarray<double>(xt::cast<double>(random_mask(s, 0.3, seed))); });
+        [](const shape_t& s, unsigned seed)
+        { return xt::xarray<double>(xt::cast<double>(random_mask(s, 0.3, seed))); });
 }
 
-TEMPLATE_TEST_CASE("sigmoid_focal_loss: a label outside [0, 1] gives NaN on every backend", "[focal][nan]", float, double)
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: a label outside [0, 1] gives NaN on every backend",
+                   "[focal][nan]",
+                   float,
+                   double)
 {
     // 1 - p_t < 0, and u^gamma of it is NaN.
     using T = TestType;

@@ -83,10 +83,13 @@ TEST_CASE("result value types follow the inputs", "[inputs]")
     const xt::xarray<int> labels = {1};
     STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy(f, f))::value_type, float>);
     STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy(f, d))::value_type, double>);
-    STATIC_REQUIRE(std::is_same_v<decltype(xloss::softmax_cross_entropy_with_integer_labels(f, labels))::value_type, float>);
+    STATIC_REQUIRE(
+        std::is_same_v<decltype(xloss::softmax_cross_entropy_with_integer_labels(f, labels))::value_type,
+                       float>);
     STATIC_REQUIRE(std::is_same_v<decltype(xloss::grad(xloss::cosine_similarity, f, f))::value_type, float>);
     // Float logits with double labels compute in double.
-    CHECK(xloss::softmax_cross_entropy(f, d)(0) == Approx(std::log(std::exp(1.0) + std::exp(2.0)) - 1.5).epsilon(1e-12));
+    CHECK(xloss::softmax_cross_entropy(f, d)(0)
+          == Approx(std::log(std::exp(1.0) + std::exp(2.0)) - 1.5).epsilon(1e-12));
 }
 
 TEMPLATE_TEST_CASE("broadcasting second inputs", "[inputs]", float, double)

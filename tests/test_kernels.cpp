@@ -39,13 +39,17 @@ TEMPLATE_TEST_CASE("row and column kernels at every length around the SIMD width
             }
         }
         const auto s = to_slices(x, y, {1}, &mask);
-        check_close<T>(xloss::softmax_cross_entropy(poisoned, y, -1, mask), per_slice(s, ref_softmax_cross_entropy));
+        check_close<T>(xloss::softmax_cross_entropy(poisoned, y, -1, mask),
+                       per_slice(s, ref_softmax_cross_entropy));
         check_close<T>(xloss::kl_divergence(poisoned, y, -1, mask),
-                       per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_kl(a, b, m, k, false); }), 4);
-        check_close<T>(xloss::cosine_similarity(poisoned, y, -1, mask),
-                       per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_cosine(a, b, m, k, 0, false); }), 4);
-        check_close<T>(xloss::sigmoid_focal_loss(poisoned, y, -1, mask, xloss::focal_options{0.25, 2}),
-                       per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_focal(a, b, m, k, 0.25, 2); }), 4);
+                       per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_kl(a, b, m, k, false); }),
+                       4);
+        check_close<T>(
+            xloss::cosine_similarity(poisoned, y, -1, mask),
+            per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_cosine(a, b, m, k, 0, false); }), 4);
+        check_close<T>(
+            xloss::sigmoid_focal_loss(poisoned, y, -1, mask, xloss::focal_options{0.25, 2}),
+            per_slice(s, [](auto a, auto b, auto m, auto k) { return ref_focal(a, b, m, k, 0.25, 2); }), 4);
         // The misaligned view itself (read through a temporary or in place).
         auto vx = xt::view(base_x, xt::all(), xt::range(1, n + 1));
         auto vy = xt::view(base_y, xt::all(), xt::range(1, n + 1));
@@ -65,11 +69,14 @@ TEMPLATE_TEST_CASE("row and column kernels at every length around the SIMD width
             }
         }
         const auto cs = to_slices(cx, cy, {1}, &cm);
-        check_close<T>(xloss::softmax_cross_entropy(cpoison, cy, 1, cm), per_slice(cs, ref_softmax_cross_entropy));
+        check_close<T>(xloss::softmax_cross_entropy(cpoison, cy, 1, cm),
+                       per_slice(cs, ref_softmax_cross_entropy));
         check_close<T>(xloss::convex_kl_divergence(cpoison, cy, 1, cm),
-                       per_slice(cs, [](auto a, auto b, auto m, auto k) { return ref_kl(a, b, m, k, true); }), 4);
-        check_close<T>(xloss::cosine_distance(cpoison, cy, 1, cm),
-                       per_slice(cs, [](auto a, auto b, auto m, auto k) { return ref_cosine(a, b, m, k, 0, true); }), 4);
+                       per_slice(cs, [](auto a, auto b, auto m, auto k) { return ref_kl(a, b, m, k, true); }),
+                       4);
+        check_close<T>(
+            xloss::cosine_distance(cpoison, cy, 1, cm),
+            per_slice(cs, [](auto a, auto b, auto m, auto k) { return ref_cosine(a, b, m, k, 0, true); }), 4);
         // Integer labels through the column kernel, labels on selected elements.
         xt::xarray<int> labels = xt::zeros<int>(std::vector<std::size_t>{2, n});
         xt::xarray<bool> cm2 = cm;
@@ -100,8 +107,11 @@ namespace
     // Value and both gradients of `loss` computed one slice at a time (each
     // call has a single slice, so it runs the row kernel), stitched together.
     template <class T, class Loss, class... Opts>
-    void check_against_row_kernel(const Loss& loss, const xt::xarray<T>& x, const xt::xarray<T>& y,
-                                  const xt::xarray<bool>& mask, const Opts&... opts)
+    void check_against_row_kernel(const Loss& loss,
+                                  const xt::xarray<T>& x,
+                                  const xt::xarray<T>& y,
+                                  const xt::xarray<bool>& mask,
+                                  const Opts&... opts)
     {
         const std::size_t rows = x.shape()[0];
         const auto [value, grads] = xloss::value_and_grad<0, 1>(loss, x, y, -1, mask, opts...);
@@ -153,14 +163,16 @@ TEMPLATE_TEST_CASE("columns wider than a tile, and slices too long to stage", "[
     // Staged: inner extent of several tiles plus a remainder.
     // Direct: n * W * sizeof(T) above the 64 KiB staging budget.
     const std::size_t long_n = 64 * 1024 / (W * sizeof(T)) + 5;
-    for (auto shape : {std::vector<std::size_t>{2, 5, 8 * W * 2 + 7}, std::vector<std::size_t>{1, long_n, W + 3}})
+    for (auto shape :
+         {std::vector<std::size_t>{2, 5, 8 * W * 2 + 7}, std::vector<std::size_t>{1, long_n, W + 3}})
     {
         CAPTURE(W, shape[1], shape[2]);
         const auto x = random_normal<T>(shape, 2.0, 1000);
         const auto y = random_probabilities<T>(shape, 1, 1001);
         const auto mask = random_mask(shape, 0.8, 1002);
         const auto s = to_slices(x, y, {1}, &mask);
-        check_close<T>(xloss::softmax_cross_entropy(x, y, 1, mask), per_slice(s, ref_softmax_cross_entropy), 8);
+        check_close<T>(xloss::softmax_cross_entropy(x, y, 1, mask), per_slice(s, ref_softmax_cross_entropy),
+                       8);
         // Gradients against the same problem with the reduced axis moved last (row kernel).
         const xt::xarray<T> xl = xt::transpose(x, {0, 2, 1});
         const xt::xarray<T> yl = xt::transpose(y, {0, 2, 1});

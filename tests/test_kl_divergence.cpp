@@ -40,8 +40,11 @@ namespace
 
     // The catalogue entry's long-double reference over the broadcast inputs.
     template <class T>
-    xt::xarray<ld> reference(const xt::xarray<T>& lp, const xt::xarray<T>& t, const std::vector<std::size_t>& reduced,
-                             const xt::xarray<bool>* full_mask, bool convex)
+    xt::xarray<ld> reference(const xt::xarray<T>& lp,
+                             const xt::xarray<T>& t,
+                             const std::vector<std::size_t>& reduced,
+                             const xt::xarray<bool>* full_mask,
+                             bool convex)
     {
         shape_t full;
         {
@@ -49,8 +52,10 @@ namespace
             full.assign(probe.shape().begin(), probe.shape().end());
         }
         const xt::xarray<T> bx = xt::broadcast(lp, full);
-        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full)) : xt::xarray<bool>();
-        return convex ? reference_values<convex_kl_divergence_entry>({}, bx, t, reduced, full_mask ? &m : nullptr)
+        const xt::xarray<bool> m = full_mask ? xt::xarray<bool>(xt::broadcast(*full_mask, full))
+                                             : xt::xarray<bool>();
+        return convex ? reference_values<convex_kl_divergence_entry>({}, bx, t, reduced,
+                                                                     full_mask ? &m : nullptr)
                       : reference_values<kl_divergence_entry>({}, bx, t, reduced, full_mask ? &m : nullptr);
     }
 
@@ -186,7 +191,8 @@ TEMPLATE_TEST_CASE("generalized_kl_divergence is convex_kl_divergence", "[kl_div
     const xt::xarray<T> t = random_targets<T>({4, 3, 6}, 12);
     const xt::xarray<bool> m = random_mask({4, 3, 6}, 0.7, 13);
     check_equal(xloss::generalized_kl_divergence(lp, t), xloss::convex_kl_divergence(lp, t));
-    check_equal(xloss::generalized_kl_divergence(lp, t, {0, 2}, m), xloss::convex_kl_divergence(lp, t, {0, 2}, m));
+    check_equal(xloss::generalized_kl_divergence(lp, t, {0, 2}, m),
+                xloss::convex_kl_divergence(lp, t, {0, 2}, m));
     check_equal(xloss::generalized_kl_divergence(lp, t, 1), xloss::convex_kl_divergence(lp, t, 1));
 }
 
@@ -257,7 +263,8 @@ TEMPLATE_TEST_CASE("kl_divergence: axis forms", "[kl_divergence][axes]", float, 
     {
         CHECK_THROWS_AS(xloss::kl_divergence(lp, t, 3), std::invalid_argument);
         CHECK_THROWS_WITH(xloss::kl_divergence(lp, t, -4), Catch::Contains("xloss::kl_divergence"));
-        CHECK_THROWS_WITH(xloss::convex_kl_divergence(lp, t, {1, -2}), Catch::Contains("xloss::convex_kl_divergence"));
+        CHECK_THROWS_WITH(xloss::convex_kl_divergence(lp, t, {1, -2}),
+                          Catch::Contains("xloss::convex_kl_divergence"));
     }
 }
 
@@ -267,8 +274,10 @@ TEST_CASE("kl_divergence: result types", "[kl_divergence]")
     const xt::xarray<double> d = {{-1.0, -0.5}};
     const xt::xarray<float> tf = {{0.5f, 0.5f}};
     const xt::xarray<double> td = {{0.5, 0.5}};
-    static_assert(std::is_same_v<decltype(xloss::kl_divergence(f, tf)), xt::xarray<float>>, "float stays float");
-    static_assert(std::is_same_v<decltype(xloss::kl_divergence(d, td)), xt::xarray<double>>, "double stays double");
+    static_assert(std::is_same_v<decltype(xloss::kl_divergence(f, tf)), xt::xarray<float>>,
+                  "float stays float");
+    static_assert(std::is_same_v<decltype(xloss::kl_divergence(d, td)), xt::xarray<double>>,
+                  "double stays double");
     static_assert(std::is_same_v<decltype(xloss::convex_kl_divergence(f, td)), xt::xarray<double>>,
                   "float and double give double");
     const auto mixed = xloss::convex_kl_divergence(f, td);
@@ -281,7 +290,9 @@ TEST_CASE("kl_divergence: result types", "[kl_divergence]")
 // -------------------------------------------------------------------------
 // Edges
 
-TEMPLATE_TEST_CASE("kl_divergence: targets == 0 contribute 0, even against -inf", "[kl_divergence][edges]", float,
+TEMPLATE_TEST_CASE("kl_divergence: targets == 0 contribute 0, even against -inf",
+                   "[kl_divergence][edges]",
+                   float,
                    double)
 {
     using T = TestType;
@@ -364,7 +375,10 @@ TEMPLATE_TEST_CASE("kl_divergence: empty inputs give 0", "[kl_divergence][edges]
     }
 }
 
-TEMPLATE_TEST_CASE("kl_divergence: -inf log-predictions on zero targets get gradient 0", "[kl_divergence][grad][edges]", float, double)
+TEMPLATE_TEST_CASE("kl_divergence: -inf log-predictions on zero targets get gradient 0",
+                   "[kl_divergence][grad][edges]",
+                   float,
+                   double)
 {
     using T = TestType;
     const shape_t shape{3, 19};
@@ -397,7 +411,9 @@ TEMPLATE_TEST_CASE("kl_divergence: -inf log-predictions on zero targets get grad
     }
 }
 
-TEMPLATE_TEST_CASE("kl_divergence: an unmasked NaN target reaches d/dtargets", "[kl_divergence][grad][nan]", float,
+TEMPLATE_TEST_CASE("kl_divergence: an unmasked NaN target reaches d/dtargets",
+                   "[kl_divergence][grad][nan]",
+                   float,
                    double)
 {
     // xsimd 8.1's operator!= is an ordered compare on AVX-512 (false for

@@ -185,8 +185,10 @@ TEST_CASE("temporary memory of a call, by input kind", "[large_extent]")
     SECTION("a lazy xt::broadcast of a scalar costs a full-size temporary")
     {
         const xt::xarray<float> half = 0.5f;
-        const std::size_t bytes =
-            peak_extra_bytes([&] { return xloss::cosine_similarity(x, xt::broadcast(half, std::vector<std::size_t>{rows, cols})); });
+        const std::size_t bytes = peak_extra_bytes(
+            [&] {
+                return xloss::cosine_similarity(x, xt::broadcast(half, std::vector<std::size_t>{rows, cols}));
+            });
         INFO("peak extra bytes " << bytes);
         CHECK(bytes <= full + slack);
     }
@@ -194,7 +196,8 @@ TEST_CASE("temporary memory of a call, by input kind", "[large_extent]")
     {
         auto every_other = xt::view(x, xt::all(), xt::range(0, cols, 2));
         auto every_other_y = xt::view(y, xt::all(), xt::range(0, cols, 2));
-        const std::size_t bytes = peak_extra_bytes([&] { return xloss::cosine_similarity(every_other, every_other_y); });
+        const std::size_t bytes = peak_extra_bytes(
+            [&] { return xloss::cosine_similarity(every_other, every_other_y); });
         INFO("peak extra bytes " << bytes << " for two half-size views");
         CHECK(bytes <= full + slack);
     }
@@ -206,7 +209,8 @@ TEST_CASE("temporary memory of a call, by input kind", "[large_extent]")
     }
     SECTION("gradients: one full-size buffer per requested input")
     {
-        const std::size_t bytes = peak_extra_bytes([&] { return xloss::grad<0, 1>(xloss::kl_divergence, x, y); });
+        const std::size_t bytes = peak_extra_bytes([&]
+                                                   { return xloss::grad<0, 1>(xloss::kl_divergence, x, y); });
         INFO("peak extra bytes " << bytes);
         CHECK(bytes <= 2 * full + slack);
     }
@@ -236,7 +240,8 @@ TEST_CASE("a reduced extent above 2^31 elements is indexed with size_t", "[large
     constexpr std::size_t past = (std::size_t(1) << 31) + 5;  // beyond INT_MAX
     constexpr std::size_t page = std::size_t(2) << 20;
     const std::size_t bytes = (N * sizeof(float) + page - 1) / page * page;
-    std::unique_ptr<float, void (*)(void*)> buffer(static_cast<float*>(std::aligned_alloc(page, bytes)), std::free);
+    std::unique_ptr<float, void (*)(void*)> buffer(static_cast<float*>(std::aligned_alloc(page, bytes)),
+                                                   std::free);
     REQUIRE(buffer != nullptr);
 #ifdef MADV_HUGEPAGE
     madvise(buffer.get(), bytes, MADV_HUGEPAGE);
@@ -280,7 +285,8 @@ TEST_CASE("a reduced extent above 2^31 elements is indexed with size_t", "[large
     data[past] = 0.5f;
     data[N - 1] = 2.0f;
     auto term = [](double t) { return t * (std::log(t) - t); };
-    CHECK(xt::xarray<float>(xloss::kl_divergence(flat, flat))() == Approx(term(0.25) + term(0.5) + term(2.0)).epsilon(1e-5));
+    CHECK(xt::xarray<float>(xloss::kl_divergence(flat, flat))()
+          == Approx(term(0.25) + term(0.5) + term(2.0)).epsilon(1e-5));
     const xt::xarray<float> v = xloss::kl_divergence(columns, columns, 0);
     CHECK(v(past % 16) == Approx(term(0.5)).epsilon(1e-5));
     CHECK(v(15) == Approx(term(2.0)).epsilon(1e-5));

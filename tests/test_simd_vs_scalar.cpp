@@ -56,7 +56,8 @@ TEST_CASE("SIMD and scalar backends agree on every loss, shape, mask and gradien
             {
                 if (++bad <= 10)
                 {
-                    report << a.what << " [" << i << "]: simd " << a.values[i] << " scalar " << b.values[i] << "\n";
+                    report << a.what << " [" << i << "]: simd " << a.values[i] << " scalar " << b.values[i]
+                           << "\n";
                 }
             }
         }
@@ -70,7 +71,9 @@ TEST_CASE("SIMD and scalar backends agree on every loss, shape, mask and gradien
     CHECK(nan == 0);  // nothing in the battery should produce NaN: masked NaN never leaks
 }
 
-TEMPLATE_TEST_CASE("simd::exp is within a few ulps of exp over the whole range of the type", "[backend][exp]", float,
+TEMPLATE_TEST_CASE("simd::exp is within a few ulps of exp over the whole range of the type",
+                   "[backend][exp]",
+                   float,
                    double)
 {
     // xsimd 8.1's exp overflows early (float above ~88.376, where exp is
@@ -103,5 +106,6 @@ TEMPLATE_TEST_CASE("simd::exp is within a few ulps of exp over the whole range o
     const T inf = std::numeric_limits<T>::infinity();
     CHECK(xloss::detail::simd::first_lane<T>(xloss::detail::simd::exp(B(inf))) == inf);
     CHECK(xloss::detail::simd::first_lane<T>(xloss::detail::simd::exp(B(-inf))) == 0);
-    CHECK(std::isnan(xloss::detail::simd::first_lane<T>(xloss::detail::simd::exp(B(std::numeric_limits<T>::quiet_NaN())))));
+    CHECK(std::isnan(xloss::detail::simd::first_lane<T>(
+        xloss::detail::simd::exp(B(std::numeric_limits<T>::quiet_NaN())))));
 }

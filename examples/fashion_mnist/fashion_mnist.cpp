@@ -45,7 +45,7 @@ namespace fashion_mnist
         std::string data_dir = "/usr/share/datasets/fashion-mnist";
         std::string out_dir = "fashion_mnist_out";
         std::string model = "both";
-        int epochs = 0;  // 0: the per-model default below
+        int epochs = 0;               // 0: the per-model default below
         std::size_t train_limit = 0;  // 0: all 60,000 images
         std::size_t batch_size = 128;
         float learning_rate = 0.0f;  // 0: the per-model default below
@@ -95,8 +95,12 @@ namespace fashion_mnist
     }
 
     // Copies the examples order[begin, end) into one batch.
-    void gather_batch(const Dataset& data, const std::vector<std::size_t>& order,
-                      std::size_t begin, std::size_t end, Matrix& images, Labels& labels)
+    void gather_batch(const Dataset& data,
+                      const std::vector<std::size_t>& order,
+                      std::size_t begin,
+                      std::size_t end,
+                      Matrix& images,
+                      Labels& labels)
     {
         const std::size_t features = data.images.shape()[1];
         images.resize({end - begin, features});
@@ -171,17 +175,20 @@ namespace fashion_mnist
         // Each model gets its own generator, seeded alike, so that its run
         // does not depend on which models were trained before it.
         Trainer(const std::string& name, int epochs, std::size_t train_size, const Options& opt)
-            : m_opt(opt),
-              m_epochs(epochs),
-              m_batches_per_epoch((train_size + opt.batch_size - 1) / opt.batch_size),
-              m_learning_rate(opt.learning_rate > 0.0f ? opt.learning_rate : default_learning_rate(name)),
-              m_rng(opt.seed),
-              m_model(make_model(name, m_rng)),
-              m_optimiser(m_model->parameters())
+            : m_opt(opt)
+            , m_epochs(epochs)
+            , m_batches_per_epoch((train_size + opt.batch_size - 1) / opt.batch_size)
+            , m_learning_rate(opt.learning_rate > 0.0f ? opt.learning_rate : default_learning_rate(name))
+            , m_rng(opt.seed)
+            , m_model(make_model(name, m_rng))
+            , m_optimiser(m_model->parameters())
         {
         }
 
-        Model& model() { return *m_model; }
+        Model& model()
+        {
+            return *m_model;
+        }
 
         // Trains for one epoch, evaluates on `test` and prints a line.
         EpochRecord run_epoch(int epoch, const Dataset& train, const Dataset& test)
@@ -196,8 +203,8 @@ namespace fashion_mnist
             const Evaluation result = evaluate(*m_model, test);
             const double seconds = seconds_since(start);
 
-            std::printf("%s  train loss %.4f  test loss %.4f  test acc %6.2f%%  %5.2f s\n", label,
-                        train_loss, result.loss, 100.0 * result.accuracy, seconds);
+            std::printf("%s  train loss %.4f  test loss %.4f  test acc %6.2f%%  %5.2f s\n", label, train_loss,
+                        result.loss, 100.0 * result.accuracy, seconds);
             std::fflush(stdout);
             return {name, epoch, train_loss, result.loss, result.accuracy, seconds};
         }
@@ -219,8 +226,10 @@ namespace fashion_mnist
         // vjp returns only the gradient, so the value for the log is a second
         // call, cheap next to the model's matrix products.
         template <class Loss, class Targets>
-        static double mean_loss_and_grad(const Loss& loss, const Matrix& logits,
-                                         const Targets& targets, Matrix& dlogits)
+        static double mean_loss_and_grad(const Loss& loss,
+                                         const Matrix& logits,
+                                         const Targets& targets,
+                                         Matrix& dlogits)
         {
             const float upstream = 1.0f / static_cast<float>(logits.shape()[0]);
             dlogits = xloss::vjp(loss, upstream, logits, targets);
@@ -239,8 +248,8 @@ namespace fashion_mnist
             }
             else
             {
-                loss = mean_loss_and_grad(xloss::softmax_cross_entropy_with_integer_labels,
-                                          logits, labels, dlogits);
+                loss = mean_loss_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits, labels,
+                                          dlogits);
             }
             m_model->backward(dlogits);
             m_optimiser.step(m_model->parameters(), learning_rate());
@@ -336,9 +345,9 @@ namespace fashion_mnist
             return run_smoke_checks(train, test, opt);
         }
 
-        const std::vector<std::string> models =
-            opt.model == "both" ? std::vector<std::string>{"softmax", "mlp"}
-                                : std::vector<std::string>{opt.model};
+        const std::vector<std::string> models = opt.model == "both"
+                                                    ? std::vector<std::string>{"softmax", "mlp"}
+                                                    : std::vector<std::string>{opt.model};
         const auto start = clock::now();
         std::vector<EpochRecord> records;
         for (const std::string& name : models)
@@ -386,8 +395,7 @@ int main(int argc, char** argv)
     app.add_option("--data", opt.data_dir,
                    "Directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz")
         ->capture_default_str();
-    app.add_option("--out", opt.out_dir, "Directory for curves.csv and curves.png")
-        ->capture_default_str();
+    app.add_option("--out", opt.out_dir, "Directory for curves.csv and curves.png")->capture_default_str();
     auto* model = app.add_option("--model", opt.model, "softmax, mlp or both (one after the other)")
                       ->check(CLI::IsMember({"softmax", "mlp", "both"}))
                       ->capture_default_str();

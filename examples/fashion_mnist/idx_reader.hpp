@@ -37,10 +37,10 @@ namespace fashion_mnist
             if (!file)
             {
                 throw std::runtime_error(
-                    "cannot open " + path +
-                    "\n  The Fashion-MNIST files are in the Debian package dataset-fashion-mnist"
-                    " (apt-get install dataset-fashion-mnist),\n  or point --data at a directory"
-                    " holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz");
+                    "cannot open " + path
+                    + "\n  The Fashion-MNIST files are in the Debian package dataset-fashion-mnist"
+                      " (apt-get install dataset-fashion-mnist),\n  or point --data at a directory"
+                      " holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz");
             }
             // Reading a few MB in one go: a large buffer avoids many small inflate calls.
             gzbuffer(file.get(), 1 << 20);
@@ -68,23 +68,23 @@ namespace fashion_mnist
         {
             std::array<unsigned char, 4> b{};
             read_exact(file, b.data(), b.size(), path);
-            return (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) |
-                   (std::uint32_t(b[2]) << 8) | std::uint32_t(b[3]);
+            return (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8)
+                   | std::uint32_t(b[3]);
         }
 
         // Reads an unsigned-byte IDX file with `ndim` dimensions; returns its
         // shape and raw bytes.
         inline std::vector<std::uint8_t> read_idx_bytes(const std::string& path,
-                                                         std::size_t ndim,
-                                                         std::vector<std::size_t>& shape)
+                                                        std::size_t ndim,
+                                                        std::vector<std::size_t>& shape)
         {
             gz_file file = open_gz(path);
             const std::uint32_t magic = read_be32(file.get(), path);
             const std::uint32_t expected = 0x0800u | static_cast<std::uint32_t>(ndim);
             if (magic != expected)
             {
-                throw std::runtime_error(path + ": not an unsigned-byte IDX file with " +
-                                         std::to_string(ndim) + " dimension(s)");
+                throw std::runtime_error(path + ": not an unsigned-byte IDX file with " + std::to_string(ndim)
+                                         + " dimension(s)");
             }
             shape.clear();
             std::size_t count = 1;
@@ -112,8 +112,8 @@ namespace fashion_mnist
         const auto labels = detail::read_idx_bytes(label_path, 1, label_shape);
         if (image_shape[0] != label_shape[0])
         {
-            throw std::runtime_error(image_path + " and " + label_path +
-                                     " disagree on the number of examples");
+            throw std::runtime_error(image_path + " and " + label_path
+                                     + " disagree on the number of examples");
         }
 
         const std::size_t n = image_shape[0];

@@ -42,10 +42,10 @@ namespace fashion_mnist
     public:
         // Weights are uniform in [-limit, limit); biases start at zero.
         Dense(std::size_t in, std::size_t out, float limit, Rng& rng)
-            : m_w(Matrix::from_shape({in, out})),
-              m_b(xt::zeros<float>({out})),
-              m_dw(Matrix::from_shape({in, out})),
-              m_db(Vector::from_shape({out}))
+            : m_w(Matrix::from_shape({in, out}))
+            , m_b(xt::zeros<float>({out}))
+            , m_dw(Matrix::from_shape({in, out}))
+            , m_db(Vector::from_shape({out}))
         {
             for (float& w : m_w)
             {
@@ -123,10 +123,22 @@ namespace fashion_mnist
         {
         }
 
-        std::string name() const override { return "softmax"; }
-        Matrix forward(const Matrix& images) override { return m_linear.forward(images); }
-        void backward(const Matrix& dlogits) override { m_linear.backward(dlogits, false); }
-        std::vector<Parameter> parameters() override { return m_linear.parameters(); }
+        std::string name() const override
+        {
+            return "softmax";
+        }
+        Matrix forward(const Matrix& images) override
+        {
+            return m_linear.forward(images);
+        }
+        void backward(const Matrix& dlogits) override
+        {
+            m_linear.backward(dlogits, false);
+        }
+        std::vector<Parameter> parameters() override
+        {
+            return m_linear.parameters();
+        }
 
     private:
         Dense m_linear;
@@ -137,12 +149,15 @@ namespace fashion_mnist
     {
     public:
         Mlp(std::size_t features, std::size_t hidden, std::size_t classes, Rng& rng)
-            : m_hidden(features, hidden, he_limit(features), rng),
-              m_output(hidden, classes, glorot_limit(hidden, classes), rng)
+            : m_hidden(features, hidden, he_limit(features), rng)
+            , m_output(hidden, classes, glorot_limit(hidden, classes), rng)
         {
         }
 
-        std::string name() const override { return "mlp"; }
+        std::string name() const override
+        {
+            return "mlp";
+        }
 
         Matrix forward(const Matrix& images) override
         {

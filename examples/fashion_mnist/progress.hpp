@@ -27,11 +27,11 @@ namespace fashion_mnist
         using clock = std::chrono::steady_clock;
 
         ProgressBar(std::string label, std::size_t total, bool terminal)
-            : m_label(std::move(label)),
-              m_total(total),
-              m_terminal(terminal),
-              m_interval(terminal ? std::chrono::milliseconds(100) : std::chrono::seconds(5)),
-              m_last(clock::now())
+            : m_label(std::move(label))
+            , m_total(total)
+            , m_terminal(terminal)
+            , m_interval(terminal ? std::chrono::milliseconds(100) : std::chrono::seconds(5))
+            , m_last(clock::now())
         {
         }
 
@@ -47,8 +47,8 @@ namespace fashion_mnist
             m_last = now;
             if (m_terminal)
             {
-                std::printf("\r%s [%s] %zu/%zu  loss %.4f", m_label.c_str(), bar(done).c_str(),
-                            done, m_total, loss);
+                std::printf("\r%s [%s] %zu/%zu  loss %.4f", m_label.c_str(), bar(done).c_str(), done, m_total,
+                            loss);
                 m_drawn = true;
             }
             else if (done < m_total)

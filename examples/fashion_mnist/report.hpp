@@ -100,10 +100,9 @@ namespace fashion_mnist
         for (std::size_t i = 0; i < models.size(); ++i)
         {
             const std::string m = "'" + models[i] + "'";
-            gp << (i ? ", " : "") << csv_q << " using 2:(row(" << m << ", 3)) with linespoints lc "
-               << i + 1 << " dt 2 title '" << models[i] << " train', " << csv_q
-               << " using 2:(row(" << m << ", 4)) with linespoints lc " << i + 1 << " title '"
-               << models[i] << " test'";
+            gp << (i ? ", " : "") << csv_q << " using 2:(row(" << m << ", 3)) with linespoints lc " << i + 1
+               << " dt 2 title '" << models[i] << " train', " << csv_q << " using 2:(row(" << m
+               << ", 4)) with linespoints lc " << i + 1 << " title '" << models[i] << " test'";
         }
         gp << "\nset title 'test accuracy'\nset ylabel 'accuracy (%)'\nset key bottom right\nplot ";
         for (std::size_t i = 0; i < models.size(); ++i)

@@ -108,18 +108,20 @@ XLOSS_NAMESPACE_BEGIN
                 const B zero(T(0));
                 statistics<B> st{sa, sb, zero, zero, zero, zero};
                 B dot = zero, aa = zero, bb = zero, count = zero;
-                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
-                    B a = x, b = y;
-                    if constexpr (Scaled)
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto)
                     {
-                        a = a * sa.inverse_hi * sa.inverse_lo;
-                        b = b * sb.inverse_hi * sb.inverse_lo;
-                    }
-                    dot += simd::select(valid, a * b, zero);
-                    aa += simd::select(valid, a * a, zero);
-                    bb += simd::select(valid, b * b, zero);
-                    count += simd::select(valid, B(T(1)), zero);
-                });
+                        B a = x, b = y;
+                        if constexpr (Scaled)
+                        {
+                            a = a * sa.inverse_hi * sa.inverse_lo;
+                            b = b * sb.inverse_hi * sb.inverse_lo;
+                        }
+                        dot += simd::select(valid, a * b, zero);
+                        aa += simd::select(valid, a * a, zero);
+                        bb += simd::select(valid, b * b, zero);
+                        count += simd::select(valid, B(T(1)), zero);
+                    });
                 st.dot = lanes.sum(dot);
                 st.norm2_a = lanes.sum(aa);
                 st.norm2_b = lanes.sum(bb);
@@ -148,11 +150,14 @@ XLOSS_NAMESPACE_BEGIN
                 // largest magnitude, so the sums are of numbers below 2 in
                 // magnitude with at least one of them at least 1.
                 B max_a(T(0)), max_b(T(0));
-                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto) {
-                    max_a = simd::select(valid, simd::max(max_a, simd::abs(x)), max_a);
-                    max_b = simd::select(valid, simd::max(max_b, simd::abs(y)), max_b);
-                });
-                return sums<true>(lanes, scale_of(lanes.max(max_a), epsilon), scale_of(lanes.max(max_b), epsilon));
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto)
+                    {
+                        max_a = simd::select(valid, simd::max(max_a, simd::abs(x)), max_a);
+                        max_b = simd::select(valid, simd::max(max_b, simd::abs(y)), max_b);
+                    });
+                return sums<true>(lanes, scale_of(lanes.max(max_a), epsilon),
+                                  scale_of(lanes.max(max_b), epsilon));
             }
 
             // epsilon in the slice's scaled units (eps / scale^2). Divided twice so
@@ -236,20 +241,22 @@ XLOSS_NAMESPACE_BEGIN
                 // their product alone may overflow for denormal inputs.
                 const auto& sa = st.a;
                 const auto& sb = st.b;
-                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
-                    const B a = x * sa.inverse_hi * sa.inverse_lo;
-                    const B b = y * sb.inverse_hi * sb.inverse_lo;
-                    if (grp.grad[0])
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto at)
                     {
-                        const B d = g * (b * inv_denom - self_a * a) * sa.inverse_hi * sa.inverse_lo;
-                        lanes.store(grp.grad[0], at, simd::select(valid, d, zero));
-                    }
-                    if (grp.grad[1])
-                    {
-                        const B d = g * (a * inv_denom - self_b * b) * sb.inverse_hi * sb.inverse_lo;
-                        lanes.store(grp.grad[1], at, simd::select(valid, d, zero));
-                    }
-                });
+                        const B a = x * sa.inverse_hi * sa.inverse_lo;
+                        const B b = y * sb.inverse_hi * sb.inverse_lo;
+                        if (grp.grad[0])
+                        {
+                            const B d = g * (b * inv_denom - self_a * a) * sa.inverse_hi * sa.inverse_lo;
+                            lanes.store(grp.grad[0], at, simd::select(valid, d, zero));
+                        }
+                        if (grp.grad[1])
+                        {
+                            const B d = g * (a * inv_denom - self_b * b) * sb.inverse_hi * sb.inverse_lo;
+                            lanes.store(grp.grad[1], at, simd::select(valid, d, zero));
+                        }
+                    });
                 return finish(st, cosine);
             }
         };

@@ -87,13 +87,17 @@ XLOSS_NAMESPACE_BEGIN
                 using T = typename Lanes::value_type;
                 B labelled(T(0)), label_sum(T(0)), label_dot(T(0));
                 // The label sums ride along the normaliser's exp pass.
-                const auto norm = kernels::normaliser(lanes, [&](const B& x, const B& y, const auto& valid, const B& shift) {
-                    // Zero labels are skipped before the product: 0 * -inf would be NaN.
-                    const auto counts = valid && simd::not_equal(y, B(T(0)));
-                    labelled += simd::select(counts, B(T(1)), B(T(0)));
-                    label_sum += simd::select(counts, y, B(T(0)));
-                    label_dot += simd::select(counts, y * (x - shift), B(T(0)));
-                }, keep_exp);
+                const auto norm = kernels::normaliser(
+                    lanes,
+                    [&](const B& x, const B& y, const auto& valid, const B& shift)
+                    {
+                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
+                        const auto counts = valid && simd::not_equal(y, B(T(0)));
+                        labelled += simd::select(counts, B(T(1)), B(T(0)));
+                        label_sum += simd::select(counts, y, B(T(0)));
+                        label_dot += simd::select(counts, y * (x - shift), B(T(0)));
+                    },
+                    keep_exp);
                 statistics<B> st{norm, B(T(0)), B(T(0)), B(T(0))};
                 st.labelled = lanes.sum(labelled);
                 st.label_sum = lanes.sum(label_sum);
@@ -134,19 +138,21 @@ XLOSS_NAMESPACE_BEGIN
                 const B scale = g * st.label_sum / st.norm.sum_exp;
                 const B log_z = simd::log(st.norm.sum_exp);
                 const B zero(T(0));
-                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) {
-                    const B shifted = x - st.norm.shift;
-                    if (grp.grad[0])
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto at)
                     {
-                        const B label = simd::select(simd::not_equal(y, zero), y, zero);
-                        const B e = lanes.load_back(grp.grad[0], at);
-                        lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * label, zero));
-                    }
-                    if (grp.grad[1])
-                    {
-                        lanes.store(grp.grad[1], at, simd::select(valid, g * (log_z - shifted), zero));
-                    }
-                });
+                        const B shifted = x - st.norm.shift;
+                        if (grp.grad[0])
+                        {
+                            const B label = simd::select(simd::not_equal(y, zero), y, zero);
+                            const B e = lanes.load_back(grp.grad[0], at);
+                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * label, zero));
+                        }
+                        if (grp.grad[1])
+                        {
+                            lanes.store(grp.grad[1], at, simd::select(valid, g * (log_z - shifted), zero));
+                        }
+                    });
                 return value_of(st);
             }
         };
@@ -215,9 +221,11 @@ XLOSS_NAMESPACE_BEGIN
                 // The exp pass leaves exp(logits - shift) in grad; scale it.
                 const auto norm = kernels::normaliser(lanes, kernels::no_extra{}, grad);
                 const B scale = grp.upstream / norm.sum_exp;
-                lanes.for_each([&](const B&, const B&, const auto& valid, auto at) {
-                    lanes.store(grad, at, simd::select(valid, scale * lanes.load_back(grad, at), B(T(0))));
-                });
+                lanes.for_each(
+                    [&](const B&, const B&, const auto& valid, auto at) {
+                        lanes.store(grad, at,
+                                    simd::select(valid, scale * lanes.load_back(grad, at), B(T(0))));
+                    });
                 alignas(64) T upstream[simd::width<T>];
                 simd::store_aligned(upstream, grp.upstream);
                 for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)

@@ -90,59 +90,62 @@ XLOSS_NAMESPACE_BEGIN
                 const bool weighted = opts.alpha.has_value();
                 const B alpha(static_cast<T>(opts.alpha.value_or(0)));
                 B total = zero;
-                lanes.for_each([&](const B& x, const B& l, const auto& valid, auto at) {
-                    // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
-                    // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
-                    // order. One exp and one log1p; no 1 - p cancellation.
-                    const B e = simd::exp(-simd::abs(x));
-                    const B log1p_e = simd::log1p(e);
-                    const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
-                    const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
-                    const B r = one / (one + e);
-                    const auto nonneg = x >= zero;
-                    const B p = simd::select(nonneg, r, e * r);
-                    const B q = simd::select(nonneg, e * r, r);
-                    const B ce = l * minus_log_p + (one - l) * minus_log_q;
-                    const B u = p * (one - l) + q * l;  // 1 - p_t
-                    const B u_gamma = power(u, gamma, opts.gamma);
-                    const B w = weighted ? alpha * l + (one - alpha) * (one - l) : one;
-                    total += simd::select(valid, w * ce * u_gamma, zero);
-                    if constexpr (Grad)
+                lanes.for_each(
+                    [&](const B& x, const B& l, const auto& valid, auto at)
                     {
-                        const B g = grp.upstream;
-                        // d(u^gamma)/du = gamma u^(gamma - 1): 0 when gamma == 0, and
-                        // written as gamma u^gamma / u, taken as 0 where u == 0.
-                        const B du_gamma = simd::select(u > zero && simd::not_equal(gamma, zero), gamma * u_gamma / u, zero);
-                        if (grp.grad[0])
+                        // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
+                        // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
+                        // order. One exp and one log1p; no 1 - p cancellation.
+                        const B e = simd::exp(-simd::abs(x));
+                        const B log1p_e = simd::log1p(e);
+                        const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
+                        const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
+                        const B r = one / (one + e);
+                        const auto nonneg = x >= zero;
+                        const B p = simd::select(nonneg, r, e * r);
+                        const B q = simd::select(nonneg, e * r, r);
+                        const B ce = l * minus_log_p + (one - l) * minus_log_q;
+                        const B u = p * (one - l) + q * l;  // 1 - p_t
+                        const B u_gamma = power(u, gamma, opts.gamma);
+                        const B w = weighted ? alpha * l + (one - alpha) * (one - l) : one;
+                        total += simd::select(valid, w * ce * u_gamma, zero);
+                        if constexpr (Grad)
                         {
-                            // dce/dx = p - l, taken as (1 - l) - q where p >= 1/2:
-                            // p - 1 at x = 10 would keep q = 4.5e-5 to only 3
-                            // digits in float. 1 - l is exact for l >= 1/2, so the
-                            // error is epsilon times |1 - l| + q. (No products:
-                            // FMA contraction must not make paths differ.)
-                            // du/dx = (1 - 2l) p q.
-                            const B p_minus_l = simd::select(nonneg, (one - l) - q, p - l);
-                            const B d = w * (p_minus_l * u_gamma + ce * du_gamma * (one - l - l) * p * q);
-                            lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
-                        }
-                        if (grp.grad[1])
-                        {
-                            // dce/dl = -x; du/dl = q - p; dw/dl = 2 alpha - 1.
-                            // q - p = -+(1 - e) / (1 + e), with 1 - e from expm1:
-                            // for |x| below epsilon, e rounds to 1 and q - p
-                            // computed as a difference would be 0, not -x / 2.
-                            // (expm1's argument is bounded: it is -1 below -100.)
-                            const B em1 = simd::expm1(simd::max(-simd::abs(x), B(T(-100))));
-                            const B q_minus_p = simd::select(nonneg, em1 * r, -(em1 * r));
-                            B d = w * (-x * u_gamma + ce * du_gamma * q_minus_p);
-                            if (weighted)
+                            const B g = grp.upstream;
+                            // d(u^gamma)/du = gamma u^(gamma - 1): 0 when gamma == 0, and
+                            // written as gamma u^gamma / u, taken as 0 where u == 0.
+                            const B du_gamma = simd::select(u > zero && simd::not_equal(gamma, zero),
+                                                            gamma * u_gamma / u, zero);
+                            if (grp.grad[0])
                             {
-                                d += (alpha + alpha - one) * ce * u_gamma;
+                                // dce/dx = p - l, taken as (1 - l) - q where p >= 1/2:
+                                // p - 1 at x = 10 would keep q = 4.5e-5 to only 3
+                                // digits in float. 1 - l is exact for l >= 1/2, so the
+                                // error is epsilon times |1 - l| + q. (No products:
+                                // FMA contraction must not make paths differ.)
+                                // du/dx = (1 - 2l) p q.
+                                const B p_minus_l = simd::select(nonneg, (one - l) - q, p - l);
+                                const B d = w * (p_minus_l * u_gamma + ce * du_gamma * (one - l - l) * p * q);
+                                lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
                             }
-                            lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
+                            if (grp.grad[1])
+                            {
+                                // dce/dl = -x; du/dl = q - p; dw/dl = 2 alpha - 1.
+                                // q - p = -+(1 - e) / (1 + e), with 1 - e from expm1:
+                                // for |x| below epsilon, e rounds to 1 and q - p
+                                // computed as a difference would be 0, not -x / 2.
+                                // (expm1's argument is bounded: it is -1 below -100.)
+                                const B em1 = simd::expm1(simd::max(-simd::abs(x), B(T(-100))));
+                                const B q_minus_p = simd::select(nonneg, em1 * r, -(em1 * r));
+                                B d = w * (-x * u_gamma + ce * du_gamma * q_minus_p);
+                                if (weighted)
+                                {
+                                    d += (alpha + alpha - one) * ce * u_gamma;
+                                }
+                                lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
+                            }
                         }
-                    }
-                });
+                    });
                 return lanes.sum(total);
             }
         };

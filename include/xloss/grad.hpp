@@ -38,7 +38,8 @@ XLOSS_NAMESPACE_BEGIN
         constexpr auto wanted()
         {
             static_assert(sizeof...(Argnums) <= 2, "xloss: at most two argnums (0 and 1)");
-            static_assert(((Argnums < 2) && ...), "xloss: argnums must be 0 (first input) or 1 (second input)");
+            static_assert(((Argnums < 2) && ...),
+                          "xloss: argnums must be 0 (first input) or 1 (second input)");
             static_assert((is_differentiable<typename Loss::rule, Argnums> && ...),
                           "xloss: integer labels are not differentiable; "
                           "differentiate w.r.t. argnum 0 (the logits) only");
@@ -97,7 +98,8 @@ XLOSS_NAMESPACE_BEGIN
     }
 
     template <std::size_t... Argnums, class Loss, class X, class Y, class... Rest>
-    auto value_and_grad(const Loss& loss, const X& x, const Y& y, std::initializer_list<int> axes, const Rest&... rest)
+    auto value_and_grad(const Loss& loss, const X& x, const Y& y, std::initializer_list<int> axes,
+                        const Rest&... rest)
     {
         return value_and_grad<Argnums...>(loss, x, y, std::vector<int>(axes), rest...);
     }

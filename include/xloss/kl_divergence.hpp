@@ -69,39 +69,41 @@ XLOSS_NAMESPACE_BEGIN
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
                 B total = zero;
-                lanes.for_each([&](const B& lp, const B& t, const auto& valid, auto at) {
-                    // log(0) is never multiplied: zero targets are selected away first.
-                    const auto positive = simd::not_equal(t, zero);
-                    const B log_t = simd::log(simd::select(positive, t, B(T(1))));
-                    B term = simd::select(positive, t * (log_t - lp), zero);
-                    if constexpr (Convex)
+                lanes.for_each(
+                    [&](const B& lp, const B& t, const auto& valid, auto at)
                     {
-                        term += simd::exp(lp) - t;
-                    }
-                    total += simd::select(valid, term, zero);
-                    if constexpr (Grad)
-                    {
-                        const B g = grp.upstream;
-                        if (grp.grad[0])
+                        // log(0) is never multiplied: zero targets are selected away first.
+                        const auto positive = simd::not_equal(t, zero);
+                        const B log_t = simd::log(simd::select(positive, t, B(T(1))));
+                        B term = simd::select(positive, t * (log_t - lp), zero);
+                        if constexpr (Convex)
                         {
-                            B d = -t;
-                            if constexpr (Convex)
-                            {
-                                d += simd::exp(lp);
-                            }
-                            lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
+                            term += simd::exp(lp) - t;
                         }
-                        if (grp.grad[1])
+                        total += simd::select(valid, term, zero);
+                        if constexpr (Grad)
                         {
-                            B d = simd::select(positive, log_t + B(T(1)), zero) - lp;
-                            if constexpr (Convex)
+                            const B g = grp.upstream;
+                            if (grp.grad[0])
                             {
-                                d -= B(T(1));
+                                B d = -t;
+                                if constexpr (Convex)
+                                {
+                                    d += simd::exp(lp);
+                                }
+                                lanes.store(grp.grad[0], at, simd::select(valid, g * d, zero));
                             }
-                            lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
+                            if (grp.grad[1])
+                            {
+                                B d = simd::select(positive, log_t + B(T(1)), zero) - lp;
+                                if constexpr (Convex)
+                                {
+                                    d -= B(T(1));
+                                }
+                                lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
+                            }
                         }
-                    }
-                });
+                    });
                 return lanes.sum(total);
             }
         };

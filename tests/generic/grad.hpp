@@ -49,7 +49,9 @@ namespace
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("gradients match central finite differences (double)", "[generic][grad][fd]", selected_entries)
+TEMPLATE_LIST_TEST_CASE("gradients match central finite differences (double)",
+                        "[generic][grad][fd]",
+                        selected_entries)
 {
     using E = TestType;
     unsigned seed = 100;
@@ -59,7 +61,9 @@ TEMPLATE_LIST_TEST_CASE("gradients match central finite differences (double)", "
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("gradients at reduced lengths around the SIMD width", "[generic][grad][lengths]", entry_cases)
+TEMPLATE_LIST_TEST_CASE("gradients at reduced lengths around the SIMD width",
+                        "[generic][grad][lengths]",
+                        entry_cases)
 {
     // double: against central differences; float: against the (finite-
     // difference-checked) double gradients of the same float-rounded inputs.
@@ -80,7 +84,8 @@ TEMPLATE_LIST_TEST_CASE("gradients at reduced lengths around the SIMD width", "[
             const xt::xarray<bool> m = random_mask(c->shape, 0.7, ++seed);
             const auto in = make_inputs<E, T>(c->shape, listed, ++seed, &m);
             const xt::xarray<double> xd = xt::cast<double>(in.x);
-            const auto yd = [&] {
+            const auto yd = [&]
+            {
                 if constexpr (E::integer_labels)
                 {
                     return in.y;
@@ -107,7 +112,8 @@ TEMPLATE_LIST_TEST_CASE("gradients at reduced lengths around the SIMD width", "[
 }
 
 TEMPLATE_LIST_TEST_CASE("grad == vjp with ones == value_and_grad.grad; value_and_grad.value == the loss",
-                        "[generic][grad][api]", entry_cases)
+                        "[generic][grad][api]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -161,7 +167,8 @@ TEMPLATE_LIST_TEST_CASE("grad == vjp with ones == value_and_grad.grad; value_and
 }
 
 TEMPLATE_LIST_TEST_CASE("vjp: batch-shaped and broadcastable upstream gradients; wrong shapes throw",
-                        "[generic][grad][vjp]", entry_cases)
+                        "[generic][grad][vjp]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -223,7 +230,8 @@ TEMPLATE_LIST_TEST_CASE("vjp: batch-shaped and broadcastable upstream gradients;
     CHECK_THROWS_WITH(vjps_of<E>(o, g, inall.x, inall.y, xloss::all_axes, nullptr), Catch::Contains(fn));
 }
 
-TEMPLATE_LIST_TEST_CASE("masked gradients: 0 off the mask, the subset's gradient on it, no NaN", "[generic][grad][where]",
+TEMPLATE_LIST_TEST_CASE("masked gradients: 0 off the mask, the subset's gradient on it, no NaN",
+                        "[generic][grad][where]",
                         entry_cases)
 {
     using E = typename TestType::entry;
@@ -353,7 +361,8 @@ TEMPLATE_LIST_TEST_CASE("masked gradients: 0 off the mask, the subset's gradient
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts", "[generic][grad][broadcast]",
+TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
+                        "[generic][grad][broadcast]",
                         entry_cases)
 {
     using E = typename TestType::entry;
@@ -379,7 +388,8 @@ TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
             REQUIRE(d.first.shape() == shape_t{B, C});
             REQUIRE(d.second.shape() == shape_t{1, C});
             check_equal(d.first, db.first);
-            const xt::xarray<T> summed = xt::sum(db.second, {0}, xt::keep_dims | xt::evaluation_strategy::immediate);
+            const xt::xarray<T> summed = xt::sum(db.second, {0},
+                                                 xt::keep_dims | xt::evaluation_strategy::immediate);
             check_close<T>(d.second, summed, 4.0);
             const auto v = vjps_of<E>(o, xt::xarray<T>(T(2)), x, y1, last, &m);
             REQUIRE(v.second.shape() == shape_t{1, C});
@@ -391,8 +401,8 @@ TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
             const xt::xarray<T> yb = xt::broadcast(y1, shape);
             const auto d = grads_of<E>(o, x, y1, last, nullptr);
             REQUIRE(d.second.shape() == shape_t{C});
-            const xt::xarray<T> summed =
-                xt::sum(grads_of<E>(o, x, yb, last, nullptr).second, {0}, xt::evaluation_strategy::immediate);
+            const xt::xarray<T> summed = xt::sum(grads_of<E>(o, x, yb, last, nullptr).second, {0},
+                                                 xt::evaluation_strategy::immediate);
             check_close<T>(d.second, summed, 4.0);
         }
     }
@@ -408,14 +418,16 @@ TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
             REQUIRE(d.first.shape() == shape_t{1, C});
             REQUIRE(d.second.shape() == shape_t{B, C});
             check_equal(d.second, db.second);
-            const xt::xarray<T> summed = xt::sum(db.first, {0}, xt::keep_dims | xt::evaluation_strategy::immediate);
+            const xt::xarray<T> summed = xt::sum(db.first, {0},
+                                                 xt::keep_dims | xt::evaluation_strategy::immediate);
             check_close<T>(d.first, summed, 4.0);
         }
     }
 }
 
 TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved last transpose the gradient",
-                        "[generic][grad][axes]", entry_cases)
+                        "[generic][grad][axes]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -434,13 +446,14 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
         check_equal(E::value_and_grad(o, in.x, in.y, std::vector<int>{1}, m).grad, d.first);
         check_pair_equal(all_vjps<E>(o, T(1), in.x, in.y, std::vector<int>{1}, m), d);
         // a braced list, through grad, vjp and value_and_grad
-        check_equal(E::with_options(o, [&](const auto&... opts) { return xloss::grad(E::loss, in.x, in.y, {1}, m, opts...); }),
+        check_equal(E::with_options(o, [&](const auto&... opts)
+                                    { return xloss::grad(E::loss, in.x, in.y, {1}, m, opts...); }),
                     d.first);
-        check_equal(
-            E::with_options(o, [&](const auto&... opts) { return xloss::vjp(E::loss, T(1), in.x, in.y, {1}, m, opts...); }),
-            d.first);
-        check_equal(E::with_options(
-                        o, [&](const auto&... opts) { return xloss::value_and_grad(E::loss, in.x, in.y, {1}, m, opts...); })
+        check_equal(E::with_options(o, [&](const auto&... opts)
+                                    { return xloss::vjp(E::loss, T(1), in.x, in.y, {1}, m, opts...); }),
+                    d.first);
+        check_equal(E::with_options(o, [&](const auto&... opts)
+                                    { return xloss::value_and_grad(E::loss, in.x, in.y, {1}, m, opts...); })
                         .grad,
                     d.first);
     }
@@ -503,7 +516,8 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
 }
 
 TEMPLATE_LIST_TEST_CASE("gradients of every input kind equal those of copies, with the input's shape",
-                        "[generic][grad][inputs]", entry_cases)
+                        "[generic][grad][inputs]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -515,11 +529,13 @@ TEMPLATE_LIST_TEST_CASE("gradients of every input kind equal those of copies, wi
     const auto o = E::option_cases().back();
     const auto rows = all_grads<E>(o, rows_in.x, rows_in.y, -1, m);
     const auto cols = all_grads<E>(o, cols_in.x, cols_in.y, 0, m);
-    const auto check_kind = [&](const auto& make) {
+    const auto check_kind = [&](const auto& make)
+    {
         if constexpr (E::integer_labels)
         {
             const auto got = all_grads<E>(o, make(rows_in.x), rows_in.y, -1, m);
-            static_assert(std::is_same_v<std::decay_t<decltype(got.first)>, xt::xarray<T>>, "xt::xarray of T");
+            static_assert(std::is_same_v<std::decay_t<decltype(got.first)>, xt::xarray<T>>,
+                          "xt::xarray of T");
             REQUIRE(got.first.shape() == shape);
             check_close<T>(got.first, rows.first);
             check_close<T>(all_grads<E>(o, make(cols_in.x), cols_in.y, 0, m).first, cols.first);
@@ -527,7 +543,8 @@ TEMPLATE_LIST_TEST_CASE("gradients of every input kind equal those of copies, wi
         else
         {
             const auto got = all_grads<E>(o, make(rows_in.x), make(rows_in.y), -1, m);
-            static_assert(std::is_same_v<std::decay_t<decltype(got.first)>, xt::xarray<T>>, "xt::xarray of T");
+            static_assert(std::is_same_v<std::decay_t<decltype(got.first)>, xt::xarray<T>>,
+                          "xt::xarray of T");
             REQUIRE(got.first.shape() == shape);
             check_pair_close<T>(got, rows);
             check_pair_close<T>(all_grads<E>(o, make(cols_in.x), make(cols_in.y), 0, m), cols);

@@ -88,8 +88,12 @@ namespace
 
     // Empty when `got` matches `expected`; otherwise a description of the
     // first mismatches.
-    std::string compare(const std::string& what, const xt::xarray<double>& got, const xt::xarray<double>& expected,
-                        double rtol, double atol, double input_scale)
+    std::string compare(const std::string& what,
+                        const xt::xarray<double>& got,
+                        const xt::xarray<double>& expected,
+                        double rtol,
+                        double atol,
+                        double input_scale)
     {
         const std::vector<std::size_t> gs(got.shape().begin(), got.shape().end());
         const std::vector<std::size_t> es(expected.shape().begin(), expected.shape().end());
@@ -137,7 +141,8 @@ namespace
     struct default_axis_t
     {
     };
-    using axis_value = std::variant<default_axis_t, int, std::vector<int>, xloss::no_axes_t, xloss::all_axes_t>;
+    using axis_value =
+        std::variant<default_axis_t, int, std::vector<int>, xloss::no_axes_t, xloss::all_axes_t>;
 
     axis_value to_axis(const xloss_reference::axis_spec& a)
     {
@@ -160,7 +165,10 @@ namespace
     // Calls f(rest...) with rest one of the loss call forms after (x, y):
     //   (), (opts), (axis), (axis, where), (axis, opts), (axis, where, opts)
     template <class Opts, class F>
-    auto dispatch(const axis_value& axis, const xt::xarray<bool>* where, const std::optional<Opts>& opts, F&& f)
+    auto dispatch(const axis_value& axis,
+                  const xt::xarray<bool>* where,
+                  const std::optional<Opts>& opts,
+                  F&& f)
     {
         return std::visit(
             [&](const auto& a)
@@ -241,7 +249,8 @@ namespace
 
         std::string report;
         const auto value = dispatch<Opts>(axis, where, opts,
-                                          [&](const auto&... rest) { return to_double(loss(x, y, rest...)); });
+                                          [&](const auto&... rest)
+                                          { return to_double(loss(x, y, rest...)); });
         report += compare("value", value, c.real("expected"), rtol, atol, input_scale);
 
         const bool want0 = c.has("grad0");
@@ -261,7 +270,8 @@ namespace
             {
                 throw std::runtime_error("integer labels have no gradient");
             }
-            const auto d0 = dispatch<Opts>(axis, where, opts, [&](const auto&... rest)
+            const auto d0 = dispatch<Opts>(axis, where, opts,
+                                           [&](const auto&... rest)
                                            { return to_double(xloss::vjp<0>(loss, g, x, y, rest...)); });
             report += compare("grad0", d0, c.real("grad0"), rtol, atol, 0);
         }
@@ -273,20 +283,23 @@ namespace
                                               [&](const auto&... rest)
                                               {
                                                   auto p = xloss::vjp<0, 1>(loss, g, x, y, rest...);
-                                                  return std::make_pair(to_double(p.first), to_double(p.second));
+                                                  return std::make_pair(to_double(p.first),
+                                                                        to_double(p.second));
                                               });
                 report += compare("grad0", d.first, c.real("grad0"), rtol, atol, 0);
                 report += compare("grad1", d.second, c.real("grad1"), rtol, atol, 0);
             }
             else if (want0)
             {
-                const auto d0 = dispatch<Opts>(axis, where, opts, [&](const auto&... rest)
+                const auto d0 = dispatch<Opts>(axis, where, opts,
+                                               [&](const auto&... rest)
                                                { return to_double(xloss::vjp<0>(loss, g, x, y, rest...)); });
                 report += compare("grad0", d0, c.real("grad0"), rtol, atol, 0);
             }
             else
             {
-                const auto d1 = dispatch<Opts>(axis, where, opts, [&](const auto&... rest)
+                const auto d1 = dispatch<Opts>(axis, where, opts,
+                                               [&](const auto&... rest)
                                                { return to_double(xloss::vjp<1>(loss, g, x, y, rest...)); });
                 report += compare("grad1", d1, c.real("grad1"), rtol, atol, 0);
             }

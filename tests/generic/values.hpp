@@ -32,7 +32,6 @@ namespace
         return {a.shape().begin(), a.shape().end()};
     }
 
-
     // Every floating input element under a false mask set to NaN, +inf or
     // -inf in turn (labels are left alone: they have no NaN).
     template <class E, class T>
@@ -56,7 +55,8 @@ namespace
 }
 
 TEMPLATE_LIST_TEST_CASE("the loss equals its long-double reference over shapes, axes, masks and options",
-                        "[generic][reference]", entry_cases)
+                        "[generic][reference]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -86,15 +86,17 @@ TEMPLATE_LIST_TEST_CASE("an all-true mask equals no mask, exactly", "[generic][w
         check_equal(E::call(o, in.x, in.y, -1, full), plain);
         check_equal(E::call(o, in.x, in.y, -1, rows), plain);
         check_equal(E::call(o, elementwise.x, elementwise.y, xloss::no_axes, full),
-                          E::call(o, elementwise.x, elementwise.y, xloss::no_axes));
+                    E::call(o, elementwise.x, elementwise.y, xloss::no_axes));
     }
     // The column kernel.
     const auto cols = make_inputs<E, T>(shape, {0}, 2);
     check_equal(E::call(E::option_cases()[0], cols.x, cols.y, 0, full),
-                      E::call(E::option_cases()[0], cols.x, cols.y, 0));
+                E::call(E::option_cases()[0], cols.x, cols.y, 0));
 }
 
-TEMPLATE_LIST_TEST_CASE("a masked result equals the loss on the selected subset", "[generic][where]", entry_cases)
+TEMPLATE_LIST_TEST_CASE("a masked result equals the loss on the selected subset",
+                        "[generic][where]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -256,7 +258,8 @@ TEMPLATE_LIST_TEST_CASE("a slice with nothing selected gives 0", "[generic][wher
 }
 
 TEMPLATE_LIST_TEST_CASE("masks read by rank: [B] masks examples even when B == C, [1, C] masks classes",
-                        "[generic][where]", entry_cases)
+                        "[generic][where]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -290,7 +293,8 @@ TEMPLATE_LIST_TEST_CASE("masks read by rank: [B] masks examples even when B == C
 }
 
 TEMPLATE_LIST_TEST_CASE("every axis form gives the documented result shape; braced lists are axes",
-                        "[generic][axes]", entry_cases)
+                        "[generic][axes]",
+                        entry_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -375,7 +379,8 @@ TEMPLATE_LIST_TEST_CASE("moving the reduced axes last changes nothing", "[generi
         else
         {
             const xt::xarray<T> y02 = xt::transpose(in.y, {1, 0, 2});
-            check_close<T>(E::call(o, in.x, in.y, std::vector<int>{0, 2}), E::call(o, x02, y02, std::vector<int>{1, 2}));
+            check_close<T>(E::call(o, in.x, in.y, std::vector<int>{0, 2}),
+                           E::call(o, x02, y02, std::vector<int>{1, 2}));
         }
     }
 }
@@ -393,7 +398,8 @@ TEMPLATE_LIST_TEST_CASE("input kinds give the results of copies", "[generic][inp
     const auto expected = E::call(o, rows_in.x, rows_in.y, -1, m);
     const auto expected_cols = E::call(o, cols_in.x, cols_in.y, 0, m);
     // The first input as another kind (the second too when it is floating).
-    const auto check_kind = [&](const auto& make) {
+    const auto check_kind = [&](const auto& make)
+    {
         if constexpr (E::integer_labels)
         {
             check_close<T>(E::call(o, make(rows_in.x), rows_in.y, -1, m), expected);

@@ -25,7 +25,8 @@
 //
 // The path of the data file comes from the compile definition
 // XLOSS_REFERENCE_DATA (a string literal), set by tests/CMakeLists.txt:
-//   target_compile_definitions(t PRIVATE XLOSS_REFERENCE_DATA="${CMAKE_CURRENT_SOURCE_DIR}/reference/reference_data.txt")
+//   target_compile_definitions(t PRIVATE
+//   XLOSS_REFERENCE_DATA="${CMAKE_CURRENT_SOURCE_DIR}/reference/reference_data.txt")
 // Every problem (missing file, malformed line, wrong value count, missing
 // tensor) throws std::runtime_error naming the file, the line and the case.
 #ifndef XLOSS_TESTS_REFERENCE_DATA_HPP
@@ -121,8 +122,8 @@ namespace xloss_reference
             }
             if (it->second.type != type)
             {
-                throw std::runtime_error("reference case '" + name + "': tensor '" + key +
-                                         "' has another element type");
+                throw std::runtime_error("reference case '" + name + "': tensor '" + key
+                                         + "' has another element type");
             }
             return it->second;
         }
@@ -160,7 +161,9 @@ namespace xloss_reference
             return v;
         }
 
-        inline std::string next_token(std::istringstream& in, const std::string& path, std::size_t line,
+        inline std::string next_token(std::istringstream& in,
+                                      const std::string& path,
+                                      std::size_t line,
                                       const char* what)
         {
             std::string tok;
@@ -172,7 +175,8 @@ namespace xloss_reference
         }
 
         // "tensor <name> <type> <rank> <extents...> : <values...>" (after the keyword)
-        inline std::pair<std::string, tensor> parse_tensor(std::istringstream& in, const std::string& path,
+        inline std::pair<std::string, tensor> parse_tensor(std::istringstream& in,
+                                                           const std::string& path,
                                                            std::size_t line)
         {
             std::pair<std::string, tensor> out;
@@ -206,8 +210,9 @@ namespace xloss_reference
             }
             if (toks.size() != size)
             {
-                fail(path, line, "tensor '" + out.first + "' has " + std::to_string(toks.size()) +
-                                     " values, its shape needs " + std::to_string(size));
+                fail(path, line,
+                     "tensor '" + out.first + "' has " + std::to_string(toks.size())
+                         + " values, its shape needs " + std::to_string(size));
             }
             tensor& t = out.second;
             if (type == "real")
@@ -270,8 +275,8 @@ namespace xloss_reference
         std::ifstream file(path);
         if (!file)
         {
-            throw std::runtime_error("reference data: cannot open '" + path +
-                                     "' (regenerate it with /usr/bin/python3 tests/reference/generate.py)");
+            throw std::runtime_error("reference data: cannot open '" + path
+                                     + "' (regenerate it with /usr/bin/python3 tests/reference/generate.py)");
         }
         std::vector<reference_case> cases;
         std::map<std::string, std::size_t> seen;
@@ -364,8 +369,9 @@ namespace xloss_reference
             {
                 const std::string name = detail::next_token(in, path, line, "option name");
                 const std::string value = detail::next_token(in, path, line, "option value");
-                current.options[name] =
-                    value == "none" ? std::nullopt : std::optional<double>(detail::parse_real(value, path, line));
+                current.options[name] = value == "none"
+                                            ? std::nullopt
+                                            : std::optional<double>(detail::parse_real(value, path, line));
             }
             else if (key == "tensor")
             {
@@ -373,7 +379,8 @@ namespace xloss_reference
                 const std::string name = t.first;
                 if (!current.tensors.emplace(std::move(t)).second)
                 {
-                    detail::fail(path, line, "duplicate tensor '" + name + "' in case '" + current.name + "'");
+                    detail::fail(path, line,
+                                 "duplicate tensor '" + name + "' in case '" + current.name + "'");
                 }
             }
             else

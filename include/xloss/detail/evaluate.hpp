@@ -23,252 +23,267 @@
 #include "schedule.hpp"
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail
-{
-    // Marks an absent `where` or upstream gradient.
-    struct none_t
+    namespace detail
     {
-    };
-
-    // Which inputs' gradients a call wants, as a type: a value-only call
-    // instantiates no gradient code.
-    template <bool First, bool Second>
-    struct wants
-    {
-        static constexpr std::array<bool, 2> input{First, Second};
-        static constexpr bool any = First || Second;
-    };
-    using value_only = wants<false, false>;
-
-    template <class X, class Y, bool Labels>
-    struct result_value_type
-    {
-        using common = std::conditional_t<Labels, typename X::value_type,
-                                          std::common_type_t<typename X::value_type, typename Y::value_type>>;
-        using type = std::conditional_t<std::is_floating_point_v<common>, common, double>;
-    };
-
-    template <class T>
-    struct evaluation
-    {
-        xt::xarray<T> value;
-        std::array<xt::xarray<T>, 2> grad;
-    };
-
-    // The planned arrays of one call (d) and the buffers that hold them.
-    template <class T, class Label>
-    struct planned_call
-    {
-        call_data<T, Label> d;
-        planned_buffer<T> x, y, upstream;
-        planned_buffer<Label> labels;
-        mask_plan masks;
-    };
-
-    // The second input's value type against the rule's second-input kind.
-    template <class Rule, class Y>
-    void check_second_input_type()
-    {
-        using V = typename Y::value_type;
-        if constexpr (takes_labels<Rule>)
+        // Marks an absent `where` or upstream gradient.
+        struct none_t
         {
-            static_assert(second_input_accepts<Rule, V>::value,
-                          "xloss: labels must be integral: this loss takes one class index per slice "
-                          "(for probabilities, use a loss that takes probability labels)");
-        }
-        else
-        {
-            static_assert(second_input_accepts<Rule, V>::value,
-                          "xloss: this loss takes floating labels or targets; for class indices use a loss "
-                          "that takes integer labels");
-        }
-    }
+        };
 
-    // The shape both inputs broadcast to (labels do not take part).
-    template <class Rule>
-    shape_type full_shape(const shape_type& sx, const shape_type& sy)
-    {
-        shape_type full = sx;
-        if (!takes_labels<Rule> && !broadcast_shapes(sx, sy, full))
+        // Which inputs' gradients a call wants, as a type: a value-only call
+        // instantiates no gradient code.
+        template <bool First, bool Second>
+        struct wants
         {
-            throw_invalid_argument(Rule::name, "input shapes ", show(sx), " and ", show(sy), " do not broadcast");
-        }
-        return full;
-    }
+            static constexpr std::array<bool, 2> input{First, Second};
+            static constexpr bool any = First || Second;
+        };
+        using value_only = wants<false, false>;
 
-    // True when element k of slice s (in planned layout) is selected.
-    inline bool slice_has_selected(const layout& L, const std::uint8_t* mask, std::size_t s)
-    {
-        if (!mask)
+        template <class X, class Y, bool Labels>
+        struct result_value_type
         {
-            return L.n > 0;
-        }
-        const std::size_t o = s / L.inner;
-        const std::size_t j = s % L.inner;
-        for (std::size_t k = 0; k < L.n; ++k)
+            using common =
+                std::conditional_t<Labels,
+                                   typename X::value_type,
+                                   std::common_type_t<typename X::value_type, typename Y::value_type>>;
+            using type = std::conditional_t<std::is_floating_point_v<common>, common, double>;
+        };
+
+        template <class T>
+        struct evaluation
         {
-            if (mask[(o * L.n + k) * L.inner + j])
+            xt::xarray<T> value;
+            std::array<xt::xarray<T>, 2> grad;
+        };
+
+        // The planned arrays of one call (d) and the buffers that hold them.
+        template <class T, class Label>
+        struct planned_call
+        {
+            call_data<T, Label> d;
+            planned_buffer<T> x, y, upstream;
+            planned_buffer<Label> labels;
+            mask_plan masks;
+        };
+
+        // The second input's value type against the rule's second-input kind.
+        template <class Rule, class Y>
+        void check_second_input_type()
+        {
+            using V = typename Y::value_type;
+            if constexpr (takes_labels<Rule>)
             {
-                return true;
+                static_assert(second_input_accepts<Rule, V>::value,
+                              "xloss: labels must be integral: this loss takes one class index per slice "
+                              "(for probabilities, use a loss that takes probability labels)");
+            }
+            else
+            {
+                static_assert(
+                    second_input_accepts<Rule, V>::value,
+                    "xloss: this loss takes floating labels or targets; for class indices use a loss "
+                    "that takes integer labels");
             }
         }
-        return false;
-    }
 
-    template <class Rule, class T, class Label, class X, class Y>
-    void plan_inputs(const X& x, const Y& y, const layout& L, planned_call<T, Label>& p)
-    {
-        p.x = plan_buffer<T>(x, L.full, L.perm);
-        p.d.x = p.x.data;
-        if constexpr (takes_labels<Rule>)
+        // The shape both inputs broadcast to (labels do not take part).
+        template <class Rule>
+        shape_type full_shape(const shape_type& sx, const shape_type& sy)
         {
-            p.d.y = p.d.x;  // the kernels' second lane input is unused
-        }
-        else
-        {
-            p.y = plan_buffer<T>(y, L.full, L.perm);
-            p.d.y = p.y.data;
-        }
-    }
-
-    template <class Rule, class T, class Label, class Where>
-    void plan_where(const Where& where, const layout& L, planned_call<T, Label>& p)
-    {
-        if constexpr (!std::is_same_v<Where, none_t>)
-        {
-            p.masks = plan_mask(Rule::name, where, L);
-            p.d.mask = p.masks.elements.data;
-            p.d.slice_mask = p.masks.slices.data;
-        }
-    }
-
-    // A label is checked where its slice has a selected element: the kernels
-    // then read x[label] only inside the slice.
-    template <class Label>
-    bool label_in_range(Label label, std::size_t n)
-    {
-        if constexpr (std::is_signed_v<Label>)
-        {
-            if (label < 0)
+            shape_type full = sx;
+            if (!takes_labels<Rule> && !broadcast_shapes(sx, sy, full))
             {
-                return false;
+                throw_invalid_argument(Rule::name, "input shapes ", show(sx), " and ", show(sy),
+                                       " do not broadcast");
             }
+            return full;
         }
-        return static_cast<unsigned long long>(label) < n;
-    }
 
-    // On an empty class axis (n = 0) every label is out of range, as in
-    // PyTorch: it throws unless a batch-rank mask leaves its slice out.
-    // Labels print as the caller's type holds them (a uint64 2^64-1 is not -1).
-    template <class Rule, class T, class Label>
-    void check_label_range(const layout& L, const call_data<T, Label>& d)
-    {
-        using printed = std::conditional_t<std::is_signed_v<Label>, long long, unsigned long long>;
-        const std::size_t slices = L.slices();
-        for (std::size_t s = 0; s < slices; ++s)
+        // True when element k of slice s (in planned layout) is selected.
+        inline bool slice_has_selected(const layout& L, const std::uint8_t* mask, std::size_t s)
         {
-            const Label label = d.labels[s];
-            if (!label_in_range(label, L.n) && (!d.slice_mask || d.slice_mask[s]) && (L.n == 0 || slice_has_selected(L, d.mask, s)))
+            if (!mask)
             {
-                if (L.n == 0)
+                return L.n > 0;
+            }
+            const std::size_t o = s / L.inner;
+            const std::size_t j = s % L.inner;
+            for (std::size_t k = 0; k < L.n; ++k)
+            {
+                if (mask[(o * L.n + k) * L.inner + j])
                 {
-                    throw_out_of_range(Rule::name, "label ", static_cast<printed>(label),
-                                       " is out of range: the class axis is empty (0 classes)");
+                    return true;
                 }
-                throw_out_of_range(Rule::name, "label ", static_cast<printed>(label), " is out of range for ", L.n,
-                                   " classes (valid labels are 0 to ", L.n - 1, ")");
             }
+            return false;
         }
-    }
 
-    // Labels: one per slice, of the batch shape (broadcastable).
-    template <class Rule, class T, class Label, class Y>
-    void plan_labels(const Y& y, const shape_type& sx, const shape_type& sy, const layout& L,
-                     planned_call<T, Label>& p)
-    {
-        if constexpr (takes_labels<Rule>)
+        template <class Rule, class T, class Label, class X, class Y>
+        void plan_inputs(const X& x, const Y& y, const layout& L, planned_call<T, Label>& p)
         {
-            if (sy.size() != L.batch.size() || !broadcasts_to(sy, L.batch))
+            p.x = plan_buffer<T>(x, L.full, L.perm);
+            p.d.x = p.x.data;
+            if constexpr (takes_labels<Rule>)
             {
-                throw_invalid_argument(Rule::name, "labels of shape ", show(sy), " do not match the batch shape ",
-                                       show(L.batch), " of logits of shape ", show(sx));
+                p.d.y = p.d.x;  // the kernels' second lane input is unused
             }
-            p.labels = plan_buffer<Label>(y, L.batch, {});
-            p.d.labels = p.labels.data;
-            check_label_range<Rule>(L, p.d);
-        }
-    }
-
-    // The upstream gradient (vjp's g), one value per slice.
-    template <class Rule, class T, class Label, class Upstream>
-    void plan_upstream(const Upstream& upstream, const layout& L, planned_call<T, Label>& p)
-    {
-        if constexpr (!std::is_same_v<Upstream, none_t>)
-        {
-            const shape_type sg = shape_of(upstream);
-            if (!broadcasts_to(sg, L.batch))
+            else
             {
-                throw_invalid_argument(Rule::name, "upstream gradient of shape ", show(sg),
-                                       " does not broadcast to the result shape ", show(L.batch));
+                p.y = plan_buffer<T>(y, L.full, L.perm);
+                p.d.y = p.y.data;
             }
-            p.upstream = plan_buffer<T>(upstream, L.batch, {});
-            p.d.upstream = p.upstream.data;
         }
-    }
 
-    // The result, and the wanted gradients in planned layout.
-    template <class Want, class T, class Label>
-    evaluation<T> allocate_outputs(const layout& L, call_data<T, Label>& d)
-    {
-        evaluation<T> out;
-        out.value = xt::xarray<T>::from_shape(L.batch);
-        d.value = out.value.data();
-        for (std::size_t i = 0; i < 2; ++i)
+        template <class Rule, class T, class Label, class Where>
+        void plan_where(const Where& where, const layout& L, planned_call<T, Label>& p)
         {
-            if (Want::input[i])
+            if constexpr (!std::is_same_v<Where, none_t>)
             {
-                out.grad[i] = planned_output<T>(L);
-                d.grad[i] = out.grad[i].data();
+                p.masks = plan_mask(Rule::name, where, L);
+                p.d.mask = p.masks.elements.data;
+                p.d.slice_mask = p.masks.slices.data;
             }
         }
-        return out;
-    }
 
-    template <class Rule, class Want, class X, class Y, class Where, class Upstream>
-    auto evaluate(const X& x, const Y& y, const axis_request& axes, const Where& where,
-                  const typename Rule::options& opts, const Upstream& upstream, Want)
-    {
-        constexpr bool labels = takes_labels<Rule>;
-        using T = typename result_value_type<X, Y, labels>::type;
-        using label_type = std::conditional_t<labels, typename Y::value_type, std::ptrdiff_t>;
-        check_second_input_type<Rule, Y>();
-
-        const shape_type sx = shape_of(x);
-        const shape_type sy = shape_of(y);
-        const layout L = make_layout(Rule::name, full_shape<Rule>(sx, sy), axes, labels);
-        planned_call<T, label_type> p;
-        plan_inputs<Rule>(x, y, L, p);
-        plan_where<Rule>(where, L, p);
-        plan_labels<Rule>(y, sx, sy, L, p);
-        plan_upstream<Rule>(upstream, L, p);
-
-        evaluation<T> out = allocate_outputs<Want>(L, p.d);
-        run<Rule, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
-
-        if constexpr (Want::any)
+        // A label is checked where its slice has a selected element: the kernels
+        // then read x[label] only inside the slice.
+        template <class Label>
+        bool label_in_range(Label label, std::size_t n)
         {
-            const std::array<const shape_type*, 2> input_shapes{&sx, &sy};
+            if constexpr (std::is_signed_v<Label>)
+            {
+                if (label < 0)
+                {
+                    return false;
+                }
+            }
+            return static_cast<unsigned long long>(label) < n;
+        }
+
+        // On an empty class axis (n = 0) every label is out of range, as in
+        // PyTorch: it throws unless a batch-rank mask leaves its slice out.
+        // Labels print as the caller's type holds them (a uint64 2^64-1 is not -1).
+        template <class Rule, class T, class Label>
+        void check_label_range(const layout& L, const call_data<T, Label>& d)
+        {
+            using printed = std::conditional_t<std::is_signed_v<Label>, long long, unsigned long long>;
+            const std::size_t slices = L.slices();
+            for (std::size_t s = 0; s < slices; ++s)
+            {
+                const Label label = d.labels[s];
+                if (!label_in_range(label, L.n) && (!d.slice_mask || d.slice_mask[s])
+                    && (L.n == 0 || slice_has_selected(L, d.mask, s)))
+                {
+                    if (L.n == 0)
+                    {
+                        throw_out_of_range(Rule::name, "label ", static_cast<printed>(label),
+                                           " is out of range: the class axis is empty (0 classes)");
+                    }
+                    throw_out_of_range(Rule::name, "label ", static_cast<printed>(label),
+                                       " is out of range for ", L.n, " classes (valid labels are 0 to ",
+                                       L.n - 1, ")");
+                }
+            }
+        }
+
+        // Labels: one per slice, of the batch shape (broadcastable).
+        template <class Rule, class T, class Label, class Y>
+        void plan_labels(const Y& y,
+                         const shape_type& sx,
+                         const shape_type& sy,
+                         const layout& L,
+                         planned_call<T, Label>& p)
+        {
+            if constexpr (takes_labels<Rule>)
+            {
+                if (sy.size() != L.batch.size() || !broadcasts_to(sy, L.batch))
+                {
+                    throw_invalid_argument(Rule::name, "labels of shape ", show(sy),
+                                           " do not match the batch shape ", show(L.batch),
+                                           " of logits of shape ", show(sx));
+                }
+                p.labels = plan_buffer<Label>(y, L.batch, {});
+                p.d.labels = p.labels.data;
+                check_label_range<Rule>(L, p.d);
+            }
+        }
+
+        // The upstream gradient (vjp's g), one value per slice.
+        template <class Rule, class T, class Label, class Upstream>
+        void plan_upstream(const Upstream& upstream, const layout& L, planned_call<T, Label>& p)
+        {
+            if constexpr (!std::is_same_v<Upstream, none_t>)
+            {
+                const shape_type sg = shape_of(upstream);
+                if (!broadcasts_to(sg, L.batch))
+                {
+                    throw_invalid_argument(Rule::name, "upstream gradient of shape ", show(sg),
+                                           " does not broadcast to the result shape ", show(L.batch));
+                }
+                p.upstream = plan_buffer<T>(upstream, L.batch, {});
+                p.d.upstream = p.upstream.data;
+            }
+        }
+
+        // The result, and the wanted gradients in planned layout.
+        template <class Want, class T, class Label>
+        evaluation<T> allocate_outputs(const layout& L, call_data<T, Label>& d)
+        {
+            evaluation<T> out;
+            out.value = xt::xarray<T>::from_shape(L.batch);
+            d.value = out.value.data();
             for (std::size_t i = 0; i < 2; ++i)
             {
                 if (Want::input[i])
                 {
-                    out.grad[i] = unplan(std::move(out.grad[i]), L, *input_shapes[i]);
+                    out.grad[i] = planned_output<T>(L);
+                    d.grad[i] = out.grad[i].data();
                 }
             }
+            return out;
         }
-        return out;
+
+        template <class Rule, class Want, class X, class Y, class Where, class Upstream>
+        auto evaluate(const X& x,
+                      const Y& y,
+                      const axis_request& axes,
+                      const Where& where,
+                      const typename Rule::options& opts,
+                      const Upstream& upstream,
+                      Want)
+        {
+            constexpr bool labels = takes_labels<Rule>;
+            using T = typename result_value_type<X, Y, labels>::type;
+            using label_type = std::conditional_t<labels, typename Y::value_type, std::ptrdiff_t>;
+            check_second_input_type<Rule, Y>();
+
+            const shape_type sx = shape_of(x);
+            const shape_type sy = shape_of(y);
+            const layout L = make_layout(Rule::name, full_shape<Rule>(sx, sy), axes, labels);
+            planned_call<T, label_type> p;
+            plan_inputs<Rule>(x, y, L, p);
+            plan_where<Rule>(where, L, p);
+            plan_labels<Rule>(y, sx, sy, L, p);
+            plan_upstream<Rule>(upstream, L, p);
+
+            evaluation<T> out = allocate_outputs<Want>(L, p.d);
+            run<Rule, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
+
+            if constexpr (Want::any)
+            {
+                const std::array<const shape_type*, 2> input_shapes{&sx, &sy};
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    if (Want::input[i])
+                    {
+                        out.grad[i] = unplan(std::move(out.grad[i]), L, *input_shapes[i]);
+                    }
+                }
+            }
+            return out;
+        }
     }
-}
 XLOSS_NAMESPACE_END
 
 #endif

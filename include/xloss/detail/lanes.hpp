@@ -27,276 +27,278 @@
 #include "simd.hpp"
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail
-{
-    // Where a batch sits in the lanes' coordinates, and how many of its
-    // lanes are real (the rest is padding at a tail).
-    struct position
+    namespace detail
     {
-        std::size_t offset;
-        std::size_t count;
-    };
-
-    // A gradient batch written at `at`: W contiguous values, or the first
-    // at.count of them at a tail.
-    template <class T>
-    void store_at(T* out, position at, const simd::batch<T>& v)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        if (at.count == W)
+        // Where a batch sits in the lanes' coordinates, and how many of its
+        // lanes are real (the rest is padding at a tail).
+        struct position
         {
-            simd::store(out + at.offset, v);
-            return;
-        }
-        alignas(64) T tmp[W];
-        simd::store_aligned(tmp, v);
-        for (std::size_t j = 0; j < at.count; ++j)
-        {
-            out[at.offset + j] = tmp[j];
-        }
-    }
+            std::size_t offset;
+            std::size_t count;
+        };
 
-    // What store_at wrote at `at` (lanes past at.count read as 0).
-    template <class T>
-    simd::batch<T> load_at(const T* from, position at)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        if (at.count == W)
+        // A gradient batch written at `at`: W contiguous values, or the first
+        // at.count of them at a tail.
+        template <class T>
+        void store_at(T* out, position at, const simd::batch<T>& v)
         {
-            return simd::load(from + at.offset);
-        }
-        alignas(64) T tmp[W] = {};
-        for (std::size_t j = 0; j < at.count; ++j)
-        {
-            tmp[j] = from[at.offset + j];
-        }
-        return simd::load_aligned(+tmp);
-    }
-
-    template <class T, bool Masked>
-    struct row_lanes
-    {
-        using value_type = T;
-        using batch = simd::batch<T>;
-        using batch_bool = simd::batch_bool<T>;
-        static constexpr std::size_t W = simd::width<T>;
-
-        const T* x;
-        const T* y;                // same as x when the loss has no second floating input
-        const std::uint8_t* mask;  // element mask, or null when !Masked
-        std::size_t n;
-        std::size_t next = 0;  // elements from this slice to the next, 0: none to fetch
-
-        // Calls f(x, y, valid, position) for each batch of the slice. The tail
-        // is copied into a zero-padded batch so nothing is read past the end.
-        template <class F>
-        void for_each(F&& f) const
-        {
-            std::size_t i = 0;
-            for (; i + W <= n; i += W)
+            constexpr std::size_t W = simd::width<T>;
+            if (at.count == W)
             {
-                batch_bool valid(true);
-                if constexpr (Masked)
-                {
-                    valid = simd::load_mask<T>(mask + i);
-                }
-                f(simd::load(x + i), simd::load(y + i), valid, position{i, W});
-            }
-            if (i < n)
-            {
-                const std::size_t c = n - i;
-                alignas(64) T xt[W] = {};
-                alignas(64) T yt[W] = {};
-                alignas(64) std::uint8_t mt[W] = {};
-                for (std::size_t j = 0; j < c; ++j)
-                {
-                    xt[j] = x[i + j];
-                    yt[j] = y[i + j];
-                    if constexpr (Masked)
-                    {
-                        mt[j] = mask[i + j];
-                    }
-                }
-                batch_bool valid = simd::first_lanes<T>(c);
-                if constexpr (Masked)
-                {
-                    valid = valid && simd::load_mask<T>(mt);
-                }
-                f(simd::load(+xt), simd::load(+yt), valid, position{i, c});
-            }
-        }
-
-        // for_each that also asks for the next slice's cache lines. A
-        // two-pass loss calls it in its pass that reads this slice from cache
-        // and does the heavy math: the next slice's trip from memory then
-        // overlaps that work instead of following it.
-        template <class F>
-        void for_each_fetching_next(F&& f) const
-        {
-            if (next == 0)
-            {
-                for_each(f);
+                simd::store(out + at.offset, v);
                 return;
             }
-            for_each([&](const batch& xb, const batch& yb, const batch_bool& valid, position at) {
-                simd::prefetch_l2(x + next + at.offset);
-                if (y != x)
-                {
-                    simd::prefetch_l2(y + next + at.offset);
-                }
-                if constexpr (Masked)
-                {
-                    if (at.offset % 64 == 0)
-                    {
-                        simd::prefetch_l2(mask + next + at.offset);
-                    }
-                }
-                f(xb, yb, valid, at);
-            });
-        }
-
-        batch sum(const batch& partial) const
-        {
-            return batch(simd::reduce_add(partial));
-        }
-        batch max(const batch& partial) const
-        {
-            return batch(simd::reduce_max(partial));
-        }
-
-        void store(T* out, position at, const batch& v) const
-        {
-            store_at(out, at, v);
-        }
-        batch load_back(const T* from, position at) const
-        {
-            return load_at(from, at);
-        }
-
-        // Offset of element k of the slice in lane `lane` (one slice here).
-        std::size_t offset_of(std::size_t /*lane*/, std::size_t k) const
-        {
-            return k;
-        }
-        std::size_t lanes_in_use() const
-        {
-            return 1;
-        }
-        bool lane_active(std::size_t /*lane*/) const
-        {
-            return true;  // the engine skips slices that are masked out
-        }
-        bool selected_at(std::size_t offset) const
-        {
-            return !Masked || mask[offset] != 0;
-        }
-    };
-
-    template <class T, bool Masked>
-    struct column_lanes
-    {
-        using value_type = T;
-        using batch = simd::batch<T>;
-        using batch_bool = simd::batch_bool<T>;
-        static constexpr std::size_t W = simd::width<T>;
-
-        const T* x;
-        const T* y;
-        const std::uint8_t* mask;
-        std::size_t n;
-        std::size_t stride;  // distance between a slice's consecutive elements
-        std::size_t count;   // lanes in use (W but at the end of a row)
-        batch_bool active;   // lanes in use whose slice is selected
-        const std::uint8_t* active_lanes;  // the same, one byte per lane
-        bool padded;  // W lanes may be read and written even when count < W (staged tiles)
-
-        template <class F>
-        void for_each(F&& f) const
-        {
-            if (count == W || padded)
+            alignas(64) T tmp[W];
+            simd::store_aligned(tmp, v);
+            for (std::size_t j = 0; j < at.count; ++j)
             {
-                // Lanes past count hold padding; `active` keeps them out.
-                const std::size_t lanes = padded ? W : count;
+                out[at.offset + j] = tmp[j];
+            }
+        }
+
+        // What store_at wrote at `at` (lanes past at.count read as 0).
+        template <class T>
+        simd::batch<T> load_at(const T* from, position at)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            if (at.count == W)
+            {
+                return simd::load(from + at.offset);
+            }
+            alignas(64) T tmp[W] = {};
+            for (std::size_t j = 0; j < at.count; ++j)
+            {
+                tmp[j] = from[at.offset + j];
+            }
+            return simd::load_aligned(+tmp);
+        }
+
+        template <class T, bool Masked>
+        struct row_lanes
+        {
+            using value_type = T;
+            using batch = simd::batch<T>;
+            using batch_bool = simd::batch_bool<T>;
+            static constexpr std::size_t W = simd::width<T>;
+
+            const T* x;
+            const T* y;                // same as x when the loss has no second floating input
+            const std::uint8_t* mask;  // element mask, or null when !Masked
+            std::size_t n;
+            std::size_t next = 0;  // elements from this slice to the next, 0: none to fetch
+
+            // Calls f(x, y, valid, position) for each batch of the slice. The tail
+            // is copied into a zero-padded batch so nothing is read past the end.
+            template <class F>
+            void for_each(F&& f) const
+            {
+                std::size_t i = 0;
+                for (; i + W <= n; i += W)
+                {
+                    batch_bool valid(true);
+                    if constexpr (Masked)
+                    {
+                        valid = simd::load_mask<T>(mask + i);
+                    }
+                    f(simd::load(x + i), simd::load(y + i), valid, position{i, W});
+                }
+                if (i < n)
+                {
+                    const std::size_t c = n - i;
+                    alignas(64) T xt[W] = {};
+                    alignas(64) T yt[W] = {};
+                    alignas(64) std::uint8_t mt[W] = {};
+                    for (std::size_t j = 0; j < c; ++j)
+                    {
+                        xt[j] = x[i + j];
+                        yt[j] = y[i + j];
+                        if constexpr (Masked)
+                        {
+                            mt[j] = mask[i + j];
+                        }
+                    }
+                    batch_bool valid = simd::first_lanes<T>(c);
+                    if constexpr (Masked)
+                    {
+                        valid = valid && simd::load_mask<T>(mt);
+                    }
+                    f(simd::load(+xt), simd::load(+yt), valid, position{i, c});
+                }
+            }
+
+            // for_each that also asks for the next slice's cache lines. A
+            // two-pass loss calls it in its pass that reads this slice from cache
+            // and does the heavy math: the next slice's trip from memory then
+            // overlaps that work instead of following it.
+            template <class F>
+            void for_each_fetching_next(F&& f) const
+            {
+                if (next == 0)
+                {
+                    for_each(f);
+                    return;
+                }
+                for_each(
+                    [&](const batch& xb, const batch& yb, const batch_bool& valid, position at)
+                    {
+                        simd::prefetch_l2(x + next + at.offset);
+                        if (y != x)
+                        {
+                            simd::prefetch_l2(y + next + at.offset);
+                        }
+                        if constexpr (Masked)
+                        {
+                            if (at.offset % 64 == 0)
+                            {
+                                simd::prefetch_l2(mask + next + at.offset);
+                            }
+                        }
+                        f(xb, yb, valid, at);
+                    });
+            }
+
+            batch sum(const batch& partial) const
+            {
+                return batch(simd::reduce_add(partial));
+            }
+            batch max(const batch& partial) const
+            {
+                return batch(simd::reduce_max(partial));
+            }
+
+            void store(T* out, position at, const batch& v) const
+            {
+                store_at(out, at, v);
+            }
+            batch load_back(const T* from, position at) const
+            {
+                return load_at(from, at);
+            }
+
+            // Offset of element k of the slice in lane `lane` (one slice here).
+            std::size_t offset_of(std::size_t /*lane*/, std::size_t k) const
+            {
+                return k;
+            }
+            std::size_t lanes_in_use() const
+            {
+                return 1;
+            }
+            bool lane_active(std::size_t /*lane*/) const
+            {
+                return true;  // the engine skips slices that are masked out
+            }
+            bool selected_at(std::size_t offset) const
+            {
+                return !Masked || mask[offset] != 0;
+            }
+        };
+
+        template <class T, bool Masked>
+        struct column_lanes
+        {
+            using value_type = T;
+            using batch = simd::batch<T>;
+            using batch_bool = simd::batch_bool<T>;
+            static constexpr std::size_t W = simd::width<T>;
+
+            const T* x;
+            const T* y;
+            const std::uint8_t* mask;
+            std::size_t n;
+            std::size_t stride;                // distance between a slice's consecutive elements
+            std::size_t count;                 // lanes in use (W but at the end of a row)
+            batch_bool active;                 // lanes in use whose slice is selected
+            const std::uint8_t* active_lanes;  // the same, one byte per lane
+            bool padded;  // W lanes may be read and written even when count < W (staged tiles)
+
+            template <class F>
+            void for_each(F&& f) const
+            {
+                if (count == W || padded)
+                {
+                    // Lanes past count hold padding; `active` keeps them out.
+                    const std::size_t lanes = padded ? W : count;
+                    for (std::size_t k = 0; k < n; ++k)
+                    {
+                        const std::size_t o = k * stride;
+                        batch_bool valid = active;
+                        if constexpr (Masked)
+                        {
+                            valid = valid && simd::load_mask<T>(mask + o);
+                        }
+                        f(simd::load(x + o), simd::load(y + o), valid, position{o, lanes});
+                    }
+                    return;
+                }
                 for (std::size_t k = 0; k < n; ++k)
                 {
+                    // A partial group: copy its lanes so nothing past the row is read.
                     const std::size_t o = k * stride;
+                    alignas(64) T xt[W] = {};
+                    alignas(64) T yt[W] = {};
+                    alignas(64) std::uint8_t mt[W] = {};
+                    for (std::size_t j = 0; j < count; ++j)
+                    {
+                        xt[j] = x[o + j];
+                        yt[j] = y[o + j];
+                        if constexpr (Masked)
+                        {
+                            mt[j] = mask[o + j];
+                        }
+                    }
                     batch_bool valid = active;
                     if constexpr (Masked)
                     {
-                        valid = valid && simd::load_mask<T>(mask + o);
+                        valid = valid && simd::load_mask<T>(mt);
                     }
-                    f(simd::load(x + o), simd::load(y + o), valid, position{o, lanes});
+                    f(simd::load(+xt), simd::load(+yt), valid, position{o, count});
                 }
-                return;
             }
-            for (std::size_t k = 0; k < n; ++k)
+
+            // Staged tiles and strided columns: no next slice to fetch.
+            template <class F>
+            void for_each_fetching_next(F&& f) const
             {
-                // A partial group: copy its lanes so nothing past the row is read.
-                const std::size_t o = k * stride;
-                alignas(64) T xt[W] = {};
-                alignas(64) T yt[W] = {};
-                alignas(64) std::uint8_t mt[W] = {};
-                for (std::size_t j = 0; j < count; ++j)
-                {
-                    xt[j] = x[o + j];
-                    yt[j] = y[o + j];
-                    if constexpr (Masked)
-                    {
-                        mt[j] = mask[o + j];
-                    }
-                }
-                batch_bool valid = active;
-                if constexpr (Masked)
-                {
-                    valid = valid && simd::load_mask<T>(mt);
-                }
-                f(simd::load(+xt), simd::load(+yt), valid, position{o, count});
+                for_each(f);
             }
-        }
 
-        // Staged tiles and strided columns: no next slice to fetch.
-        template <class F>
-        void for_each_fetching_next(F&& f) const
-        {
-            for_each(f);
-        }
+            batch sum(const batch& partial) const
+            {
+                return partial;
+            }
+            batch max(const batch& partial) const
+            {
+                return partial;
+            }
 
-        batch sum(const batch& partial) const
-        {
-            return partial;
-        }
-        batch max(const batch& partial) const
-        {
-            return partial;
-        }
+            void store(T* out, position at, const batch& v) const
+            {
+                store_at(out, at, v);
+            }
+            batch load_back(const T* from, position at) const
+            {
+                return load_at(from, at);
+            }
 
-        void store(T* out, position at, const batch& v) const
-        {
-            store_at(out, at, v);
-        }
-        batch load_back(const T* from, position at) const
-        {
-            return load_at(from, at);
-        }
-
-        std::size_t offset_of(std::size_t lane, std::size_t k) const
-        {
-            return k * stride + lane;
-        }
-        std::size_t lanes_in_use() const
-        {
-            return count;
-        }
-        bool lane_active(std::size_t lane) const
-        {
-            return active_lanes[lane] != 0;
-        }
-        bool selected_at(std::size_t offset) const
-        {
-            return !Masked || mask[offset] != 0;
-        }
-    };
-}
+            std::size_t offset_of(std::size_t lane, std::size_t k) const
+            {
+                return k * stride + lane;
+            }
+            std::size_t lanes_in_use() const
+            {
+                return count;
+            }
+            bool lane_active(std::size_t lane) const
+            {
+                return active_lanes[lane] != 0;
+            }
+            bool selected_at(std::size_t offset) const
+            {
+                return !Masked || mask[offset] != 0;
+            }
+        };
+    }
 XLOSS_NAMESPACE_END
 
 #endif

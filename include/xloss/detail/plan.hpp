@@ -35,455 +35,469 @@
 #include "errors.hpp"
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail
-{
-    using shape_type = std::vector<std::size_t>;
-
-    template <class E>
-    shape_type shape_of(const E& e)
+    namespace detail
     {
-        return shape_type(e.shape().begin(), e.shape().end());
-    }
+        using shape_type = std::vector<std::size_t>;
 
-    inline std::size_t product(const shape_type& s, std::size_t first, std::size_t last)
-    {
-        std::size_t p = 1;
-        for (std::size_t i = first; i < last; ++i)
+        template <class E>
+        shape_type shape_of(const E& e)
         {
-            p *= s[i];
+            return shape_type(e.shape().begin(), e.shape().end());
         }
-        return p;
-    }
 
-    // NumPy broadcasting; false when the shapes are incompatible.
-    inline bool broadcast_shapes(const shape_type& a, const shape_type& b, shape_type& out)
-    {
-        const std::size_t rank = std::max(a.size(), b.size());
-        out.assign(rank, 1);
-        for (std::size_t i = 0; i < rank; ++i)
+        inline std::size_t product(const shape_type& s, std::size_t first, std::size_t last)
         {
-            const std::size_t ea = i < a.size() ? a[a.size() - 1 - i] : 1;
-            const std::size_t eb = i < b.size() ? b[b.size() - 1 - i] : 1;
-            if (ea != eb && ea != 1 && eb != 1)
+            std::size_t p = 1;
+            for (std::size_t i = first; i < last; ++i)
             {
-                return false;
+                p *= s[i];
             }
-            out[rank - 1 - i] = ea == 1 ? eb : ea;
+            return p;
         }
-        return true;
-    }
 
-    // True when `from` broadcasts to exactly `to`.
-    inline bool broadcasts_to(const shape_type& from, const shape_type& to)
-    {
-        shape_type out;
-        return from.size() <= to.size() && broadcast_shapes(from, to, out) && out == to;
-    }
-
-    // The reduction laid out as [outer, n, inner] over a row-major buffer of
-    // the full shape permuted by `perm` (empty when no permutation is needed).
-    struct layout
-    {
-        shape_type full;                   // broadcast input shape
-        std::vector<std::size_t> reduced;  // reduced axes, in slice order
-        std::vector<std::size_t> perm;     // batch axes, then reduced axes; empty: identity
-        shape_type batch;                  // result shape: full without the reduced axes
-        std::size_t outer = 1;
-        std::size_t n = 1;      // elements per slice
-        std::size_t inner = 1;  // distance between consecutive elements of a slice
-
-        std::size_t size() const
+        // NumPy broadcasting; false when the shapes are incompatible.
+        inline bool broadcast_shapes(const shape_type& a, const shape_type& b, shape_type& out)
         {
-            return outer * n * inner;
-        }
-        std::size_t slices() const
-        {
-            return outer * inner;
-        }
-        shape_type planned_shape() const
-        {
-            if (perm.empty())
+            const std::size_t rank = std::max(a.size(), b.size());
+            out.assign(rank, 1);
+            for (std::size_t i = 0; i < rank; ++i)
             {
-                return full;
-            }
-            shape_type s;
-            for (auto a : perm)
-            {
-                s.push_back(full[a]);
-            }
-            return s;
-        }
-    };
-
-    // The reduced axes of `request` for an input of rank `rank`, checked
-    // (in range, not repeated) and normalised to non-negative. With
-    // `listed_order` they keep the order they were given in (integer labels
-    // index the slice flattened in that order); otherwise ascending.
-    inline std::vector<std::size_t> reduced_axes(const char* function, std::size_t rank, const axis_request& request,
-                                                 bool listed_order)
-    {
-        std::vector<std::size_t> reduced;
-        if (request.all)
-        {
-            for (std::size_t a = 0; a < rank; ++a)
-            {
-                reduced.push_back(a);
-            }
-            return reduced;
-        }
-        std::vector<bool> seen(rank, false);
-        for (const listed_axis& axis : request.axes)
-        {
-            const char* sign = axis.negative ? "-" : "";
-            if (axis.negative ? axis.magnitude > rank : axis.magnitude >= rank)
-            {
-                throw_invalid_argument(function, "axis ", sign, axis.magnitude, " is out of range for an input of rank ",
-                                       rank);
-            }
-            const auto a = static_cast<std::size_t>(axis.negative ? rank - axis.magnitude : axis.magnitude);
-            if (seen[a])
-            {
-                throw_invalid_argument(function, "axis ", sign, axis.magnitude, " is repeated (input of rank ", rank,
-                                       ")");
-            }
-            seen[a] = true;
-            reduced.push_back(a);
-        }
-        if (!listed_order)
-        {
-            std::sort(reduced.begin(), reduced.end());
-        }
-        return reduced;
-    }
-
-    // outer, n, inner (and perm) of L, whose full shape, reduced axes and
-    // batch are set; batch_axes are the axes that are not reduced.
-    inline void lay_out_slices(layout& L, const std::vector<std::size_t>& batch_axes)
-    {
-        const std::size_t rank = L.full.size();
-        const std::size_t k = L.reduced.size();
-        if (k == 0)
-        {
-            // Elementwise: every element is its own slice; slices are adjacent,
-            // so the column kernel runs across them.
-            L.inner = product(L.full, 0, rank);
-            return;
-        }
-        bool adjacent = true;
-        for (std::size_t i = 1; i < k; ++i)
-        {
-            adjacent = adjacent && L.reduced[i] == L.reduced[0] + i;
-        }
-        if (adjacent)
-        {
-            const std::size_t first = L.reduced[0];
-            L.outer = product(L.full, 0, first);
-            L.n = product(L.full, first, first + k);
-            L.inner = product(L.full, first + k, rank);
-            return;
-        }
-        // Not adjacent (or listed out of order): batch axes first, then the
-        // reduced ones, each slice one contiguous row.
-        L.perm = batch_axes;
-        L.perm.insert(L.perm.end(), L.reduced.begin(), L.reduced.end());
-        L.outer = product(L.batch, 0, L.batch.size());
-        for (auto a : L.reduced)
-        {
-            L.n *= L.full[a];
-        }
-    }
-
-    // Checks the axes against the rank and lays the work out (see
-    // reduced_axes for `listed_order`).
-    inline layout make_layout(const char* function, shape_type full, const axis_request& request, bool listed_order)
-    {
-        layout L;
-        const std::size_t rank = full.size();
-        L.reduced = reduced_axes(function, rank, request, listed_order);
-        std::vector<bool> is_reduced(rank, false);
-        for (auto a : L.reduced)
-        {
-            is_reduced[a] = true;
-        }
-        std::vector<std::size_t> batch_axes;
-        for (std::size_t a = 0; a < rank; ++a)
-        {
-            if (!is_reduced[a])
-            {
-                batch_axes.push_back(a);
-                L.batch.push_back(full[a]);
-            }
-        }
-        L.full = std::move(full);
-        lay_out_slices(L, batch_axes);
-        return L;
-    }
-
-    // A buffer in planned layout: either the caller's memory, or ours.
-    template <class T>
-    struct planned_buffer
-    {
-        const T* data = nullptr;
-        xt::xarray<T> owned;
-    };
-
-    // Row-major and contiguous, with the given shape (extent-1 axes may have
-    // any stride), starting at data() + data_offset().
-    template <class E>
-    bool is_contiguous_row_major(const E& e, const shape_type& shape)
-    {
-        if constexpr (xt::has_data_interface<E>::value)
-        {
-            if (shape_of(e) != shape)
-            {
-                return false;
-            }
-            std::ptrdiff_t expected = 1;
-            for (std::size_t i = shape.size(); i-- > 0;)
-            {
-                if (shape[i] != 1 && static_cast<std::ptrdiff_t>(e.strides()[i]) != expected)
+                const std::size_t ea = i < a.size() ? a[a.size() - 1 - i] : 1;
+                const std::size_t eb = i < b.size() ? b[b.size() - 1 - i] : 1;
+                if (ea != eb && ea != 1 && eb != 1)
                 {
                     return false;
                 }
-                expected *= static_cast<std::ptrdiff_t>(shape[i]);
+                out[rank - 1 - i] = ea == 1 ? eb : ea;
             }
             return true;
         }
-        else
-        {
-            return false;
-        }
-    }
 
-    // Evaluates `e` broadcast to `target` (and permuted by `perm` if not
-    // empty) into a contiguous row-major buffer of value type T, unless it
-    // already is one.
-    template <class T, class E>
-    planned_buffer<T> plan_buffer(const E& e, const shape_type& target, const std::vector<std::size_t>& perm)
-    {
-        planned_buffer<T> b;
-        using value_type = typename E::value_type;
-        if constexpr (std::is_same_v<value_type, T> && xt::has_data_interface<E>::value)
+        // True when `from` broadcasts to exactly `to`.
+        inline bool broadcasts_to(const shape_type& from, const shape_type& to)
         {
-            if (perm.empty() && is_contiguous_row_major(e, target))
+            shape_type out;
+            return from.size() <= to.size() && broadcast_shapes(from, to, out) && out == to;
+        }
+
+        // The reduction laid out as [outer, n, inner] over a row-major buffer of
+        // the full shape permuted by `perm` (empty when no permutation is needed).
+        struct layout
+        {
+            shape_type full;                   // broadcast input shape
+            std::vector<std::size_t> reduced;  // reduced axes, in slice order
+            std::vector<std::size_t> perm;     // batch axes, then reduced axes; empty: identity
+            shape_type batch;                  // result shape: full without the reduced axes
+            std::size_t outer = 1;
+            std::size_t n = 1;      // elements per slice
+            std::size_t inner = 1;  // distance between consecutive elements of a slice
+
+            std::size_t size() const
             {
-                b.data = e.data() + e.data_offset();
-                return b;
+                return outer * n * inner;
             }
-        }
-        if (perm.empty())
-        {
-            b.owned = xt::broadcast(e, target);
-        }
-        else
-        {
-            xt::xarray<T> full = xt::broadcast(e, target);
-            b.owned = xt::transpose(full, perm);
-        }
-        b.data = b.owned.data();
-        return b;
-    }
-
-    // Masks are read as bytes (0 or 1); a contiguous bool container is used
-    // in place, anything else (integral masks included) is evaluated to 0/1.
-    struct planned_mask
-    {
-        const std::uint8_t* data = nullptr;
-        xt::xarray<std::uint8_t> owned;
-    };
-
-    template <class E>
-    planned_mask plan_mask_buffer(const E& e, const shape_type& target, const std::vector<std::size_t>& perm)
-    {
-        planned_mask m;
-        using value_type = typename E::value_type;
-        static_assert(std::is_integral_v<value_type>, "xloss: a where mask must hold bool (or integral) values");
-        if constexpr (std::is_same_v<value_type, bool> && sizeof(bool) == 1 && xt::has_data_interface<E>::value)
-        {
-            if (perm.empty() && is_contiguous_row_major(e, target))
+            std::size_t slices() const
             {
-                // A bool object is one byte holding 0 or 1; reading it through
-                // unsigned char is allowed by the aliasing rules.
-                m.data = reinterpret_cast<const std::uint8_t*>(e.data() + e.data_offset());
-                return m;
+                return outer * inner;
             }
-        }
-        auto as_bytes = xt::cast<std::uint8_t>(xt::not_equal(e, value_type(0)));
-        if (perm.empty())
-        {
-            m.owned = xt::broadcast(as_bytes, target);
-        }
-        else
-        {
-            xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
-            m.owned = xt::transpose(full, perm);
-        }
-        m.data = m.owned.data();
-        return m;
-    }
-
-    // An all-true mask selects what no mask selects: it is dropped, so that
-    // the call runs the unmasked kernels (which do not read it) and gives
-    // bitwise the unmasked result. The masked kernels select before they
-    // accumulate, which changes where the compiler may contract a multiply
-    // and an add into one FMA: kept, an all-true mask would differ from no
-    // mask in the last bits on some targets. The scan stops at the first 0.
-    inline void drop_if_all_true(planned_mask& m, std::size_t size)
-    {
-        if (m.data && std::memchr(m.data, 0, size) == nullptr)
-        {
-            m.data = nullptr;
-        }
-    }
-
-    // The mask, read by rank: the input's rank masks elements, the batch rank
-    // masks whole slices.
-    struct mask_plan
-    {
-        planned_mask elements;  // planned full layout, or null
-        planned_mask slices;    // batch layout, or null
-    };
-
-    template <class W>
-    mask_plan plan_mask(const char* function, const W& where, const layout& L)
-    {
-        mask_plan p;
-        const shape_type w = shape_of(where);
-        if (w.size() == L.full.size())
-        {
-            if (!broadcasts_to(w, L.full))
+            shape_type planned_shape() const
             {
-                throw_invalid_argument(function, "where of shape ", show(w), " does not broadcast to the input shape ",
-                                       show(L.full));
-            }
-            p.elements = plan_mask_buffer(where, L.full, L.perm);
-            drop_if_all_true(p.elements, L.size());
-        }
-        else if (w.size() == L.batch.size())
-        {
-            if (!broadcasts_to(w, L.batch))
-            {
-                throw_invalid_argument(function, "where of shape ", show(w), " does not broadcast to the batch shape ",
-                                       show(L.batch), " of the input shape ", show(L.full));
-            }
-            p.slices = plan_mask_buffer(where, L.batch, {});
-            drop_if_all_true(p.slices, L.slices());
-        }
-        else
-        {
-            throw_invalid_argument(function, "where of shape ", show(w), " has rank ", w.size(),
-                                   "; it must have the input's rank (", L.full.size(), ", shape ", show(L.full),
-                                   ") or the batch rank (", L.batch.size(), ", shape ", show(L.batch), ")");
-        }
-        return p;
-    }
-
-    // ---------------------------------------------------------------------
-    // The way back, for gradients.
-
-    // Gradients are as large as the inputs and written once, so first-touch
-    // page faults are a large share of their cost on virtual machines. Where
-    // Linux offers transparent huge pages on request, ask for them on the
-    // untouched buffer: 512 times fewer faults.
-    inline void advise_huge_pages(void* data, std::size_t bytes)
-    {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-        constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
-        if (bytes < 2 * huge)
-        {
-            return;
-        }
-        const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
-        const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
-        if (end > begin)
-        {
-            // A hint only: on failure the buffer simply keeps small pages.
-            (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-        }
-#else
-        (void)data;
-        (void)bytes;
-#endif
-    }
-
-    // A buffer of the planned full shape for a gradient output.
-    template <class T>
-    xt::xarray<T> planned_output(const layout& L)
-    {
-        xt::xarray<T> out = xt::xarray<T>::from_shape(L.planned_shape());
-        advise_huge_pages(out.data(), out.size() * sizeof(T));
-        return out;
-    }
-
-    inline std::vector<std::size_t> inverse_permutation(const std::vector<std::size_t>& perm)
-    {
-        std::vector<std::size_t> inverse(perm.size());
-        for (std::size_t a = 0; a < perm.size(); ++a)
-        {
-            inverse[perm[a]] = a;
-        }
-        return inverse;
-    }
-
-    // Sums a gradient of the full (broadcast) shape down to an input's shape.
-    template <class T>
-    xt::xarray<T> unbroadcast(xt::xarray<T>&& g, const shape_type& input_shape)
-    {
-        const shape_type full = shape_of(g);
-        if (full == input_shape)
-        {
-            return std::move(g);
-        }
-        // One pass over g, adding each element into the input element it was
-        // broadcast from: stride 0 along the broadcast axes. (Not xt::sum:
-        // xtensor 0.24.3's immediate reducer writes into an empty result, and
-        // under g++ -std=c++20 picks an undefined fixed-rank result type.)
-        xt::xarray<T> out = xt::zeros<T>(input_shape);
-        const std::size_t rank = full.size();
-        const std::size_t lead = rank - input_shape.size();
-        std::vector<std::size_t> stride(rank, 0);
-        std::size_t step = 1;
-        for (std::size_t a = rank; a-- > lead;)
-        {
-            const std::size_t extent = input_shape[a - lead];
-            stride[a] = extent == 1 ? 0 : step;
-            step *= extent;
-        }
-        std::vector<std::size_t> index(rank, 0);
-        std::size_t at = 0;
-        T* const o = out.data();
-        const T* const in = g.data();
-        for (std::size_t i = 0; i < g.size(); ++i)
-        {
-            o[at] += in[i];
-            for (std::size_t a = rank; a-- > 0;)  // next index, row-major
-            {
-                at += stride[a];
-                if (++index[a] < full[a])
+                if (perm.empty())
                 {
-                    break;
+                    return full;
                 }
-                at -= stride[a] * full[a];
-                index[a] = 0;
+                shape_type s;
+                for (auto a : perm)
+                {
+                    s.push_back(full[a]);
+                }
+                return s;
+            }
+        };
+
+        // The reduced axes of `request` for an input of rank `rank`, checked
+        // (in range, not repeated) and normalised to non-negative. With
+        // `listed_order` they keep the order they were given in (integer labels
+        // index the slice flattened in that order); otherwise ascending.
+        inline std::vector<std::size_t> reduced_axes(const char* function,
+                                                     std::size_t rank,
+                                                     const axis_request& request,
+                                                     bool listed_order)
+        {
+            std::vector<std::size_t> reduced;
+            if (request.all)
+            {
+                for (std::size_t a = 0; a < rank; ++a)
+                {
+                    reduced.push_back(a);
+                }
+                return reduced;
+            }
+            std::vector<bool> seen(rank, false);
+            for (const listed_axis& axis : request.axes)
+            {
+                const char* sign = axis.negative ? "-" : "";
+                if (axis.negative ? axis.magnitude > rank : axis.magnitude >= rank)
+                {
+                    throw_invalid_argument(function, "axis ", sign, axis.magnitude,
+                                           " is out of range for an input of rank ", rank);
+                }
+                const auto a = static_cast<std::size_t>(axis.negative ? rank - axis.magnitude
+                                                                      : axis.magnitude);
+                if (seen[a])
+                {
+                    throw_invalid_argument(function, "axis ", sign, axis.magnitude,
+                                           " is repeated (input of rank ", rank, ")");
+                }
+                seen[a] = true;
+                reduced.push_back(a);
+            }
+            if (!listed_order)
+            {
+                std::sort(reduced.begin(), reduced.end());
+            }
+            return reduced;
+        }
+
+        // outer, n, inner (and perm) of L, whose full shape, reduced axes and
+        // batch are set; batch_axes are the axes that are not reduced.
+        inline void lay_out_slices(layout& L, const std::vector<std::size_t>& batch_axes)
+        {
+            const std::size_t rank = L.full.size();
+            const std::size_t k = L.reduced.size();
+            if (k == 0)
+            {
+                // Elementwise: every element is its own slice; slices are adjacent,
+                // so the column kernel runs across them.
+                L.inner = product(L.full, 0, rank);
+                return;
+            }
+            bool adjacent = true;
+            for (std::size_t i = 1; i < k; ++i)
+            {
+                adjacent = adjacent && L.reduced[i] == L.reduced[0] + i;
+            }
+            if (adjacent)
+            {
+                const std::size_t first = L.reduced[0];
+                L.outer = product(L.full, 0, first);
+                L.n = product(L.full, first, first + k);
+                L.inner = product(L.full, first + k, rank);
+                return;
+            }
+            // Not adjacent (or listed out of order): batch axes first, then the
+            // reduced ones, each slice one contiguous row.
+            L.perm = batch_axes;
+            L.perm.insert(L.perm.end(), L.reduced.begin(), L.reduced.end());
+            L.outer = product(L.batch, 0, L.batch.size());
+            for (auto a : L.reduced)
+            {
+                L.n *= L.full[a];
             }
         }
-        return out;
-    }
 
-    // A gradient in planned layout, back in the caller's: undo the
-    // permutation, then sum over the axes the input was broadcast along.
-    template <class T>
-    xt::xarray<T> unplan(xt::xarray<T>&& g, const layout& L, const shape_type& input_shape)
-    {
-        if (!L.perm.empty())
+        // Checks the axes against the rank and lays the work out (see
+        // reduced_axes for `listed_order`).
+        inline layout make_layout(const char* function,
+                                  shape_type full,
+                                  const axis_request& request,
+                                  bool listed_order)
         {
-            const std::vector<std::size_t> inverse = inverse_permutation(L.perm);
-            xt::xarray<T> unpermuted = xt::transpose(g, inverse);
-            g = std::move(unpermuted);
+            layout L;
+            const std::size_t rank = full.size();
+            L.reduced = reduced_axes(function, rank, request, listed_order);
+            std::vector<bool> is_reduced(rank, false);
+            for (auto a : L.reduced)
+            {
+                is_reduced[a] = true;
+            }
+            std::vector<std::size_t> batch_axes;
+            for (std::size_t a = 0; a < rank; ++a)
+            {
+                if (!is_reduced[a])
+                {
+                    batch_axes.push_back(a);
+                    L.batch.push_back(full[a]);
+                }
+            }
+            L.full = std::move(full);
+            lay_out_slices(L, batch_axes);
+            return L;
         }
-        return unbroadcast(std::move(g), input_shape);
+
+        // A buffer in planned layout: either the caller's memory, or ours.
+        template <class T>
+        struct planned_buffer
+        {
+            const T* data = nullptr;
+            xt::xarray<T> owned;
+        };
+
+        // Row-major and contiguous, with the given shape (extent-1 axes may have
+        // any stride), starting at data() + data_offset().
+        template <class E>
+        bool is_contiguous_row_major(const E& e, const shape_type& shape)
+        {
+            if constexpr (xt::has_data_interface<E>::value)
+            {
+                if (shape_of(e) != shape)
+                {
+                    return false;
+                }
+                std::ptrdiff_t expected = 1;
+                for (std::size_t i = shape.size(); i-- > 0;)
+                {
+                    if (shape[i] != 1 && static_cast<std::ptrdiff_t>(e.strides()[i]) != expected)
+                    {
+                        return false;
+                    }
+                    expected *= static_cast<std::ptrdiff_t>(shape[i]);
+                }
+                return true;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        // Evaluates `e` broadcast to `target` (and permuted by `perm` if not
+        // empty) into a contiguous row-major buffer of value type T, unless it
+        // already is one.
+        template <class T, class E>
+        planned_buffer<T> plan_buffer(const E& e,
+                                      const shape_type& target,
+                                      const std::vector<std::size_t>& perm)
+        {
+            planned_buffer<T> b;
+            using value_type = typename E::value_type;
+            if constexpr (std::is_same_v<value_type, T> && xt::has_data_interface<E>::value)
+            {
+                if (perm.empty() && is_contiguous_row_major(e, target))
+                {
+                    b.data = e.data() + e.data_offset();
+                    return b;
+                }
+            }
+            if (perm.empty())
+            {
+                b.owned = xt::broadcast(e, target);
+            }
+            else
+            {
+                xt::xarray<T> full = xt::broadcast(e, target);
+                b.owned = xt::transpose(full, perm);
+            }
+            b.data = b.owned.data();
+            return b;
+        }
+
+        // Masks are read as bytes (0 or 1); a contiguous bool container is used
+        // in place, anything else (integral masks included) is evaluated to 0/1.
+        struct planned_mask
+        {
+            const std::uint8_t* data = nullptr;
+            xt::xarray<std::uint8_t> owned;
+        };
+
+        template <class E>
+        planned_mask plan_mask_buffer(const E& e,
+                                      const shape_type& target,
+                                      const std::vector<std::size_t>& perm)
+        {
+            planned_mask m;
+            using value_type = typename E::value_type;
+            static_assert(std::is_integral_v<value_type>,
+                          "xloss: a where mask must hold bool (or integral) values");
+            if constexpr (std::is_same_v<value_type, bool> && sizeof(bool) == 1
+                          && xt::has_data_interface<E>::value)
+            {
+                if (perm.empty() && is_contiguous_row_major(e, target))
+                {
+                    // A bool object is one byte holding 0 or 1; reading it through
+                    // unsigned char is allowed by the aliasing rules.
+                    m.data = reinterpret_cast<const std::uint8_t*>(e.data() + e.data_offset());
+                    return m;
+                }
+            }
+            auto as_bytes = xt::cast<std::uint8_t>(xt::not_equal(e, value_type(0)));
+            if (perm.empty())
+            {
+                m.owned = xt::broadcast(as_bytes, target);
+            }
+            else
+            {
+                xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
+                m.owned = xt::transpose(full, perm);
+            }
+            m.data = m.owned.data();
+            return m;
+        }
+
+        // An all-true mask selects what no mask selects: it is dropped, so that
+        // the call runs the unmasked kernels (which do not read it) and gives
+        // bitwise the unmasked result. The masked kernels select before they
+        // accumulate, which changes where the compiler may contract a multiply
+        // and an add into one FMA: kept, an all-true mask would differ from no
+        // mask in the last bits on some targets. The scan stops at the first 0.
+        inline void drop_if_all_true(planned_mask& m, std::size_t size)
+        {
+            if (m.data && std::memchr(m.data, 0, size) == nullptr)
+            {
+                m.data = nullptr;
+            }
+        }
+
+        // The mask, read by rank: the input's rank masks elements, the batch rank
+        // masks whole slices.
+        struct mask_plan
+        {
+            planned_mask elements;  // planned full layout, or null
+            planned_mask slices;    // batch layout, or null
+        };
+
+        template <class W>
+        mask_plan plan_mask(const char* function, const W& where, const layout& L)
+        {
+            mask_plan p;
+            const shape_type w = shape_of(where);
+            if (w.size() == L.full.size())
+            {
+                if (!broadcasts_to(w, L.full))
+                {
+                    throw_invalid_argument(function, "where of shape ", show(w),
+                                           " does not broadcast to the input shape ", show(L.full));
+                }
+                p.elements = plan_mask_buffer(where, L.full, L.perm);
+                drop_if_all_true(p.elements, L.size());
+            }
+            else if (w.size() == L.batch.size())
+            {
+                if (!broadcasts_to(w, L.batch))
+                {
+                    throw_invalid_argument(function, "where of shape ", show(w),
+                                           " does not broadcast to the batch shape ", show(L.batch),
+                                           " of the input shape ", show(L.full));
+                }
+                p.slices = plan_mask_buffer(where, L.batch, {});
+                drop_if_all_true(p.slices, L.slices());
+            }
+            else
+            {
+                throw_invalid_argument(function, "where of shape ", show(w), " has rank ", w.size(),
+                                       "; it must have the input's rank (", L.full.size(), ", shape ",
+                                       show(L.full), ") or the batch rank (", L.batch.size(), ", shape ",
+                                       show(L.batch), ")");
+            }
+            return p;
+        }
+
+        // ---------------------------------------------------------------------
+        // The way back, for gradients.
+
+        // Gradients are as large as the inputs and written once, so first-touch
+        // page faults are a large share of their cost on virtual machines. Where
+        // Linux offers transparent huge pages on request, ask for them on the
+        // untouched buffer: 512 times fewer faults.
+        inline void advise_huge_pages(void* data, std::size_t bytes)
+        {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+            constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+            if (bytes < 2 * huge)
+            {
+                return;
+            }
+            const auto begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+            const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(huge - 1);
+            if (end > begin)
+            {
+                // A hint only: on failure the buffer simply keeps small pages.
+                (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+            }
+#else
+            (void)data;
+            (void)bytes;
+#endif
+        }
+
+        // A buffer of the planned full shape for a gradient output.
+        template <class T>
+        xt::xarray<T> planned_output(const layout& L)
+        {
+            xt::xarray<T> out = xt::xarray<T>::from_shape(L.planned_shape());
+            advise_huge_pages(out.data(), out.size() * sizeof(T));
+            return out;
+        }
+
+        inline std::vector<std::size_t> inverse_permutation(const std::vector<std::size_t>& perm)
+        {
+            std::vector<std::size_t> inverse(perm.size());
+            for (std::size_t a = 0; a < perm.size(); ++a)
+            {
+                inverse[perm[a]] = a;
+            }
+            return inverse;
+        }
+
+        // Sums a gradient of the full (broadcast) shape down to an input's shape.
+        template <class T>
+        xt::xarray<T> unbroadcast(xt::xarray<T>&& g, const shape_type& input_shape)
+        {
+            const shape_type full = shape_of(g);
+            if (full == input_shape)
+            {
+                return std::move(g);
+            }
+            // One pass over g, adding each element into the input element it was
+            // broadcast from: stride 0 along the broadcast axes. (Not xt::sum:
+            // xtensor 0.24.3's immediate reducer writes into an empty result, and
+            // under g++ -std=c++20 picks an undefined fixed-rank result type.)
+            xt::xarray<T> out = xt::zeros<T>(input_shape);
+            const std::size_t rank = full.size();
+            const std::size_t lead = rank - input_shape.size();
+            std::vector<std::size_t> stride(rank, 0);
+            std::size_t step = 1;
+            for (std::size_t a = rank; a-- > lead;)
+            {
+                const std::size_t extent = input_shape[a - lead];
+                stride[a] = extent == 1 ? 0 : step;
+                step *= extent;
+            }
+            std::vector<std::size_t> index(rank, 0);
+            std::size_t at = 0;
+            T* const o = out.data();
+            const T* const in = g.data();
+            for (std::size_t i = 0; i < g.size(); ++i)
+            {
+                o[at] += in[i];
+                for (std::size_t a = rank; a-- > 0;)  // next index, row-major
+                {
+                    at += stride[a];
+                    if (++index[a] < full[a])
+                    {
+                        break;
+                    }
+                    at -= stride[a] * full[a];
+                    index[a] = 0;
+                }
+            }
+            return out;
+        }
+
+        // A gradient in planned layout, back in the caller's: undo the
+        // permutation, then sum over the axes the input was broadcast along.
+        template <class T>
+        xt::xarray<T> unplan(xt::xarray<T>&& g, const layout& L, const shape_type& input_shape)
+        {
+            if (!L.perm.empty())
+            {
+                const std::vector<std::size_t> inverse = inverse_permutation(L.perm);
+                xt::xarray<T> unpermuted = xt::transpose(g, inverse);
+                g = std::move(unpermuted);
+            }
+            return unbroadcast(std::move(g), input_shape);
+        }
     }
-}
 XLOSS_NAMESPACE_END
 
 #endif

@@ -22,45 +22,46 @@
 #include <type_traits>
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail
-{
-    // Options type of the losses that have none.
-    struct no_options
+    namespace detail
     {
-    };
+        // Options type of the losses that have none.
+        struct no_options
+        {
+        };
 
-    // What a loss's second input is.
-    enum class second_input
-    {
-        // A floating tensor broadcast with the first input, element by element
-        // (labels, targets); differentiable.
-        elementwise,
-        // The same, where integral values are numbers too (converted to the
-        // floating type), not mistaken class indices: cosine of count vectors.
-        elementwise_numeric,
-        // One integral class index per slice, of the batch shape; indexes the
-        // slice flattened in the order the axes are listed. Not differentiable.
-        slice_label,
-    };
+        // What a loss's second input is.
+        enum class second_input
+        {
+            // A floating tensor broadcast with the first input, element by element
+            // (labels, targets); differentiable.
+            elementwise,
+            // The same, where integral values are numbers too (converted to the
+            // floating type), not mistaken class indices: cosine of count vectors.
+            elementwise_numeric,
+            // One integral class index per slice, of the batch shape; indexes the
+            // slice flattened in the order the axes are listed. Not differentiable.
+            slice_label,
+        };
 
-    template <class Rule>
-    inline constexpr bool takes_labels = Rule::second == second_input::slice_label;
+        template <class Rule>
+        inline constexpr bool takes_labels = Rule::second == second_input::slice_label;
 
-    // Whether the loss has a gradient w.r.t. input 0 or 1 (labels have none).
-    template <class Rule, std::size_t Input>
-    inline constexpr bool is_differentiable = Input == 0 || !takes_labels<Rule>;
+        // Whether the loss has a gradient w.r.t. input 0 or 1 (labels have none).
+        template <class Rule, std::size_t Input>
+        inline constexpr bool is_differentiable = Input == 0 || !takes_labels<Rule>;
 
-    // Whether the second input's value type V suits the rule (checked where
-    // the types are known, so that misuse fails to compile with a sentence).
-    template <class Rule, class V>
-    struct second_input_accepts
-    {
-        static constexpr bool label = std::is_integral_v<V> && !std::is_same_v<V, bool>;
-        static constexpr bool value = Rule::second == second_input::slice_label   ? label
-                                      : Rule::second == second_input::elementwise ? std::is_floating_point_v<V>
-                                                                                  : true;
-    };
-}
+        // Whether the second input's value type V suits the rule (checked where
+        // the types are known, so that misuse fails to compile with a sentence).
+        template <class Rule, class V>
+        struct second_input_accepts
+        {
+            static constexpr bool label = std::is_integral_v<V> && !std::is_same_v<V, bool>;
+            static constexpr bool value = Rule::second == second_input::slice_label ? label
+                                          : Rule::second == second_input::elementwise
+                                              ? std::is_floating_point_v<V>
+                                              : true;
+        };
+    }
 XLOSS_NAMESPACE_END
 
 #endif

@@ -32,321 +32,346 @@
 #include "simd.hpp"
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail
-{
-    // What a Rule sees of the slices its lanes cover, besides the data.
-    template <class T>
-    struct group
+    namespace detail
     {
-        static constexpr std::size_t W = simd::width<T>;
-        std::array<std::ptrdiff_t, W> label{};  // integer labels, per lane
-        simd::batch<T> upstream = simd::batch<T>(T(1));  // d(total)/d(loss), per lane
-        std::array<T*, 2> grad{nullptr, nullptr};  // gradient outputs at the lanes' origin
-    };
-
-    // The per-call arrays, in planned layout. Labels keep the caller's
-    // integral type, so contiguous labels are read in place.
-    template <class T, class Label = std::ptrdiff_t>
-    struct call_data
-    {
-        const T* x = nullptr;
-        const T* y = nullptr;
-        const std::uint8_t* mask = nullptr;        // per element
-        const std::uint8_t* slice_mask = nullptr;  // per slice
-        const Label* labels = nullptr;             // per slice
-        const T* upstream = nullptr;               // per slice
-        T* value = nullptr;                        // per slice
-        std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout; null: not wanted
-    };
-
-    // Bytes of one staging tile (one input's W-or-more slices): a quarter of a
-    // typical L2, since a tile is read three times. Slices too long for W of
-    // them to fit are not staged.
-    inline constexpr std::size_t tile_budget_bytes = 64 * 1024;
-
-    // Half the L2 cache, from the C library where it says (glibc does);
-    // 256 KiB, half of the smallest L2 of current x86 server cores, otherwise.
-    inline std::size_t half_l2_bytes()
-    {
-        static const std::size_t half = [] {
-            std::size_t bytes = std::size_t(512) << 10;
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-            const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-            if (l2 > 0)
-            {
-                bytes = static_cast<std::size_t>(l2);
-            }
-#endif
-            return bytes / 2;
-        }();
-        return half;
-    }
-
-    template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-    XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
-    {
-        const std::size_t n = L.n;
-        // Prefetch the next row while this one is worked on from cache, when
-        // both fit in L2 together (longer rows stream from memory in every
-        // pass anyway, and fetching ahead would evict the current one).
-        const std::size_t row_bytes = n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
-        const bool fetch_next = row_bytes <= half_l2_bytes();
-        for (std::size_t s = 0; s < L.outer; ++s)
+        // What a Rule sees of the slices its lanes cover, besides the data.
+        template <class T>
+        struct group
         {
-            const std::size_t base = s * n;
-            if (d.slice_mask && !d.slice_mask[s])
+            static constexpr std::size_t W = simd::width<T>;
+            std::array<std::ptrdiff_t, W> label{};           // integer labels, per lane
+            simd::batch<T> upstream = simd::batch<T>(T(1));  // d(total)/d(loss), per lane
+            std::array<T*, 2> grad{nullptr, nullptr};        // gradient outputs at the lanes' origin
+        };
+
+        // The per-call arrays, in planned layout. Labels keep the caller's
+        // integral type, so contiguous labels are read in place.
+        template <class T, class Label = std::ptrdiff_t>
+        struct call_data
+        {
+            const T* x = nullptr;
+            const T* y = nullptr;
+            const std::uint8_t* mask = nullptr;        // per element
+            const std::uint8_t* slice_mask = nullptr;  // per slice
+            const Label* labels = nullptr;             // per slice
+            const T* upstream = nullptr;               // per slice
+            T* value = nullptr;                        // per slice
+            std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout; null: not wanted
+        };
+
+        // Bytes of one staging tile (one input's W-or-more slices): a quarter of a
+        // typical L2, since a tile is read three times. Slices too long for W of
+        // them to fit are not staged.
+        inline constexpr std::size_t tile_budget_bytes = 64 * 1024;
+
+        // Half the L2 cache, from the C library where it says (glibc does);
+        // 256 KiB, half of the smallest L2 of current x86 server cores, otherwise.
+        inline std::size_t half_l2_bytes()
+        {
+            static const std::size_t half = []
             {
-                d.value[s] = T(0);
-                if constexpr (Grad)
+                std::size_t bytes = std::size_t(512) << 10;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+                const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+                if (l2 > 0)
                 {
-                    for (T* g : d.grad)
+                    bytes = static_cast<std::size_t>(l2);
+                }
+#endif
+                return bytes / 2;
+            }();
+            return half;
+        }
+
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
+        {
+            const std::size_t n = L.n;
+            // Prefetch the next row while this one is worked on from cache, when
+            // both fit in L2 together (longer rows stream from memory in every
+            // pass anyway, and fetching ahead would evict the current one).
+            const std::size_t row_bytes = n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
+            const bool fetch_next = row_bytes <= half_l2_bytes();
+            for (std::size_t s = 0; s < L.outer; ++s)
+            {
+                const std::size_t base = s * n;
+                if (d.slice_mask && !d.slice_mask[s])
+                {
+                    d.value[s] = T(0);
+                    if constexpr (Grad)
                     {
-                        if (g)
+                        for (T* g : d.grad)
                         {
-                            std::fill(g + base, g + base + n, T(0));
+                            if (g)
+                            {
+                                std::fill(g + base, g + base + n, T(0));
+                            }
                         }
                     }
+                    continue;
                 }
-                continue;
+                const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
+                row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next};
+                group<T> grp;
+                grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
+                grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
+                }
+                d.value[s] = simd::first_lane<T>(Rule::template kernel<Grad>(lanes, grp, opts));
             }
-            const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
-            row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next};
+        }
+
+        // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
+        // is at k * stride + l from x, y, mask and the gradient outputs.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        XLOSS_FLATTEN void run_group(const call_data<T, Label>& d,
+                                     const T* x,
+                                     const T* y,
+                                     const std::uint8_t* mask,
+                                     std::array<T*, 2> grad,
+                                     std::size_t n,
+                                     std::size_t stride,
+                                     std::size_t count,
+                                     std::size_t s0,
+                                     bool padded,
+                                     const Options& opts)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            count = std::min(count, W);
             group<T> grp;
-            grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
-            grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
-            for (std::size_t i = 0; i < 2; ++i)
+            grp.grad = grad;
+            alignas(64) std::uint8_t selected[W] = {};
+            std::fill(selected, selected + count, std::uint8_t(1));
+            if (d.slice_mask)
             {
-                grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
+                std::copy(d.slice_mask + s0, d.slice_mask + s0 + count, selected);
             }
-            d.value[s] = simd::first_lane<T>(Rule::template kernel<Grad>(lanes, grp, opts));
-        }
-    }
-
-    // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
-    // is at k * stride + l from x, y, mask and the gradient outputs.
-    template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-    XLOSS_FLATTEN void run_group(const call_data<T, Label>& d, const T* x, const T* y, const std::uint8_t* mask,
-                   std::array<T*, 2> grad, std::size_t n, std::size_t stride, std::size_t count, std::size_t s0,
-                   bool padded, const Options& opts)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        count = std::min(count, W);
-        group<T> grp;
-        grp.grad = grad;
-        alignas(64) std::uint8_t selected[W] = {};
-        std::fill(selected, selected + count, std::uint8_t(1));
-        if (d.slice_mask)
-        {
-            std::copy(d.slice_mask + s0, d.slice_mask + s0 + count, selected);
-        }
-        if (d.upstream)
-        {
-            alignas(64) T upstream[W] = {};
-            std::copy(d.upstream + s0, d.upstream + s0 + count, upstream);
-            grp.upstream = simd::load(+upstream);
-        }
-        if (d.labels)
-        {
-            for (std::size_t l = 0; l < count; ++l)
+            if (d.upstream)
             {
-                grp.label[l] = static_cast<std::ptrdiff_t>(d.labels[s0 + l]);
+                alignas(64) T upstream[W] = {};
+                std::copy(d.upstream + s0, d.upstream + s0 + count, upstream);
+                grp.upstream = simd::load(+upstream);
             }
-        }
-        const auto active = simd::load_mask<T>(selected);
-        column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded};
-        const auto v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts), simd::batch<T>(T(0)));
-        alignas(64) T values[W];
-        simd::store_aligned(values, v);
-        std::copy(values, values + count, d.value + s0);
-    }
-
-    // Copies `count` slices of n elements between the caller's layout
-    // (element k of slice l at outside[l * slice_stride + k * element_stride])
-    // and a tile (at tile[k * width + l]): into the tile with ToTile, back out
-    // of it without. The loops run so that the writes are contiguous; the
-    // strided side of a short-row transpose is a few KiB that stay in L1,
-    // while strided writes would each touch a new cache line.
-    template <bool ToTile, class V>
-    void transfer(V* tile, std::conditional_t<ToTile, const V*, V*> outside, std::size_t n, std::size_t count,
-                  std::size_t width, std::size_t slice_stride, std::size_t element_stride)
-    {
-        auto move = [&](std::size_t l, std::size_t k) {
-            if constexpr (ToTile)
-            {
-                tile[k * width + l] = outside[l * slice_stride + k * element_stride];
-            }
-            else
-            {
-                outside[l * slice_stride + k * element_stride] = tile[k * width + l];
-            }
-        };
-        if (ToTile || slice_stride == 1)
-        {
-            for (std::size_t k = 0; k < n; ++k)
+            if (d.labels)
             {
                 for (std::size_t l = 0; l < count; ++l)
                 {
-                    move(l, k);
+                    grp.label[l] = static_cast<std::ptrdiff_t>(d.labels[s0 + l]);
                 }
             }
+            const auto active = simd::load_mask<T>(selected);
+            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded};
+            const auto v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts),
+                                        simd::batch<T>(T(0)));
+            alignas(64) T values[W];
+            simd::store_aligned(values, v);
+            std::copy(values, values + count, d.value + s0);
         }
-        else
+
+        // Copies `count` slices of n elements between the caller's layout
+        // (element k of slice l at outside[l * slice_stride + k * element_stride])
+        // and a tile (at tile[k * width + l]): into the tile with ToTile, back out
+        // of it without. The loops run so that the writes are contiguous; the
+        // strided side of a short-row transpose is a few KiB that stay in L1,
+        // while strided writes would each touch a new cache line.
+        template <bool ToTile, class V>
+        void transfer(V* tile,
+                      std::conditional_t<ToTile, const V*, V*> outside,
+                      std::size_t n,
+                      std::size_t count,
+                      std::size_t width,
+                      std::size_t slice_stride,
+                      std::size_t element_stride)
         {
-            for (std::size_t l = 0; l < count; ++l)
+            auto move = [&](std::size_t l, std::size_t k)
+            {
+                if constexpr (ToTile)
+                {
+                    tile[k * width + l] = outside[l * slice_stride + k * element_stride];
+                }
+                else
+                {
+                    outside[l * slice_stride + k * element_stride] = tile[k * width + l];
+                }
+            };
+            if (ToTile || slice_stride == 1)
             {
                 for (std::size_t k = 0; k < n; ++k)
                 {
-                    move(l, k);
-                }
-            }
-        }
-    }
-
-    // Slices that are not contiguous rows run W at a time on the column
-    // kernel. They are first staged, a tile of slices at a time, into small
-    // contiguous buffers: strided reads straight from memory defeat the
-    // prefetchers, and power-of-two strides (NCHW planes) make every element
-    // of a slice fight for the same cache set. Short contiguous rows are
-    // staged the same way, transposed, so that the kernel vectorizes across
-    // slices instead of within one.
-    //
-    // slices: `count` of them from `first`; element k of slice s at
-    // origin(s) + k * element_stride, with consecutive slices in a tile
-    // slice_stride apart.
-    template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-    void run_tiled(const layout& L, const call_data<T, Label>& d, const Options& opts, std::size_t element_stride,
-                   std::size_t slice_stride)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        const std::size_t n = L.n;
-        // Tile width: up to 8 batches, as long as one tile stays within budget.
-        const std::size_t width = std::min<std::size_t>(8 * W, tile_budget_bytes / (n * sizeof(T)) / W * W);
-        const std::size_t per_outer = slice_stride == 1 ? L.inner : L.outer;  // slices per contiguous run
-        const std::size_t runs = slice_stride == 1 ? L.outer : 1;
-        const bool same_inputs = d.x == d.y;
-        std::vector<T> tx(n * width), ty(same_inputs ? 0 : n * width);
-        std::vector<std::uint8_t> tm(Masked ? n * width : 0);
-        std::array<std::vector<T>, 2> tg;
-        std::array<T*, 2> tile_grad{nullptr, nullptr};
-        for (std::size_t i = 0; i < 2; ++i)
-        {
-            if (d.grad[i])
-            {
-                tg[i].resize(n * width);
-                tile_grad[i] = tg[i].data();
-            }
-        }
-        const T* tile_y = same_inputs ? tx.data() : ty.data();
-        for (std::size_t r = 0; r < runs; ++r)
-        {
-            for (std::size_t j0 = 0; j0 < per_outer; j0 += width)
-            {
-                const std::size_t count = std::min(width, per_outer - j0);
-                // Offset of the tile's first element, and index of its first slice.
-                const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
-                const std::size_t s0 = r * L.inner + j0;
-                transfer<true>(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
-                if (!same_inputs)
-                {
-                    transfer<true>(ty.data(), d.y + origin, n, count, width, slice_stride, element_stride);
-                }
-                if constexpr (Masked)
-                {
-                    transfer<true>(tm.data(), d.mask + origin, n, count, width, slice_stride, element_stride);
-                }
-                for (std::size_t g = 0; g < count; g += W)
-                {
-                    std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
-                                           tile_grad[1] ? tile_grad[1] + g : nullptr};
-                    run_group<Rule, Grad, Masked>(d, tx.data() + g, tile_y + g, Masked ? tm.data() + g : nullptr, grad,
-                                                  n, width, std::min(W, count - g), s0 + g, true, opts);
-                }
-                if constexpr (Grad)
-                {
-                    for (std::size_t i = 0; i < 2; ++i)
+                    for (std::size_t l = 0; l < count; ++l)
                     {
-                        if (d.grad[i])
+                        move(l, k);
+                    }
+                }
+            }
+            else
+            {
+                for (std::size_t l = 0; l < count; ++l)
+                {
+                    for (std::size_t k = 0; k < n; ++k)
+                    {
+                        move(l, k);
+                    }
+                }
+            }
+        }
+
+        // Slices that are not contiguous rows run W at a time on the column
+        // kernel. They are first staged, a tile of slices at a time, into small
+        // contiguous buffers: strided reads straight from memory defeat the
+        // prefetchers, and power-of-two strides (NCHW planes) make every element
+        // of a slice fight for the same cache set. Short contiguous rows are
+        // staged the same way, transposed, so that the kernel vectorizes across
+        // slices instead of within one.
+        //
+        // slices: `count` of them from `first`; element k of slice s at
+        // origin(s) + k * element_stride, with consecutive slices in a tile
+        // slice_stride apart.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        void run_tiled(const layout& L,
+                       const call_data<T, Label>& d,
+                       const Options& opts,
+                       std::size_t element_stride,
+                       std::size_t slice_stride)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            const std::size_t n = L.n;
+            // Tile width: up to 8 batches, as long as one tile stays within budget.
+            const std::size_t width = std::min<std::size_t>(8 * W,
+                                                            tile_budget_bytes / (n * sizeof(T)) / W * W);
+            const std::size_t per_outer = slice_stride == 1 ? L.inner : L.outer;  // slices per contiguous run
+            const std::size_t runs = slice_stride == 1 ? L.outer : 1;
+            const bool same_inputs = d.x == d.y;
+            std::vector<T> tx(n * width), ty(same_inputs ? 0 : n * width);
+            std::vector<std::uint8_t> tm(Masked ? n * width : 0);
+            std::array<std::vector<T>, 2> tg;
+            std::array<T*, 2> tile_grad{nullptr, nullptr};
+            for (std::size_t i = 0; i < 2; ++i)
+            {
+                if (d.grad[i])
+                {
+                    tg[i].resize(n * width);
+                    tile_grad[i] = tg[i].data();
+                }
+            }
+            const T* tile_y = same_inputs ? tx.data() : ty.data();
+            for (std::size_t r = 0; r < runs; ++r)
+            {
+                for (std::size_t j0 = 0; j0 < per_outer; j0 += width)
+                {
+                    const std::size_t count = std::min(width, per_outer - j0);
+                    // Offset of the tile's first element, and index of its first slice.
+                    const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
+                    const std::size_t s0 = r * L.inner + j0;
+                    transfer<true>(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
+                    if (!same_inputs)
+                    {
+                        transfer<true>(ty.data(), d.y + origin, n, count, width, slice_stride,
+                                       element_stride);
+                    }
+                    if constexpr (Masked)
+                    {
+                        transfer<true>(tm.data(), d.mask + origin, n, count, width, slice_stride,
+                                       element_stride);
+                    }
+                    for (std::size_t g = 0; g < count; g += W)
+                    {
+                        std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
+                                               tile_grad[1] ? tile_grad[1] + g : nullptr};
+                        run_group<Rule, Grad, Masked>(d, tx.data() + g, tile_y + g,
+                                                      Masked ? tm.data() + g : nullptr, grad, n, width,
+                                                      std::min(W, count - g), s0 + g, true, opts);
+                    }
+                    if constexpr (Grad)
+                    {
+                        for (std::size_t i = 0; i < 2; ++i)
                         {
-                            transfer<false>(tile_grad[i], d.grad[i] + origin, n, count, width, slice_stride,
-                                            element_stride);
+                            if (d.grad[i])
+                            {
+                                transfer<false>(tile_grad[i], d.grad[i] + origin, n, count, width,
+                                                slice_stride, element_stride);
+                            }
                         }
                     }
                 }
             }
         }
-    }
 
-    // The column kernel straight on the caller's layout, for slices too long
-    // to stage (a tile of W of them would not fit the budget).
-    template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-    void run_columns(const layout& L, const call_data<T, Label>& d, const Options& opts)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        const std::size_t n = L.n;
-        const std::size_t inner = L.inner;
-        for (std::size_t o = 0; o < L.outer; ++o)
+        // The column kernel straight on the caller's layout, for slices too long
+        // to stage (a tile of W of them would not fit the budget).
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        void run_columns(const layout& L, const call_data<T, Label>& d, const Options& opts)
         {
-            for (std::size_t j0 = 0; j0 < inner; j0 += W)
+            constexpr std::size_t W = simd::width<T>;
+            const std::size_t n = L.n;
+            const std::size_t inner = L.inner;
+            for (std::size_t o = 0; o < L.outer; ++o)
             {
-                const std::size_t base = o * n * inner + j0;
-                std::array<T*, 2> grad{d.grad[0] ? d.grad[0] + base : nullptr, d.grad[1] ? d.grad[1] + base : nullptr};
-                run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr, grad, n,
-                                              inner, std::min(W, inner - j0), o * inner + j0, false, opts);
+                for (std::size_t j0 = 0; j0 < inner; j0 += W)
+                {
+                    const std::size_t base = o * n * inner + j0;
+                    std::array<T*, 2> grad{d.grad[0] ? d.grad[0] + base : nullptr,
+                                           d.grad[1] ? d.grad[1] + base : nullptr};
+                    run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
+                                                  grad, n, inner, std::min(W, inner - j0), o * inner + j0,
+                                                  false, opts);
+                }
             }
         }
-    }
 
-    // Picks the kernel shape for the plan.
-    template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-    void dispatch(const layout& L, const call_data<T, Label>& d, const Options& opts)
-    {
-        constexpr std::size_t W = simd::width<T>;
-        const bool tile_fits = L.n * W * sizeof(T) <= tile_budget_bytes;
-        if (L.inner == 1)
+        // Picks the kernel shape for the plan.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        void dispatch(const layout& L, const call_data<T, Label>& d, const Options& opts)
         {
-            // Rows shorter than a few batches waste most of a batch and pay a
-            // horizontal reduction per row: transpose them into tiles.
-            if (L.n <= 4 * W && L.outer >= W)
+            constexpr std::size_t W = simd::width<T>;
+            const bool tile_fits = L.n * W * sizeof(T) <= tile_budget_bytes;
+            if (L.inner == 1)
             {
-                run_tiled<Rule, Grad, Masked>(L, d, opts, 1, L.n);
+                // Rows shorter than a few batches waste most of a batch and pay a
+                // horizontal reduction per row: transpose them into tiles.
+                if (L.n <= 4 * W && L.outer >= W)
+                {
+                    run_tiled<Rule, Grad, Masked>(L, d, opts, 1, L.n);
+                }
+                else
+                {
+                    run_rows<Rule, Grad, Masked>(L, d, opts);
+                }
+            }
+            else if (tile_fits)
+            {
+                run_tiled<Rule, Grad, Masked>(L, d, opts, L.inner, 1);
             }
             else
             {
-                run_rows<Rule, Grad, Masked>(L, d, opts);
+                run_columns<Rule, Grad, Masked>(L, d, opts);
             }
         }
-        else if (tile_fits)
-        {
-            run_tiled<Rule, Grad, Masked>(L, d, opts, L.inner, 1);
-        }
-        else
-        {
-            run_columns<Rule, Grad, Masked>(L, d, opts);
-        }
-    }
 
-    // MayMask: whether the call has a `where` at all (without one, the
-    // masked kernels are not instantiated).
-    template <class Rule, bool Grad, bool MayMask, class T, class Label, class Options>
-    void run(const layout& L, const call_data<T, Label>& d, const Options& opts)
-    {
-        if (L.size() == 0)
+        // MayMask: whether the call has a `where` at all (without one, the
+        // masked kernels are not instantiated).
+        template <class Rule, bool Grad, bool MayMask, class T, class Label, class Options>
+        void run(const layout& L, const call_data<T, Label>& d, const Options& opts)
         {
-            // Empty slices (or no slices): every result is 0.
-            std::fill(d.value, d.value + L.slices(), T(0));
-            return;
-        }
-        if constexpr (MayMask)
-        {
-            if (d.mask)
+            if (L.size() == 0)
             {
-                dispatch<Rule, Grad, true>(L, d, opts);
+                // Empty slices (or no slices): every result is 0.
+                std::fill(d.value, d.value + L.slices(), T(0));
                 return;
             }
+            if constexpr (MayMask)
+            {
+                if (d.mask)
+                {
+                    dispatch<Rule, Grad, true>(L, d, opts);
+                    return;
+                }
+            }
+            dispatch<Rule, Grad, false>(L, d, opts);
         }
-        dispatch<Rule, Grad, false>(L, d, opts);
     }
-}
 XLOSS_NAMESPACE_END
 
 #endif

@@ -28,442 +28,445 @@
 #endif
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail::simd
-{
+    namespace detail::simd
+    {
 #ifndef XLOSS_NO_SIMD
-    // The application picks the instruction set (-march); we take xsimd's
-    // default architecture for it, down to SSE2.
-    template <class T>
-    using batch = xsimd::batch<T>;
-    template <class T>
-    using batch_bool = xsimd::batch_bool<T>;
+        // The application picks the instruction set (-march); we take xsimd's
+        // default architecture for it, down to SSE2.
+        template <class T>
+        using batch = xsimd::batch<T>;
+        template <class T>
+        using batch_bool = xsimd::batch_bool<T>;
 
-    template <class T>
-    inline constexpr std::size_t width = batch<T>::size;
+        template <class T>
+        inline constexpr std::size_t width = batch<T>::size;
 
-    // The element type of a batch type.
-    template <class B>
-    using scalar_t = typename B::value_type;
+        // The element type of a batch type.
+        template <class B>
+        using scalar_t = typename B::value_type;
 
-    template <class T>
-    batch<T> load(const T* p)
-    {
-        return batch<T>::load_unaligned(p);
-    }
-
-    template <class T>
-    batch<T> load_aligned(const T* p)
-    {
-        return batch<T>::load_aligned(p);
-    }
-
-    template <class T>
-    void store(T* p, const batch<T>& v)
-    {
-        v.store_unaligned(p);
-    }
-
-    template <class T>
-    void store_aligned(T* p, const batch<T>& v)
-    {
-        v.store_aligned(p);
-    }
-
-    template <class T>
-    T first_lane(const batch<T>& v)
-    {
-        return v.get(0);
-    }
-
-    // The W mask bytes widened to W integers of T's size, in batch<int>'s
-    // register. One zero-extending load where the instruction set has it
-    // (SSE4.1, AVX2, AVX-512F); GCC 12 does not find that instruction for the
-    // portable loop, and its stores and wider reload stall store forwarding.
-    template <class T>
-    xsimd::batch<xsimd::as_integer_t<T>> widen_mask_bytes(const std::uint8_t* p)
-    {
-        using int_type = xsimd::as_integer_t<T>;
-        using ints = xsimd::batch<int_type>;
-        [[maybe_unused]] constexpr std::size_t w = width<T>;
-        // The register's size tells the instruction set (comparing the
-        // register types themselves trips -Wignored-attributes). The AVX-512
-        // forms are the zero-masked ones: GCC 12's plain _mm512_cvtepu8_*
-        // trip -Wuninitialized in its own header.
-        [[maybe_unused]] constexpr std::size_t bytes = w * sizeof(int_type);
-#if defined(__AVX512F__)
-        if constexpr (bytes == 64)
+        template <class T>
+        batch<T> load(const T* p)
         {
-            if constexpr (w == 16)
-            {
-                return ints(_mm512_maskz_cvtepu8_epi32(__mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-            }
-            else if constexpr (w == 8)
-            {
-                return ints(_mm512_maskz_cvtepu8_epi64(__mmask8(0xff), _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-            }
+            return batch<T>::load_unaligned(p);
         }
+
+        template <class T>
+        batch<T> load_aligned(const T* p)
+        {
+            return batch<T>::load_aligned(p);
+        }
+
+        template <class T>
+        void store(T* p, const batch<T>& v)
+        {
+            v.store_unaligned(p);
+        }
+
+        template <class T>
+        void store_aligned(T* p, const batch<T>& v)
+        {
+            v.store_aligned(p);
+        }
+
+        template <class T>
+        T first_lane(const batch<T>& v)
+        {
+            return v.get(0);
+        }
+
+        // The W mask bytes widened to W integers of T's size, in batch<int>'s
+        // register. One zero-extending load where the instruction set has it
+        // (SSE4.1, AVX2, AVX-512F); GCC 12 does not find that instruction for the
+        // portable loop, and its stores and wider reload stall store forwarding.
+        template <class T>
+        xsimd::batch<xsimd::as_integer_t<T>> widen_mask_bytes(const std::uint8_t* p)
+        {
+            using int_type = xsimd::as_integer_t<T>;
+            using ints = xsimd::batch<int_type>;
+            [[maybe_unused]] constexpr std::size_t w = width<T>;
+            // The register's size tells the instruction set (comparing the
+            // register types themselves trips -Wignored-attributes). The AVX-512
+            // forms are the zero-masked ones: GCC 12's plain _mm512_cvtepu8_*
+            // trip -Wuninitialized in its own header.
+            [[maybe_unused]] constexpr std::size_t bytes = w * sizeof(int_type);
+#if defined(__AVX512F__)
+            if constexpr (bytes == 64)
+            {
+                if constexpr (w == 16)
+                {
+                    return ints(_mm512_maskz_cvtepu8_epi32(
+                        __mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+                }
+                else if constexpr (w == 8)
+                {
+                    return ints(_mm512_maskz_cvtepu8_epi64(
+                        __mmask8(0xff), _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+                }
+            }
 #endif
 #if defined(__AVX2__)
-        if constexpr (bytes == 32)
-        {
-            if constexpr (w == 8)
+            if constexpr (bytes == 32)
             {
-                return ints(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+                if constexpr (w == 8)
+                {
+                    return ints(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+                }
+                else if constexpr (w == 4)
+                {
+                    std::int32_t four;
+                    std::memcpy(&four, p, 4);
+                    return ints(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four)));
+                }
             }
-            else if constexpr (w == 4)
-            {
-                std::int32_t four;
-                std::memcpy(&four, p, 4);
-                return ints(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four)));
-            }
-        }
 #endif
 #if defined(__SSE4_1__)
-        if constexpr (bytes == 16)
-        {
-            if constexpr (w == 4 || w == 2)
+            if constexpr (bytes == 16)
             {
-                std::int32_t bytes = 0;
-                std::memcpy(&bytes, p, w);
-                const __m128i v = _mm_cvtsi32_si128(bytes);
-                return ints(w == 4 ? _mm_cvtepu8_epi32(v) : _mm_cvtepu8_epi64(v));
+                if constexpr (w == 4 || w == 2)
+                {
+                    std::int32_t bytes = 0;
+                    std::memcpy(&bytes, p, w);
+                    const __m128i v = _mm_cvtsi32_si128(bytes);
+                    return ints(w == 4 ? _mm_cvtepu8_epi32(v) : _mm_cvtepu8_epi64(v));
+                }
             }
-        }
 #endif
-        alignas(64) int_type wide[width<T>];
-        for (std::size_t i = 0; i < width<T>; ++i)
-        {
-            wide[i] = static_cast<int_type>(p[i]);
-        }
-        return ints::load_aligned(wide);
-    }
-
-    // W mask bytes (0 or 1) to a batch_bool. Loading the bytes as integers and
-    // comparing with zero is several times faster than batch_bool's own
-    // bool-pointer load in xsimd 8.1, which is a scalar loop.
-    template <class T>
-    batch_bool<T> load_mask(const std::uint8_t* p)
-    {
-        using ints = xsimd::batch<xsimd::as_integer_t<T>>;
-        return xsimd::bool_cast(widen_mask_bytes<T>(p) != ints(0));
-    }
-
-    // Lanes [0, count) true.
-    template <class T>
-    batch_bool<T> first_lanes(std::size_t count)
-    {
-        using int_type = xsimd::as_integer_t<T>;
-        alignas(64) int_type idx[width<T>];
-        for (std::size_t i = 0; i < width<T>; ++i)
-        {
-            idx[i] = static_cast<int_type>(i);
-        }
-        auto lanes = xsimd::batch<int_type>::load_aligned(idx);
-        return xsimd::bool_cast(lanes < xsimd::batch<int_type>(static_cast<int_type>(count)));
-    }
-
-    // Horizontal reductions: xsimd 8.1 has hadd (later renamed reduce_add)
-    // and no reduce_max.
-    template <class T>
-    T reduce_add(const batch<T>& v)
-    {
-        return xsimd::hadd(v);
-    }
-
-    template <class T>
-    T reduce_max(const batch<T>& v)
-    {
-        alignas(64) T lanes[width<T>];
-        v.store_aligned(lanes);
-        T m = lanes[0];
-        for (std::size_t i = 1; i < width<T>; ++i)
-        {
-            m = lanes[i] > m ? lanes[i] : m;  // NaN lanes never win, as in the masked max
-        }
-        return m;
-    }
-
-    template <class T>
-    batch<T> select(const batch_bool<T>& cond, const batch<T>& if_true, const batch<T>& if_false)
-    {
-        return xsimd::select(cond, if_true, if_false);
-    }
-
-    // a != b as in C++ and IEEE 754: true when either is NaN. Not xsimd 8.1's
-    // operator!=, which on AVX-512 is the ordered compare (false for NaN), so
-    // that a NaN label or target would count as 0 there and only there.
-    template <class T>
-    batch_bool<T> not_equal(const batch<T>& a, const batch<T>& b)
-    {
-        return !(a == b);
-    }
-
-    template <class T>
-    batch_bool<T> is_nan(const batch<T>& x)
-    {
-        return !(x == x);
-    }
-
-    template <class T>
-    batch<T> max(const batch<T>& a, const batch<T>& b)
-    {
-        return xsimd::max(a, b);
-    }
-
-    template <class T>
-    batch<T> min(const batch<T>& a, const batch<T>& b)
-    {
-        return xsimd::min(a, b);
-    }
-
-    template <class T>
-    batch<T> abs(const batch<T>& x)
-    {
-        return xsimd::abs(x);
-    }
-
-    template <class T>
-    batch<T> sqrt(const batch<T>& x)
-    {
-        return xsimd::sqrt(x);
-    }
-
-    template <class T>
-    batch<T> log1p(const batch<T>& x)
-    {
-        return xsimd::log1p(x);
-    }
-
-    template <class T>
-    batch<T> expm1(const batch<T>& x)
-    {
-        return xsimd::expm1(x);
-    }
-
-    template <class T>
-    bool any(const batch_bool<T>& b)
-    {
-        return xsimd::any(b);
-    }
-
-    // exp over the whole range of T, without undefined behaviour.
-    //
-    // - xsimd 8.1's exp gives inf early (float above ~88.376, double above
-    //   ~709.44, where the true value is still finite) and flushes denormal
-    //   results to 0 (float below ~-87.34). Beyond |x| > edge we take
-    //   exp(x / 2)^2 instead: x / 2 is exact and far from both limits, and
-    //   the square overflows or underflows exactly where exp(x) does.
-    // - Its double exp converts round(x / ln 2) to int64 with a scalar
-    //   static_cast before it selects away out-of-range lanes; for |x| beyond
-    //   ~6e18, +-inf or NaN that cast is undefined (clang's
-    //   -fsanitize=float-cast-overflow reports it). Clamping to [-1000, 1000]
-    //   first gives the same results (exp there is already 0 or inf), and NaN
-    //   is passed through. float converts natively and needs none of it.
-    // The lanes beyond the edge: exp(x / 2)^2 there, exp(x) in the others.
-    // Out of line: rare, and it would double the inlined code.
-    template <class T>
-    XLOSS_NOINLINE batch<T> exp_beyond_edge(const batch<T>& arg, const batch_bool<T>& outer)
-    {
-        const batch<T> half = xsimd::exp(arg * batch<T>(T(0.5)));
-        return xsimd::select(outer, half * half, xsimd::exp(arg));
-    }
-
-    template <class T>
-    XLOSS_ALWAYS_INLINE batch<T> exp(const batch<T>& x)
-    {
-        batch<T> arg = x;
-        if constexpr (std::is_same_v<T, double>)
-        {
-            const batch<T> limit(T(1000));
-            arg = xsimd::min(xsimd::max(xsimd::select(is_nan(x), batch<T>(T(0)), x), -limit), limit);
-        }
-        const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
-        const auto outer = xsimd::abs(arg) > edge;
-        batch<T> r = xsimd::any(outer) ? exp_beyond_edge(arg, outer) : xsimd::exp(arg);
-        if constexpr (std::is_same_v<T, double>)
-        {
-            r = xsimd::select(is_nan(x), x, r);
-        }
-        return r;
-    }
-
-    // log that is right for denormals. xsimd 8.1's double log is off by up
-    // to ~33 below numeric_limits<double>::min() (float is right): scale such
-    // inputs by 2^54 into the normal range and take 54 ln 2 back off.
-    template <class T>
-    XLOSS_NOINLINE batch<T> log_with_denormals(const batch<T>& x, const batch_bool<T>& denormal)
-    {
-        const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
-        const batch<T> r = xsimd::log(scaled);
-        return xsimd::select(denormal, r - batch<T>(T(54) * T(0.69314718055994530942)), r);
-    }
-
-    template <class T>
-    XLOSS_ALWAYS_INLINE batch<T> log(const batch<T>& x)
-    {
-        if constexpr (std::is_same_v<T, double>)
-        {
-            const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min()) && not_equal(x, batch<T>(T(0)));
-            if (xsimd::any(denormal))
+            alignas(64) int_type wide[width<T>];
+            for (std::size_t i = 0; i < width<T>; ++i)
             {
-                return log_with_denormals(x, denormal);
+                wide[i] = static_cast<int_type>(p[i]);
             }
+            return ints::load_aligned(wide);
         }
-        return xsimd::log(x);
-    }
+
+        // W mask bytes (0 or 1) to a batch_bool. Loading the bytes as integers and
+        // comparing with zero is several times faster than batch_bool's own
+        // bool-pointer load in xsimd 8.1, which is a scalar loop.
+        template <class T>
+        batch_bool<T> load_mask(const std::uint8_t* p)
+        {
+            using ints = xsimd::batch<xsimd::as_integer_t<T>>;
+            return xsimd::bool_cast(widen_mask_bytes<T>(p) != ints(0));
+        }
+
+        // Lanes [0, count) true.
+        template <class T>
+        batch_bool<T> first_lanes(std::size_t count)
+        {
+            using int_type = xsimd::as_integer_t<T>;
+            alignas(64) int_type idx[width<T>];
+            for (std::size_t i = 0; i < width<T>; ++i)
+            {
+                idx[i] = static_cast<int_type>(i);
+            }
+            auto lanes = xsimd::batch<int_type>::load_aligned(idx);
+            return xsimd::bool_cast(lanes < xsimd::batch<int_type>(static_cast<int_type>(count)));
+        }
+
+        // Horizontal reductions: xsimd 8.1 has hadd (later renamed reduce_add)
+        // and no reduce_max.
+        template <class T>
+        T reduce_add(const batch<T>& v)
+        {
+            return xsimd::hadd(v);
+        }
+
+        template <class T>
+        T reduce_max(const batch<T>& v)
+        {
+            alignas(64) T lanes[width<T>];
+            v.store_aligned(lanes);
+            T m = lanes[0];
+            for (std::size_t i = 1; i < width<T>; ++i)
+            {
+                m = lanes[i] > m ? lanes[i] : m;  // NaN lanes never win, as in the masked max
+            }
+            return m;
+        }
+
+        template <class T>
+        batch<T> select(const batch_bool<T>& cond, const batch<T>& if_true, const batch<T>& if_false)
+        {
+            return xsimd::select(cond, if_true, if_false);
+        }
+
+        // a != b as in C++ and IEEE 754: true when either is NaN. Not xsimd 8.1's
+        // operator!=, which on AVX-512 is the ordered compare (false for NaN), so
+        // that a NaN label or target would count as 0 there and only there.
+        template <class T>
+        batch_bool<T> not_equal(const batch<T>& a, const batch<T>& b)
+        {
+            return !(a == b);
+        }
+
+        template <class T>
+        batch_bool<T> is_nan(const batch<T>& x)
+        {
+            return !(x == x);
+        }
+
+        template <class T>
+        batch<T> max(const batch<T>& a, const batch<T>& b)
+        {
+            return xsimd::max(a, b);
+        }
+
+        template <class T>
+        batch<T> min(const batch<T>& a, const batch<T>& b)
+        {
+            return xsimd::min(a, b);
+        }
+
+        template <class T>
+        batch<T> abs(const batch<T>& x)
+        {
+            return xsimd::abs(x);
+        }
+
+        template <class T>
+        batch<T> sqrt(const batch<T>& x)
+        {
+            return xsimd::sqrt(x);
+        }
+
+        template <class T>
+        batch<T> log1p(const batch<T>& x)
+        {
+            return xsimd::log1p(x);
+        }
+
+        template <class T>
+        batch<T> expm1(const batch<T>& x)
+        {
+            return xsimd::expm1(x);
+        }
+
+        template <class T>
+        bool any(const batch_bool<T>& b)
+        {
+            return xsimd::any(b);
+        }
+
+        // exp over the whole range of T, without undefined behaviour.
+        //
+        // - xsimd 8.1's exp gives inf early (float above ~88.376, double above
+        //   ~709.44, where the true value is still finite) and flushes denormal
+        //   results to 0 (float below ~-87.34). Beyond |x| > edge we take
+        //   exp(x / 2)^2 instead: x / 2 is exact and far from both limits, and
+        //   the square overflows or underflows exactly where exp(x) does.
+        // - Its double exp converts round(x / ln 2) to int64 with a scalar
+        //   static_cast before it selects away out-of-range lanes; for |x| beyond
+        //   ~6e18, +-inf or NaN that cast is undefined (clang's
+        //   -fsanitize=float-cast-overflow reports it). Clamping to [-1000, 1000]
+        //   first gives the same results (exp there is already 0 or inf), and NaN
+        //   is passed through. float converts natively and needs none of it.
+        // The lanes beyond the edge: exp(x / 2)^2 there, exp(x) in the others.
+        // Out of line: rare, and it would double the inlined code.
+        template <class T>
+        XLOSS_NOINLINE batch<T> exp_beyond_edge(const batch<T>& arg, const batch_bool<T>& outer)
+        {
+            const batch<T> half = xsimd::exp(arg * batch<T>(T(0.5)));
+            return xsimd::select(outer, half * half, xsimd::exp(arg));
+        }
+
+        template <class T>
+        XLOSS_ALWAYS_INLINE batch<T> exp(const batch<T>& x)
+        {
+            batch<T> arg = x;
+            if constexpr (std::is_same_v<T, double>)
+            {
+                const batch<T> limit(T(1000));
+                arg = xsimd::min(xsimd::max(xsimd::select(is_nan(x), batch<T>(T(0)), x), -limit), limit);
+            }
+            const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
+            const auto outer = xsimd::abs(arg) > edge;
+            batch<T> r = xsimd::any(outer) ? exp_beyond_edge(arg, outer) : xsimd::exp(arg);
+            if constexpr (std::is_same_v<T, double>)
+            {
+                r = xsimd::select(is_nan(x), x, r);
+            }
+            return r;
+        }
+
+        // log that is right for denormals. xsimd 8.1's double log is off by up
+        // to ~33 below numeric_limits<double>::min() (float is right): scale such
+        // inputs by 2^54 into the normal range and take 54 ln 2 back off.
+        template <class T>
+        XLOSS_NOINLINE batch<T> log_with_denormals(const batch<T>& x, const batch_bool<T>& denormal)
+        {
+            const batch<T> scaled = xsimd::select(denormal, x * batch<T>(T(18014398509481984.0)), x);  // 2^54
+            const batch<T> r = xsimd::log(scaled);
+            return xsimd::select(denormal, r - batch<T>(T(54) * T(0.69314718055994530942)), r);
+        }
+
+        template <class T>
+        XLOSS_ALWAYS_INLINE batch<T> log(const batch<T>& x)
+        {
+            if constexpr (std::is_same_v<T, double>)
+            {
+                const auto denormal = xsimd::abs(x) < batch<T>(std::numeric_limits<T>::min())
+                                      && not_equal(x, batch<T>(T(0)));
+                if (xsimd::any(denormal))
+                {
+                    return log_with_denormals(x, denormal);
+                }
+            }
+            return xsimd::log(x);
+        }
 #else
-    // The scalar fallback: width 1, <cmath> math.
-    template <class T>
-    using batch = T;
-    template <class T>
-    using batch_bool = bool;
+        // The scalar fallback: width 1, <cmath> math.
+        template <class T>
+        using batch = T;
+        template <class T>
+        using batch_bool = bool;
 
-    template <class T>
-    inline constexpr std::size_t width = 1;
+        template <class T>
+        inline constexpr std::size_t width = 1;
 
-    template <class B>
-    using scalar_t = B;
+        template <class B>
+        using scalar_t = B;
 
-    template <class T>
-    T load(const T* p)
-    {
-        return *p;
-    }
+        template <class T>
+        T load(const T* p)
+        {
+            return *p;
+        }
 
-    template <class T>
-    T load_aligned(const T* p)
-    {
-        return *p;
-    }
+        template <class T>
+        T load_aligned(const T* p)
+        {
+            return *p;
+        }
 
-    template <class T>
-    void store(T* p, T v)
-    {
-        *p = v;
-    }
+        template <class T>
+        void store(T* p, T v)
+        {
+            *p = v;
+        }
 
-    template <class T>
-    void store_aligned(T* p, T v)
-    {
-        *p = v;
-    }
+        template <class T>
+        void store_aligned(T* p, T v)
+        {
+            *p = v;
+        }
 
-    template <class T>
-    T first_lane(T v)
-    {
-        return v;
-    }
+        template <class T>
+        T first_lane(T v)
+        {
+            return v;
+        }
 
-    template <class T>
-    bool load_mask(const std::uint8_t* p)
-    {
-        return *p != 0;
-    }
+        template <class T>
+        bool load_mask(const std::uint8_t* p)
+        {
+            return *p != 0;
+        }
 
-    template <class T>
-    bool first_lanes(std::size_t count)
-    {
-        return count > 0;
-    }
+        template <class T>
+        bool first_lanes(std::size_t count)
+        {
+            return count > 0;
+        }
 
-    template <class T>
-    T reduce_add(T v)
-    {
-        return v;
-    }
+        template <class T>
+        T reduce_add(T v)
+        {
+            return v;
+        }
 
-    template <class T>
-    T reduce_max(T v)
-    {
-        return v;
-    }
+        template <class T>
+        T reduce_max(T v)
+        {
+            return v;
+        }
 
-    template <class T>
-    T select(bool cond, T if_true, T if_false)
-    {
-        return cond ? if_true : if_false;
-    }
+        template <class T>
+        T select(bool cond, T if_true, T if_false)
+        {
+            return cond ? if_true : if_false;
+        }
 
-    template <class T>
-    bool not_equal(T a, T b)
-    {
-        return a != b;
-    }
+        template <class T>
+        bool not_equal(T a, T b)
+        {
+            return a != b;
+        }
 
-    template <class T>
-    bool is_nan(T x)
-    {
-        return x != x;
-    }
+        template <class T>
+        bool is_nan(T x)
+        {
+            return x != x;
+        }
 
-    // Written as comparisons, not std::fmax, to match the SIMD instructions
-    // behind xsimd's max and min: with a NaN operand they return the second.
-    template <class T>
-    T max(T a, T b)
-    {
-        return a > b ? a : b;
-    }
+        // Written as comparisons, not std::fmax, to match the SIMD instructions
+        // behind xsimd's max and min: with a NaN operand they return the second.
+        template <class T>
+        T max(T a, T b)
+        {
+            return a > b ? a : b;
+        }
 
-    template <class T>
-    T min(T a, T b)
-    {
-        return a < b ? a : b;
-    }
+        template <class T>
+        T min(T a, T b)
+        {
+            return a < b ? a : b;
+        }
 
-    template <class T>
-    T abs(T x)
-    {
-        return std::fabs(x);
-    }
+        template <class T>
+        T abs(T x)
+        {
+            return std::fabs(x);
+        }
 
-    template <class T>
-    T sqrt(T x)
-    {
-        return std::sqrt(x);
-    }
+        template <class T>
+        T sqrt(T x)
+        {
+            return std::sqrt(x);
+        }
 
-    template <class T>
-    T log1p(T x)
-    {
-        return std::log1p(x);
-    }
+        template <class T>
+        T log1p(T x)
+        {
+            return std::log1p(x);
+        }
 
-    template <class T>
-    T expm1(T x)
-    {
-        return std::expm1(x);
-    }
+        template <class T>
+        T expm1(T x)
+        {
+            return std::expm1(x);
+        }
 
-    inline bool any(bool b)
-    {
-        return b;
-    }
+        inline bool any(bool b)
+        {
+            return b;
+        }
 
-    template <class T>
-    T exp(T x)
-    {
-        return std::exp(x);
-    }
+        template <class T>
+        T exp(T x)
+        {
+            return std::exp(x);
+        }
 
-    template <class T>
-    T log(T x)
-    {
-        return std::log(x);
-    }
+        template <class T>
+        T log(T x)
+        {
+            return std::log(x);
+        }
 #endif
 
-    // Asks for the cache line holding p to be brought into L2 (not L1: it is
-    // for later, and L1 is busy with the data at hand). Only a hint: it never
-    // faults, whatever p is.
-    inline void prefetch_l2(const void* p)
-    {
+        // Asks for the cache line holding p to be brought into L2 (not L1: it is
+        // for later, and L1 is busy with the data at hand). Only a hint: it never
+        // faults, whatever p is.
+        inline void prefetch_l2(const void* p)
+        {
 #if defined(__GNUC__)
-        __builtin_prefetch(p, 0, 2);
+            __builtin_prefetch(p, 0, 2);
 #else
-        (void)p;
+            (void)p;
 #endif
+        }
     }
-}
 XLOSS_NAMESPACE_END
 
 #endif

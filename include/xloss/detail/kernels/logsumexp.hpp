@@ -10,64 +10,70 @@
 #include "../simd.hpp"
 
 XLOSS_NAMESPACE_BEGIN
-namespace detail::kernels
-{
-    template <class B>
-    struct softmax_normaliser
+    namespace detail::kernels
     {
-        B shift;     // max of the selected logits (0 when there is none, or all are -inf)
-        B sum_exp;   // sum of exp(logit - shift) over the selected logits
-        B selected;  // number of selected elements
-    };
-
-    // Nothing more to do in the second pass.
-    struct no_extra
-    {
-        template <class... A>
-        void operator()(const A&...) const
+        template <class B>
+        struct softmax_normaliser
         {
-        }
-    };
+            B shift;     // max of the selected logits (0 when there is none, or all are -inf)
+            B sum_exp;   // sum of exp(logit - shift) over the selected logits
+            B selected;  // number of selected elements
+        };
 
-    // Two passes over the slice (the second reads it from cache, and fetches
-    // the next slice meanwhile): the max, then the sum of exp(x - max).
-    // Shifting by the max keeps exp finite for logits of any size; unselected
-    // elements never reach exp. A loss that needs more sums once the shift is
-    // known passes `extra`, called in the second pass as
-    // extra(x, y, valid, shift), so that the slice (and its mask) is not read
-    // a third time. `keep_exp`, when given, receives exp(x - max) (0 where not
-    // selected) laid out like a gradient output: the gradient pass scales it
-    // rather than computing exp a second time.
-    template <class Lanes, class Extra = no_extra>
-    auto normaliser(const Lanes& lanes, Extra&& extra = {}, typename Lanes::value_type* keep_exp = nullptr)
-    {
-        using B = typename Lanes::batch;
-        using T = typename Lanes::value_type;
-        const B minus_inf(-std::numeric_limits<T>::infinity());
-        B max = minus_inf;
-        B count(T(0));
-        lanes.for_each([&](const B& x, const B&, const auto& valid, auto) {
-            max = simd::select(valid, simd::max(max, x), max);
-            count += simd::select(valid, B(T(1)), B(T(0)));
-        });
-        B shift = lanes.max(max);
-        count = lanes.sum(count);
-        // No selected element, or all of them -inf: any finite shift will do.
-        shift = simd::select(shift == minus_inf, B(T(0)), shift);
-
-        B sum(T(0));
-        lanes.for_each_fetching_next([&](const B& x, const B& y, const auto& valid, auto at) {
-            const B e = simd::select(valid, simd::exp(x - shift), B(T(0)));
-            sum += e;
-            if (keep_exp)
+        // Nothing more to do in the second pass.
+        struct no_extra
+        {
+            template <class... A>
+            void operator()(const A&...) const
             {
-                lanes.store(keep_exp, at, e);
             }
-            extra(x, y, valid, shift);
-        });
-        return softmax_normaliser<B>{shift, lanes.sum(sum), count};
+        };
+
+        // Two passes over the slice (the second reads it from cache, and fetches
+        // the next slice meanwhile): the max, then the sum of exp(x - max).
+        // Shifting by the max keeps exp finite for logits of any size; unselected
+        // elements never reach exp. A loss that needs more sums once the shift is
+        // known passes `extra`, called in the second pass as
+        // extra(x, y, valid, shift), so that the slice (and its mask) is not read
+        // a third time. `keep_exp`, when given, receives exp(x - max) (0 where not
+        // selected) laid out like a gradient output: the gradient pass scales it
+        // rather than computing exp a second time.
+        template <class Lanes, class Extra = no_extra>
+        auto normaliser(const Lanes& lanes,
+                        Extra&& extra = {},
+                        typename Lanes::value_type* keep_exp = nullptr)
+        {
+            using B = typename Lanes::batch;
+            using T = typename Lanes::value_type;
+            const B minus_inf(-std::numeric_limits<T>::infinity());
+            B max = minus_inf;
+            B count(T(0));
+            lanes.for_each(
+                [&](const B& x, const B&, const auto& valid, auto)
+                {
+                    max = simd::select(valid, simd::max(max, x), max);
+                    count += simd::select(valid, B(T(1)), B(T(0)));
+                });
+            B shift = lanes.max(max);
+            count = lanes.sum(count);
+            // No selected element, or all of them -inf: any finite shift will do.
+            shift = simd::select(shift == minus_inf, B(T(0)), shift);
+
+            B sum(T(0));
+            lanes.for_each_fetching_next(
+                [&](const B& x, const B& y, const auto& valid, auto at)
+                {
+                    const B e = simd::select(valid, simd::exp(x - shift), B(T(0)));
+                    sum += e;
+                    if (keep_exp)
+                    {
+                        lanes.store(keep_exp, at, e);
+                    }
+                    extra(x, y, valid, shift);
+                });
+            return softmax_normaliser<B>{shift, lanes.sum(sum), count};
+        }
     }
-}
 XLOSS_NAMESPACE_END
 
 #endif
