@@ -841,4 +841,7 @@ namespace xloss_test
     }  // inline namespace XLOSS_ABI_NAMESPACE
 }
 
+// Every entry's kernels, declared extern where CMake compiled them once.
+#include "kernel_instances.hpp"
+
 #endif

@@ -13,6 +13,7 @@
 #include <xloss/xloss.hpp>
 
 #include "support.hpp"
+#include "kernel_instances.hpp"
 
 using namespace xloss_test;
 
