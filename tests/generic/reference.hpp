@@ -37,30 +37,11 @@ namespace
     constexpr std::size_t kMinimumPerLoss = 80;
     constexpr std::size_t kMinimumGradientCases = 85;
 
-    // Tolerances, once per dtype. An element passes when
-    //   |got - expected| <= atol * scale + rtol * |expected|
-    // where scale = max(1, max |expected| over the tensor, max |finite input|)
-    // (the input term is left out for the scale-free cosine losses): float
-    // inputs carry a relative rounding of 6e-8 of their own magnitude, which
-    // log-sum-exp and the KL sums turn into an absolute error of the result.
-    // +-inf must match exactly; NaN never passes.
-    template <class T>
-    struct ref_tolerance;
-
-    template <>
-    struct ref_tolerance<double>
-    {
-        static constexpr double rtol = 1e-12;
-        static constexpr double atol = 1e-12;
-    };
-
-    template <>
-    struct ref_tolerance<float>
-    {
-        static constexpr double rtol = 2e-5;
-        static constexpr double atol = 1e-5;
-    };
-
+    // An element passes when
+    //   |got - expected| <= scaled_abs * scale + rel * |expected|
+    // (tolerance<T> in support.hpp) where scale = max(1, max |expected| over
+    // the tensor, max |finite input|); the input term is left out for the
+    // scale-free cosine losses. +-inf must match exactly; NaN never passes.
     double max_abs_finite(const xt::xarray<double>& a)
     {
         double m = 0;
@@ -229,8 +210,8 @@ namespace
         const auto& loss = E::loss;
         constexpr bool int_labels = E::integer_labels;
         constexpr bool scale_free = E::scale_free;
-        constexpr double rtol = ref_tolerance<T>::rtol;
-        constexpr double atol = ref_tolerance<T>::atol;
+        constexpr double rtol = tolerance<T>::rel;
+        constexpr double atol = tolerance<T>::scaled_abs;
 
         const xt::xarray<T> x = xt::cast<T>(c.real("x"));
         const auto y = second_input<T, E>(c);
