@@ -210,8 +210,8 @@ namespace
         const auto& loss = E::loss;
         constexpr bool int_labels = E::integer_labels;
         constexpr bool scale_free = E::scale_free;
-        constexpr double rtol = tolerance<T>::rel;
-        constexpr double atol = tolerance<T>::scaled_abs;
+        constexpr double rtol = xloss_test::tolerance<T>::rel;
+        constexpr double atol = xloss_test::tolerance<T>::scaled_abs;
 
         const xt::xarray<T> x = xt::cast<T>(c.real("x"));
         const auto y = second_input<T, E>(c);
