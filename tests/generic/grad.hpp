@@ -168,7 +168,7 @@ TEMPLATE_LIST_TEST_CASE("grad == vjp with ones == value_and_grad.grad; value_and
 
 TEMPLATE_LIST_TEST_CASE("vjp: batch-shaped and broadcastable upstream gradients; wrong shapes throw",
                         "[generic][grad][vjp]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -363,7 +363,7 @@ TEMPLATE_LIST_TEST_CASE("masked gradients: 0 off the mask, the subset's gradient
 
 TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
                         "[generic][grad][broadcast]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -427,7 +427,7 @@ TEMPLATE_LIST_TEST_CASE("gradient shapes follow the inputs when one broadcasts",
 
 TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved last transpose the gradient",
                         "[generic][grad][axes]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -517,7 +517,7 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
 
 TEMPLATE_LIST_TEST_CASE("gradients of every input kind equal those of copies, with the input's shape",
                         "[generic][grad][inputs]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;

@@ -259,7 +259,7 @@ TEMPLATE_LIST_TEST_CASE("a slice with nothing selected gives 0", "[generic][wher
 
 TEMPLATE_LIST_TEST_CASE("masks read by rank: [B] masks examples even when B == C, [1, C] masks classes",
                         "[generic][where]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -294,7 +294,7 @@ TEMPLATE_LIST_TEST_CASE("masks read by rank: [B] masks examples even when B == C
 
 TEMPLATE_LIST_TEST_CASE("every axis form gives the documented result shape; braced lists are axes",
                         "[generic][axes]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -330,7 +330,7 @@ TEMPLATE_LIST_TEST_CASE("every axis form gives the documented result shape; brac
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("moving the reduced axes last changes nothing", "[generic][axes]", entry_cases)
+TEMPLATE_LIST_TEST_CASE("moving the reduced axes last changes nothing", "[generic][axes]", layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -385,7 +385,7 @@ TEMPLATE_LIST_TEST_CASE("moving the reduced axes last changes nothing", "[generi
     }
 }
 
-TEMPLATE_LIST_TEST_CASE("input kinds give the results of copies", "[generic][inputs]", entry_cases)
+TEMPLATE_LIST_TEST_CASE("input kinds give the results of copies", "[generic][inputs]", layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
