@@ -226,6 +226,63 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // The number of slices that take part in xloss::mean: those with a
+        // selected element (and not masked out by a batch-rank mask).
+        template <class T, class Label>
+        std::size_t slices_taking_part(const layout& L, const call_data<T, Label>& d)
+        {
+            std::size_t count = 0;
+            for (std::size_t s = 0; s < L.slices(); ++s)
+            {
+                count += (!d.slice_mask || d.slice_mask[s]) && slice_has_selected(L, d.mask, s);
+            }
+            return count;
+        }
+
+        // xloss::sum / xloss::mean: the divisor of the sum of the slices'
+        // values (1, or the slices taking part), known before the pass, so
+        // that the one fused pass gives each slice the upstream gradient
+        // g / divisor (g: the caller's scalar cotangent, 1 for grad).
+        template <class Rule, reduction R, class Want, class T, class Label, class Upstream>
+        std::size_t plan_reduction(const Upstream& upstream, const layout& L, planned_call<T, Label>& p)
+        {
+            const std::size_t divisor = R == reduction::mean ? slices_taking_part(L, p.d) : 1;
+            if constexpr (Want::any)
+            {
+                T g = 1;
+                if constexpr (!std::is_same_v<Upstream, none_t>)
+                {
+                    const shape_type sg = shape_of(upstream);
+                    if (!sg.empty())
+                    {
+                        throw_invalid_argument(Rule::name, "upstream gradient of shape ", show(sg),
+                                               " is not a scalar (0-d): the result of xloss::sum or "
+                                               "xloss::mean is 0-d");
+                    }
+                    g = static_cast<T>(*xt::xarray<T>(upstream).data());
+                }
+                const T per_slice = divisor == 0 ? T(0) : g / static_cast<T>(divisor);
+                p.upstream = plan_buffer<T>(xt::xarray<T>(per_slice), L.batch, {});
+                p.d.upstream = p.upstream.data;
+            }
+            return divisor;
+        }
+
+        // The 0-d result of xloss::sum / xloss::mean: the slices' values summed
+        // in double (0 when no slice takes part).
+        template <class T>
+        xt::xarray<T> reduce_values(const xt::xarray<T>& values, std::size_t divisor)
+        {
+            double total = 0;
+            for (const T v : values)
+            {
+                total += static_cast<double>(v);
+            }
+            xt::xarray<T> result = xt::xarray<T>::from_shape(shape_type{});
+            result() = divisor == 0 ? T(0) : static_cast<T>(total / static_cast<double>(divisor));
+            return result;
+        }
+
         // The result, and the wanted gradients in planned layout.
         template <class Want, class T, class Label>
         evaluation<T> allocate_outputs(const layout& L, call_data<T, Label>& d)
@@ -244,6 +301,8 @@ XLOSS_NAMESPACE_BEGIN
             return out;
         }
 
+        // Rule: a loss's rule, or reduced_rule<rule, sum | mean> (its kernels
+        // are the base rule's).
         template <class Rule, class Want, class X, class Y, class Where, class Upstream>
         auto evaluate(const X& x,
                       const Y& y,
@@ -253,22 +312,36 @@ XLOSS_NAMESPACE_BEGIN
                       const Upstream& upstream,
                       Want)
         {
-            constexpr bool labels = takes_labels<Rule>;
+            using base = typename rule_traits<Rule>::base;
+            constexpr reduction reduce = rule_traits<Rule>::reduce;
+            constexpr bool labels = takes_labels<base>;
             using T = typename result_value_type<X, Y, labels>::type;
             using label_type = std::conditional_t<labels, typename Y::value_type, std::ptrdiff_t>;
-            check_second_input_type<Rule, Y>();
+            check_second_input_type<base, Y>();
 
             const shape_type sx = shape_of(x);
             const shape_type sy = shape_of(y);
-            const layout L = make_layout(Rule::name, full_shape<Rule>(sx, sy), axes, labels);
+            const layout L = make_layout(base::name, full_shape<base>(sx, sy), axes, labels);
             planned_call<T, label_type> p;
-            plan_inputs<Rule>(x, y, L, p);
-            plan_where<Rule>(where, L, p);
-            plan_labels<Rule>(y, sx, sy, L, p);
-            plan_upstream<Rule>(upstream, L, p);
+            plan_inputs<base>(x, y, L, p);
+            plan_where<base>(where, L, p);
+            plan_labels<base>(y, sx, sy, L, p);
+            std::size_t divisor = 1;
+            if constexpr (reduce == reduction::none)
+            {
+                plan_upstream<base>(upstream, L, p);
+            }
+            else
+            {
+                divisor = plan_reduction<base, reduce, Want>(upstream, L, p);
+            }
 
             evaluation<T> out = allocate_outputs<Want>(L, p.d);
-            run<Rule, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
+            run<base, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
+            if constexpr (reduce != reduction::none)
+            {
+                out.value = reduce_values(out.value, divisor);
+            }
 
             if constexpr (Want::any)
             {

@@ -50,6 +50,39 @@ XLOSS_NAMESPACE_BEGIN
         template <class Rule, std::size_t Input>
         inline constexpr bool is_differentiable = Input == 0 || !takes_labels<Rule>;
 
+        // What a loss object returns: one value per slice (the loss itself),
+        // or their sum or mean as a 0-d result (xloss::sum, xloss::mean).
+        enum class reduction
+        {
+            none,
+            sum,
+            mean,
+        };
+
+        // The rule of xloss::sum(LOSS) / xloss::mean(LOSS): LOSS's rule, whose
+        // per-slice values are then reduced. The engine runs the kernels of
+        // the base rule, so a reduced loss instantiates no kernel of its own.
+        template <class Rule, reduction R>
+        struct reduced_rule : Rule
+        {
+            using base = Rule;
+            static constexpr reduction reduce = R;
+        };
+
+        template <class Rule>
+        struct rule_traits
+        {
+            using base = Rule;
+            static constexpr reduction reduce = reduction::none;
+        };
+
+        template <class Rule, reduction R>
+        struct rule_traits<reduced_rule<Rule, R>>
+        {
+            using base = Rule;
+            static constexpr reduction reduce = R;
+        };
+
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).
         template <class Rule, class V>
