@@ -820,6 +820,166 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
+        // Regression: squared error, l2, Huber, log-cosh of e = x - y
+
+        namespace detail
+        {
+            // log(cosh(e)) without overflow, and to full precision for tiny e.
+            inline ld log_cosh_of(ld e)
+            {
+                const ld a = std::fabs(e);
+                const ld half = std::sinh(a / 2);  // cosh a - 1 = 2 sinh^2(a / 2), exact for tiny a
+                return a < 1 ? std::log1p(2 * half * half)
+                             : a - std::log(ld(2)) + std::log1p(std::exp(-2 * a));
+            }
+
+            // One form of the regression entries: f(e), f'(e) and a bound of |f''|.
+            struct regression_terms
+            {
+                ld value, slope, curvature;
+            };
+
+            template <class Self, class Options>
+            struct regression_entry : entry_base<Self, Options>
+            {
+                static constexpr bool integer_labels = false;
+                static constexpr std::array<bool, 2> differentiable{true, true};
+
+                template <class T>
+                static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+                {
+                    return random_normal<T>(shape, 1.0, seed);
+                }
+
+                template <class T>
+                static xt::xarray<T> make_y(const shape_t& shape,
+                                            const std::vector<std::size_t>&,
+                                            unsigned seed)
+                {
+                    return random_normal<T>(shape, 1.0, seed);
+                }
+
+                // Large errors (+-1e3, one element in 3): log-cosh's overflow
+                // region, Huber's linear side.
+                template <class T, class X, class Y>
+                static void make_hard(X& x, Y&, std::size_t, unsigned)
+                {
+                    for (std::size_t i = 0; i < x.size(); i += 3)
+                    {
+                        x.flat(i) = static_cast<T>(i % 2 == 0 ? 1e3 : -1e3);
+                    }
+                }
+
+                // The value sums f(e); the rounding of e = x - y (relative to
+                // |x| + |y|) moves f by f' times it, and the slope by f''.
+                template <class T>
+                static slice_result reference(const slice_in& in, const Options& o)
+                {
+                    slice_result r;
+                    if (!start(in, r))
+                    {
+                        return r;
+                    }
+                    const ld g = in.g, ag = budget_of(g);
+                    for (std::size_t k = 0; k < in.x.size(); ++k)
+                    {
+                        if (!in.sel[k])
+                        {
+                            continue;
+                        }
+                        const ld e = in.x[k] - in.y[k];
+                        const ld size = std::fabs(in.x[k]) + std::fabs(in.y[k]);
+                        const regression_terms f = Self::terms(e, o);
+                        r.value.value += f.value;
+                        r.value.scale += std::fabs(f.value) + std::fabs(f.slope) * size;
+                        r.value.floor += tiny<T>();
+                        const ld ds = ag * (std::fabs(f.slope) + f.curvature * size);
+                        r.dx[k] = {g * f.slope, ds, ag * tiny<T>()};
+                        r.dy[k] = {-g * f.slope, ds, ag * tiny<T>()};
+                    }
+                    return r;
+                }
+
+                static bool in_domain(ld x, ld y)
+                {
+                    return std::isfinite(x) && std::isfinite(y);
+                }
+            };
+        }
+
+        struct squared_error_entry : detail::regression_entry<squared_error_entry, no_options>
+        {
+            static constexpr const char* name = "squared_error";
+            static constexpr const auto& loss = xloss::squared_error;
+
+            static detail::regression_terms terms(ld e, const options&)
+            {
+                return {e * e, 2 * e, 2};
+            }
+        };
+
+        struct l2_loss_entry : detail::regression_entry<l2_loss_entry, no_options>
+        {
+            static constexpr const char* name = "l2_loss";
+            static constexpr const auto& loss = xloss::l2_loss;
+
+            static detail::regression_terms terms(ld e, const options&)
+            {
+                return {e * e / 2, e, 1};
+            }
+        };
+
+        struct huber_loss_entry : detail::regression_entry<huber_loss_entry, xloss::huber_options>
+        {
+            static constexpr const char* name = "huber_loss";
+            static constexpr const auto& loss = xloss::huber_loss;
+
+            // The default (1), a small delta (most errors on the linear side), a large one.
+            static std::vector<options> option_cases()
+            {
+                return {options{}, options{0.25}, options{3.0}};
+            }
+
+            static options options_from(const option_values& v)
+            {
+                options o;
+                if (v.count("delta") && v.at("delta"))
+                {
+                    o.delta = *v.at("delta");
+                }
+                return o;
+            }
+
+            static std::string describe(const options& o)
+            {
+                std::ostringstream s;
+                s << "delta " << o.delta;
+                return s.str();
+            }
+
+            static detail::regression_terms terms(ld e, const options& o)
+            {
+                const ld d = o.delta, a = std::fabs(e);
+                if (a <= d)
+                {
+                    return {e * e / 2, e, 1};
+                }
+                return {d * (a - d / 2), e < 0 ? -d : d, 0};
+            }
+        };
+
+        struct log_cosh_entry : detail::regression_entry<log_cosh_entry, no_options>
+        {
+            static constexpr const char* name = "log_cosh";
+            static constexpr const auto& loss = xloss::log_cosh;
+
+            static detail::regression_terms terms(ld e, const options&)
+            {
+                return {detail::log_cosh_of(e), std::tanh(e), 1};
+            }
+        };
+
+        // ---------------------------------------------------------------------
         // The catalogue, in the fuzzer's order (new losses are appended).
 
         using catalogue = std::tuple<softmax_cross_entropy_entry,
@@ -828,7 +988,11 @@ namespace xloss_test
                                      convex_kl_divergence_entry,
                                      cosine_similarity_entry,
                                      cosine_distance_entry,
-                                     sigmoid_focal_loss_entry>;
+                                     sigmoid_focal_loss_entry,
+                                     squared_error_entry,
+                                     l2_loss_entry,
+                                     huber_loss_entry,
+                                     log_cosh_entry>;
 
         inline constexpr std::size_t catalogue_size = std::tuple_size_v<catalogue>;
 

@@ -56,8 +56,16 @@ CKL = "convex_kl_divergence"
 COS = "cosine_similarity"
 COSD = "cosine_distance"
 FOCAL = "sigmoid_focal_loss"
+SQE = "squared_error"
+L2 = "l2_loss"
+HUBER = "huber_loss"
+LOGCOSH = "log_cosh"
 LOSSES = [SCE, INT, KL, CKL, COS, COSD, FOCAL]
-SHORT = {SCE: "sce", INT: "sce_int", KL: "kl", CKL: "ckl", COS: "cos", COSD: "cosd", FOCAL: "focal"}
+# Generated after every case of LOSSES, so that adding them left the earlier
+# cases' random draws, hence their bytes, unchanged.
+REGRESSION = [SQE, L2, HUBER, LOGCOSH]
+SHORT = {SCE: "sce", INT: "sce_int", KL: "kl", CKL: "ckl", COS: "cos", COSD: "cosd", FOCAL: "focal",
+         SQE: "sqe", L2: "l2", HUBER: "huber", LOGCOSH: "logcosh"}
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -148,6 +156,20 @@ def np_focal_elem(x, l, alpha, gamma):
     return f
 
 
+def np_regression_elem(loss, e, opts):
+    if loss == SQE:
+        return e * e
+    if loss == L2:
+        return e * e / 2
+    if loss == HUBER:
+        d = LD(opts.get("delta", 1.0))
+        a = np.abs(e)
+        return np.where(a <= d, e * e / 2, d * (a - d / 2))
+    # log(cosh(e)) = |e| - log 2 + log1p(exp(-2|e|)): no overflow
+    a = np.abs(e)
+    return a - np.log(LD(2)) + np.log1p(np.exp(-2 * a))
+
+
 def np_loss(loss, x, y, axis, where, opts):
     shape = full_shape(loss, x, y)
     axes = norm_axes(axis, len(shape))
@@ -190,6 +212,9 @@ def np_loss(loss, x, y, axis, where, opts):
             den = np.sqrt(np.maximum(aa, eps)) * np.sqrt(np.maximum(bb, eps))
             sim = np.where(den > 0, ab / np.where(den > 0, den, LD(1)), LD(0))
             val = sim if loss == COS else 1 - sim
+        elif loss in REGRESSION:
+            e = np.where(m, xs - ys, LD(0))
+            val = np.where(m, np_regression_elem(loss, e, opts), LD(0)).sum(-1)
         elif loss == FOCAL:
             f = np_focal_elem(np.where(m, xs, LD(0)), np.where(m, ys, LD(0)),
                               opts.get("alpha"), opts.get("gamma", 2.0))
@@ -238,6 +263,20 @@ def py_slice_loss(loss, xs, ys, ms, label, opts):
         den = math.sqrt(max(aa, eps)) * math.sqrt(max(bb, eps))
         sim = ab / den if den > 0 else 0.0
         return sim if loss == COS else 1.0 - sim
+    if loss in REGRESSION:
+        out = []
+        for i in sel:
+            e = xs[i] - ys[i]
+            if loss == SQE:
+                out.append(e * e)
+            elif loss == L2:
+                out.append(e * e / 2)
+            elif loss == HUBER:
+                d = opts.get("delta", 1.0)
+                out.append(e * e / 2 if abs(e) <= d else d * (abs(e) - d / 2))
+            else:
+                out.append(math.log(math.cosh(e)) if abs(e) < 20 else abs(e) - math.log(2.0))
+        return math.fsum(out)
     if loss == FOCAL:
         alpha = opts.get("alpha")
         gamma = opts.get("gamma", 2.0)
@@ -332,6 +371,18 @@ def torch_loss(loss, x, y, axis, where, opts):
         den = torch.sqrt(torch.clamp(aa, min=eps)) * torch.sqrt(torch.clamp(bb, min=eps))
         sim = ab / den
         val = sim if loss == COS else 1 - sim
+    elif loss in REGRESSION:
+        F = torch.nn.functional
+        if loss == SQE:
+            f = F.mse_loss(xs, ys, reduction="none")
+        elif loss == L2:
+            f = F.mse_loss(xs, ys, reduction="none") / 2
+        elif loss == HUBER:
+            f = F.huber_loss(xs, ys, reduction="none", delta=opts.get("delta", 1.0))
+        else:
+            e = xs - ys  # optax's formula: logaddexp(e, -e) - log 2
+            f = torch.logaddexp(e, -e) - math.log(2.0)
+        val = torch.where(m, f, zero).sum(-1)
     elif loss == FOCAL:
         alpha = opts.get("alpha")
         gamma = opts.get("gamma", 2.0)
@@ -429,6 +480,8 @@ def make_inputs(loss, xshape, yshape, axis, variant):
         x = np.log(rng.uniform(0.05, 1.0, xshape)) if elementwise else log_softmax_over(z, axes)
     else:
         x = rng.normal(0.0, 1.0, xshape) * variant.get("scale", 1.0)
+    if loss in REGRESSION:
+        y = rng.normal(0.0, 1.0, yshape)
     if loss == SCE:
         if elementwise:
             y = rng.uniform(0.0, 1.0, yshape)
@@ -560,7 +613,7 @@ def render():
         lines.append(f"case {c['name']}")
         lines.append(f"loss {c['loss']}")
         lines.append(fmt_axis(c["axis"]))
-        for k in ("epsilon", "alpha", "gamma"):
+        for k in ("epsilon", "alpha", "gamma", "delta"):
             if k in c["opts"]:
                 v = c["opts"][k]
                 lines.append(f"option {k} " + ("none" if v is None else fmt_real(v)))
@@ -862,6 +915,28 @@ def gen_edges():
         add_case(f"{SHORT[loss]}_edge_tiny_huge_magnitudes", loss, a, b, -1, edge=True)
 
 
+def gen_regression():
+    """The regression losses: standard, broadcast and gradient cases, Huber's
+    delta, and errors of +-1e3 (log-cosh where cosh overflows in float)."""
+    for loss in REGRESSION:
+        gen_standard(loss)
+        gen_ybcast(loss)
+        gen_grads(loss)
+    for delta in (0.25, 3.0):
+        for tag, shape, axis, kind in [("2d_b4c9_axm1", (4, 9), -1, "full"), ("3d_none", (2, 3, 4), "none", None)]:
+            x, y = make_inputs(HUBER, shape, shape, axis, {})
+            where = make_mask(kind, shape, axis)
+            add_case(f"huber_d{delta:g}_{tag}{mask_tag(kind)}", HUBER, x, y, axis, where, {"delta": delta})
+        x, y = make_inputs(HUBER, (5, 6), (5, 6), -1, {})
+        g = make_g("full", (5,))
+        add_case(f"huber_d{delta:g}_grad_2d_b5c6_axm1", HUBER, x, y, -1, None, {"delta": delta}, g, (0, 1))
+    x = np.array([[0.0, 1000.0, -1000.0, 0.5], [88.0, -90.0, 1e-4, 3.0]])
+    y = np.array([[1.0, 0.0, 0.0, 0.5], [0.0, 0.0, 0.0, -3.0]])
+    for loss in REGRESSION:
+        add_case(f"{SHORT[loss]}_edge_large_errors", loss, x, y, -1, edge=True)
+        add_case(f"{SHORT[loss]}_edge_large_errors_none", loss, x, y, "none", edge=True)
+
+
 def main():
     for loss in LOSSES:
         gen_standard(loss)
@@ -872,6 +947,7 @@ def main():
     gen_int_orders()
     gen_options()
     gen_edges()
+    gen_regression()
     text = render()
     if "--check" in sys.argv[1:]:
         with open(OUT) as f:

@@ -14,7 +14,8 @@
 //   axis default                  call without an axis argument (= -1)
 //   option <key> <value>          optional, repeatable: epsilon <v> (cosine_options),
 //                                 alpha <v>|none, gamma <v> (focal_options, the other at its
-//                                 default); no option line: call without an options argument
+//                                 default), delta <v> (huber_options); no option line: call
+//                                 without an options argument
 //   tensor <name> <type> <rank> <extents...> : <values...>
 //                                 type real (strtod: also inf, -inf, nan), int, bool (0/1);
 //                                 values row-major, exactly prod(extents) of them (1 for rank 0).
