@@ -530,6 +530,85 @@ namespace xloss_bench
     }
 #endif
 
+    // The variants of a loss of two float inputs of the full shape
+    // (xloss, xloss_mask_full, xloss_mask_batch, naive_xtensor, torch), each
+    // checked once against the others. fn: the xloss object; naive(x, y,
+    // axis), torch_fn(x, y, axis): the baselines (torch_fn unused without
+    // libtorch); input_x, input_y: the cached inputs of a shape case; exps,
+    // logs: the transcendentals per element the math needs.
+    using input_of = const xt::xarray<float>& (*)(const shape_case&);
+
+    template <class Loss, class Naive, class Torch>
+    void register_two_input_family(const std::string& loss,
+                                   const Loss& fn,
+                                   Naive naive,
+                                   [[maybe_unused]] Torch torch_fn,
+                                   const shape_case& c,
+                                   double exps,
+                                   double logs,
+                                   input_of input_x,
+                                   input_of input_y)
+    {
+        const auto check = [c, loss, fn, naive, torch_fn, input_x, input_y](benchmark::State& st)
+        {
+            return checked_once(st, case_name(loss, c, "baselines"),
+                                [&]
+                                {
+                                    const auto ref = fn(input_x(c), input_y(c), c.axis);
+                                    bool ok = same_values(naive(input_x(c), input_y(c),
+                                                                static_cast<std::size_t>(c.axis)),
+                                                          ref, "naive " + loss);
+#ifdef XLOSS_BENCH_HAVE_TORCH
+                                    ok = same_values(to_xarray(torch_fn(as_tensor(input_x(c)),
+                                                                        as_tensor(input_y(c)), c.axis)),
+                                                     ref, "torch " + loss)
+                                         && ok;
+#endif
+                                    return ok;
+                                });
+        };
+        const traffic t = two_inputs(c, exps, logs);
+        add_checked(case_name(loss, c, "xloss"), check,
+                    [c, t, fn, input_x, input_y](benchmark::State& st)
+                    {
+                        const auto& x = input_x(c);
+                        const auto& y = input_y(c);
+                        run(st, t, [&] { return fn(x, y, c.axis); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_full"), check,
+                    [c, t, fn, input_x, input_y](benchmark::State& st)
+                    {
+                        const auto& x = input_x(c);
+                        const auto& y = input_y(c);
+                        const auto& w = mask_full(c);
+                        run(st, with_full_mask(t), [&] { return fn(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
+                    [c, t, fn, input_x, input_y](benchmark::State& st)
+                    {
+                        const auto& x = input_x(c);
+                        const auto& y = input_y(c);
+                        const auto& w = mask_batch(c);
+                        run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
+                    });
+        add_checked(case_name(loss, c, "naive_xtensor"), check,
+                    [c, t, naive, input_x, input_y](benchmark::State& st)
+                    {
+                        const auto& x = input_x(c);
+                        const auto& y = input_y(c);
+                        run(st, t, [&] { return naive(x, y, static_cast<std::size_t>(c.axis)); });
+                    });
+#ifdef XLOSS_BENCH_HAVE_TORCH
+        add_checked(case_name(loss, c, "torch"), check,
+                    [c, t, torch_fn, input_x, input_y](benchmark::State& st)
+                    {
+                        const auto x = as_tensor(input_x(c));
+                        const auto y = as_tensor(input_y(c));
+                        run(st, t, [&] { return torch_fn(x, y, c.axis); });
+                    });
+#endif
+    }
+
     // -----------------------------------------------------------------
     // Roofline kernels (bench_bandwidth.cpp times them; main() runs the
     // read kernel once to print the bandwidth).

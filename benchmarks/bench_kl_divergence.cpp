@@ -39,77 +39,6 @@ namespace
     }
 #endif
 
-    // One family of variants for a KL-like loss. Loss: the xloss object;
-    // Naive, Torch: the baselines above.
-    template <class Loss, class Naive, class Torch>
-    void register_family(const std::string& loss,
-                         const Loss& fn,
-                         Naive naive,
-                         [[maybe_unused]] Torch torch_fn,
-                         const shape_case& c,
-                         double exps,
-                         double logs)
-    {
-        const auto check = [c, loss, fn, naive, torch_fn](benchmark::State& st)
-        {
-            return checked_once(st, case_name(loss, c, "baselines"),
-                                [&]
-                                {
-                                    const auto ref = fn(log_predictions(c), kl_targets(c), c.axis);
-                                    bool ok = same_values(naive(log_predictions(c), kl_targets(c),
-                                                                static_cast<std::size_t>(c.axis)),
-                                                          ref, "naive " + loss);
-#ifdef XLOSS_BENCH_HAVE_TORCH
-                                    ok = same_values(to_xarray(torch_fn(as_tensor(log_predictions(c)),
-                                                                        as_tensor(kl_targets(c)), c.axis)),
-                                                     ref, "torch " + loss)
-                                         && ok;
-#endif
-                                    return ok;
-                                });
-        };
-        const traffic t = two_inputs(c, exps, logs);
-        add_checked(case_name(loss, c, "xloss"), check,
-                    [c, t, fn](benchmark::State& st)
-                    {
-                        const auto& x = log_predictions(c);
-                        const auto& y = kl_targets(c);
-                        run(st, t, [&] { return fn(x, y, c.axis); });
-                    });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check,
-                    [c, t, fn](benchmark::State& st)
-                    {
-                        const auto& x = log_predictions(c);
-                        const auto& y = kl_targets(c);
-                        const auto& w = mask_full(c);
-                        run(st, with_full_mask(t), [&] { return fn(x, y, c.axis, w); });
-                    });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
-                    [c, t, fn](benchmark::State& st)
-                    {
-                        const auto& x = log_predictions(c);
-                        const auto& y = kl_targets(c);
-                        const auto& w = mask_batch(c);
-                        run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
-                    });
-        add_checked(case_name(loss, c, "naive_xtensor"), check,
-                    [c, t, naive](benchmark::State& st)
-                    {
-                        const auto& x = log_predictions(c);
-                        const auto& y = kl_targets(c);
-                        run(st, t, [&] { return naive(x, y, static_cast<std::size_t>(c.axis)); });
-                    });
-#ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check,
-                    [c, t, torch_fn](benchmark::State& st)
-                    {
-                        const auto x = as_tensor(log_predictions(c));
-                        const auto y = as_tensor(kl_targets(c));
-                        run(st, t, [&] { return torch_fn(x, y, c.axis); });
-                    });
-#endif
-    }
-
     void register_all()
     {
 #ifdef XLOSS_BENCH_HAVE_TORCH
@@ -122,11 +51,13 @@ namespace
         // adds exp(log_predictions).
         for (const auto& c : standard_shapes())
         {
-            register_family("kl", xloss::kl_divergence, naive_kl, t_kl, c, 0, 1);
+            register_two_input_family("kl", xloss::kl_divergence, naive_kl, t_kl, c, 0, 1, log_predictions,
+                                      kl_targets);
         }
         for (const auto& c : standard_shapes())
         {
-            register_family("kl_convex", xloss::convex_kl_divergence, naive_kl_convex, t_convex, c, 1, 1);
+            register_two_input_family("kl_convex", xloss::convex_kl_divergence, naive_kl_convex, t_convex, c,
+                                      1, 1, log_predictions, kl_targets);
         }
     }
 }

@@ -46,6 +46,7 @@ BINARIES = [
     "bench_kl_divergence",
     "bench_cosine",
     "bench_focal",
+    "bench_regression",
     "bench_grad",
 ]
 
