@@ -31,6 +31,7 @@ Python 3 standard library only.
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -40,15 +41,12 @@ import subprocess
 import sys
 import time
 
-BINARIES = [
-    "bench_bandwidth",
-    "bench_cross_entropy",
-    "bench_kl_divergence",
-    "bench_cosine",
-    "bench_focal",
-    "bench_regression",
-    "bench_grad",
-]
+# Every benchmarks/bench_*.cpp is a program (benchmarks/CMakeLists.txt): the
+# roofline first, the gradients last, the losses between in name order.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SOURCES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(_HERE, "bench_*.cpp")))
+BINARIES = (["bench_bandwidth"] + [b for b in _SOURCES if b not in ("bench_bandwidth", "bench_grad")]
+            + ["bench_grad"])
 
 VARIANT_ORDER = [
     "xloss",

@@ -89,6 +89,26 @@ namespace xloss_test
             return b;
         }
 
+        // options_from / describe of an option aggregate with one double member.
+        template <class Options>
+        Options one_option_from(const option_values& v, const char* key, double Options::*member)
+        {
+            Options o;
+            if (v.count(key) && v.at(key))
+            {
+                o.*member = *v.at(key);
+            }
+            return o;
+        }
+
+        template <class Options>
+        std::string describe_one_option(const Options& o, const char* key, double Options::*member)
+        {
+            std::ostringstream s;
+            s << key << " " << o.*member;
+            return s.str();
+        }
+
         // What every entry shares: the entry points with the options appended.
         template <class Self, class Options>
         struct entry_base
@@ -589,19 +609,12 @@ namespace xloss_test
 
                 static options options_from(const option_values& v)
                 {
-                    options o;
-                    if (v.count("epsilon") && v.at("epsilon"))
-                    {
-                        o.epsilon = *v.at("epsilon");
-                    }
-                    return o;
+                    return one_option_from(v, "epsilon", &options::epsilon);
                 }
 
                 static std::string describe(const options& o)
                 {
-                    std::ostringstream s;
-                    s << "epsilon " << o.epsilon;
-                    return s.str();
+                    return describe_one_option(o, "epsilon", &options::epsilon);
                 }
 
                 template <class T>
@@ -942,19 +955,12 @@ namespace xloss_test
 
             static options options_from(const option_values& v)
             {
-                options o;
-                if (v.count("delta") && v.at("delta"))
-                {
-                    o.delta = *v.at("delta");
-                }
-                return o;
+                return one_option_from(v, "delta", &options::delta);
             }
 
             static std::string describe(const options& o)
             {
-                std::ostringstream s;
-                s << "delta " << o.delta;
-                return s.str();
+                return describe_one_option(o, "delta", &options::delta);
             }
 
             static detail::regression_terms terms(ld e, const options& o)
