@@ -44,6 +44,10 @@ LOSSES = [
     ("cos_sim", "logits", False),
     ("cos_dist", "probs", False),
     ("focal", "probs", False),
+    ("squared_error", "logits", False),
+    ("l2_loss", "logits", False),
+    ("huber", "logits", False),
+    ("log_cosh", "logits", False),
 ]
 LOSS_ID = {name: i for i, (name, _, _) in enumerate(LOSSES)}
 
