@@ -5,7 +5,9 @@
 // (compared byte for byte), throws the same exception again when repeated,
 // and leaves nothing behind that changes the next valid call. Leaks on the
 // throwing paths are checked by running this under ASan/LSan
-// (.ci/robustness.sh, -DXLOSS_SANITIZE=address,undefined).
+// (.ci/robustness.sh, -DXLOSS_SANITIZE=address,undefined). In float only:
+// the checks run at the boundary, before anything depends on the value type
+// (generic.hpp, layout_cases).
 #include <cstddef>
 #include <cstring>
 #include <limits>
@@ -89,7 +91,7 @@ namespace
 
 TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape or label",
                         "[generic][errors]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -215,7 +217,7 @@ TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape 
 
 TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be repeated",
                         "[generic][exception_safety]",
-                        entry_cases)
+                        layout_cases)
 {
     using E = typename TestType::entry;
     using T = typename TestType::T;
@@ -355,7 +357,7 @@ TEMPLATE_LIST_TEST_CASE("a throwing call leaves the inputs unchanged and can be 
 
 TEMPLATE_LIST_TEST_CASE("many throwing calls in a row leave no memory behind",
                         "[generic][exception_safety]",
-                        entry_cases)
+                        layout_cases)
 {
     // Under LSan a leak on any throwing path (temporaries planned before the
     // check that fails: broadcast inputs, the planned mask, the labels) shows
