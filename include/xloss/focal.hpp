@@ -8,6 +8,7 @@
 
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of sigmoid_focal_loss.
@@ -35,7 +36,9 @@ XLOSS_NAMESPACE_BEGIN
     ///   (hard or soft), broadcastable with it.
     /// - axis (default -1): unlike Optax, the loss reduces over `axis`;
     ///   xloss::no_axes gives Optax's elementwise output (masked elements 0).
-    /// - options: xloss::focal_options{alpha, gamma}.
+    /// - options: xloss::focal_options{alpha, gamma}; alpha outside [0, 1],
+    ///   or a gamma that is negative, NaN or infinite, throws
+    ///   std::invalid_argument naming the option and its value.
     /// - result: xt::xarray of the common floating type, batch shape.
     ///
     /// Stable in log space: ce is computed as l softplus(-x) + (1 - l)
@@ -59,6 +62,16 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "sigmoid_focal_loss";
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
+
+            // alpha in [0, 1] when given; gamma finite and >= 0.
+            static void check_options(const options& opts, const char* function)
+            {
+                if (opts.alpha)
+                {
+                    check_option_in(function, "alpha", *opts.alpha, 0, 1);
+                }
+                check_option_in(function, "gamma", opts.gamma, 0);
+            }
 
             // u^gamma, with the common integer gammas as products (pow costs an
             // exp and a log); 0^0 = 1.
