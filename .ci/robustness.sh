@@ -30,15 +30,21 @@
 #      g++ -std=c++20 (its svector specialization of xtype_for_shape is
 #      written for C++17 only); the other tests use xt::sum for their
 #      references, and crash there. xloss itself calls no xtensor reducer.
+#   f) Debug builds: g++ -O0 (CMake's Debug), -march=native, -Werror: a real
+#      build and run of test_simd_vs_scalar and test_errors (every loss,
+#      gradient and kernel shape; every error path), and -fsyntax-only of
+#      battery_simd.cpp at -O0 -march=skylake-avx512 (this machine has no
+#      AVX-512 to run it; xsimd 8.1's AVX-512 kernels do not compile at -O0,
+#      so detail/simd.hpp takes AVX2 batches there). About 90 s on 2 cores.
 #
-# Every build is -O1 (sanitizers want it, and compiling ~15 test files per
-# configuration is where the time goes).
+# Every build but f) is -O1 (sanitizers want it, and compiling ~15 test files
+# per configuration is where the time goes).
 #
 # Usage: .ci/robustness.sh [JOBS]      (default: nproc)
 # Build trees go to build-robust/<step>/. Environment:
 #   XLOSS_FUZZ_SECONDS   fuzzing time per build (default 60)
 #   XLOSS_FUZZ_RUNS      inputs per fuzzer run (default 5000)
-#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e")
+#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e f")
 #   XLOSS_TEST_LARGE     0 skips the >2^31-element test in a) (default 1)
 # Every step runs even when an earlier one fails; the script fails at the
 # end if any did, naming them.
@@ -48,7 +54,7 @@ jobs=${1:-$(nproc)}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$root/build-robust
 fuzz_seconds=${XLOSS_FUZZ_SECONDS:-60}
-steps=${XLOSS_ROBUST_STEPS:-a b c d e}
+steps=${XLOSS_ROBUST_STEPS:-a b c d e f}
 large=${XLOSS_TEST_LARGE:-1}
 mkdir -p "$out"
 
@@ -191,9 +197,22 @@ step_e() {
     (cd "$dir" && ctest -j "$jobs" --output-on-failure -R '^(test_simd_vs_scalar|test_errors|test_odr)$')
 }
 
+# --- f) Debug: g++ -O0, -march=native, and AVX-512 at -O0 (syntax only) -------
+step_f() {
+  local dir=$out/f-gcc-debug-O0
+  mkdir -p "$dir"
+  # Syntax first (cheap, one file): every kernel instantiated for AVX-512 at -O0.
+  g++ -std=c++17 -O0 -march=skylake-avx512 -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
+    -Wno-uninitialized -Wno-maybe-uninitialized -I"$root/include" -I"$root/tests" "$root/tests/battery_simd.cpp" &&
+    configure "$dir" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DXLOSS_ARCH=native \
+      -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0" &&
+    cmake --build "$dir" -j "$jobs" --target test_simd_vs_scalar test_errors &&
+    (cd "$dir" && ctest -j "$jobs" --output-on-failure -R '^(test_simd_vs_scalar|test_errors)$')
+}
+
 for s in $steps; do
   case $s in
-    a | b | c | d | e) run_step "$s" "step_$s" ;;
+    a | b | c | d | e | f) run_step "$s" "step_$s" ;;
     *) echo "robustness.sh: unknown step '$s'" >&2; failed+=("$s") ;;
   esac
 done

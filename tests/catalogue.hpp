@@ -16,6 +16,8 @@
 //   E::differentiable                 {d/dx, d/dy} exist
 //   E::options, E::has_options        the option aggregate (no_options when none)
 //   E::option_cases()                 representative options, the defaults first
+//   E::invalid_option_cases()         options the loss rejects, each with its message
+//                                     after "xloss::<name>: " ("option alpha = 1.5 is outside [0, 1]")
 //   E::options_from(values)           options from named values (reference file, fuzzer)
 //   E::describe(options)              the options, for messages
 //   E::call / grad / vjp / value_and_grad (o, args...)
@@ -70,6 +72,15 @@ namespace xloss_test
         // The options of a loss that has none (never passed to it).
         struct no_options
         {
+        };
+
+        // Options a loss must reject with std::invalid_argument, and the whole
+        // message after "xloss::<name>: ".
+        template <class Options>
+        struct invalid_option
+        {
+            Options options;
+            std::string message;
         };
 
         // Named option values: "epsilon", "alpha" (nullopt: none), "gamma".
@@ -162,6 +173,11 @@ namespace xloss_test
             static std::vector<options> option_cases()
             {
                 return {options{}};
+            }
+
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                return {};
             }
 
             static options options_from(const option_values&)
@@ -607,6 +623,15 @@ namespace xloss_test
                     return {options{}, options{1e-3}, options{0.3}};
                 }
 
+                static std::vector<invalid_option<options>> invalid_option_cases()
+                {
+                    return {{options{-1}, "option epsilon = -1 is outside [0, inf)"},
+                            {options{std::numeric_limits<double>::quiet_NaN()},
+                             "option epsilon = nan is outside [0, inf)"},
+                            {options{std::numeric_limits<double>::infinity()},
+                             "option epsilon = inf is outside [0, inf)"}};
+                }
+
                 static options options_from(const option_values& v)
                 {
                     return one_option_from(v, "epsilon", &options::epsilon);
@@ -747,6 +772,22 @@ namespace xloss_test
                         options{0.75, 0.0},
                         options{0.75, 1.0},
                         options{std::nullopt, 3.0}};
+            }
+
+            // alpha outside [0, 1] or NaN; gamma negative, NaN or infinite; both
+            // (alpha is named first).
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                const double nan = std::numeric_limits<double>::quiet_NaN();
+                return {{options{1.5, 2.0}, "option alpha = 1.5 is outside [0, 1]"},
+                        {options{-0.25, 2.0}, "option alpha = -0.25 is outside [0, 1]"},
+                        {options{1.0000001, 2.0}, "option alpha = 1.0000001 is outside [0, 1]"},
+                        {options{nan, 2.0}, "option alpha = nan is outside [0, 1]"},
+                        {options{std::nullopt, -1.0}, "option gamma = -1 is outside [0, inf)"},
+                        {options{0.25, nan}, "option gamma = nan is outside [0, inf)"},
+                        {options{std::nullopt, std::numeric_limits<double>::infinity()},
+                         "option gamma = inf is outside [0, inf)"},
+                        {options{1.5, -1.0}, "option alpha = 1.5 is outside [0, 1]"}};
             }
 
             static options options_from(const option_values& v)
@@ -951,6 +992,13 @@ namespace xloss_test
             static std::vector<options> option_cases()
             {
                 return {options{}, options{0.25}, options{3.0}};
+            }
+
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                return {{options{-0.5}, "option delta = -0.5 is outside [0, inf)"},
+                        {options{std::numeric_limits<double>::quiet_NaN()},
+                         "option delta = nan is outside [0, inf)"}};
             }
 
             static options options_from(const option_values& v)

@@ -195,6 +195,48 @@ TEMPLATE_LIST_TEST_CASE("errors name the function and the offending axis, shape 
         CHECK(contains(m, "[3]"));
         CHECK(contains(m, "[2]"));
     }
+    SECTION("invalid options name the function, the option and its value, before any other check")
+    {
+        const auto in = make_inputs<E, T>({2, 3}, {1}, 6);
+        const xt::xarray<T> g = xt::ones<T>({2});
+        const xt::xarray<bool> mask = {true, false};
+        // Inputs that do not broadcast and an axis out of range: the option is
+        // still what the message names, since options are checked on entry.
+        const xt::xarray<T> wide = E::template make_x<T>({2, 5}, 7);
+        for (const auto& bad : E::invalid_option_cases())
+        {
+            INFO(bad.message);
+            const std::string expected = fn + bad.message;
+            const auto o_bad = bad.options;
+            CHECK(throws_twice<std::invalid_argument>([&] { E::call(o_bad, in.x, in.y); }, E::name)
+                  == expected);
+            auto m = message_of<std::invalid_argument>([&] { E::call(o_bad, in.x, in.y, -1, mask); });
+            CHECK(m == expected);
+            m = message_of<std::invalid_argument>([&] { E::call(o_bad, in.x, in.y, 5); });
+            CHECK(m == expected);
+            if constexpr (!E::integer_labels)
+            {
+                m = message_of<std::invalid_argument>([&] { E::call(o_bad, wide, in.y); });
+                CHECK(m == expected);
+            }
+            m = message_of<std::invalid_argument>([&] { E::grad(o_bad, in.x, in.y); });
+            CHECK(m == expected);
+            m = message_of<std::invalid_argument>([&] { E::vjp(o_bad, g, in.x, in.y); });
+            CHECK(m == expected);
+            m = message_of<std::invalid_argument>([&] { E::value_and_grad(o_bad, in.x, in.y, -1); });
+            CHECK(m == expected);
+            if constexpr (E::differentiable[1])
+            {
+                m = message_of<std::invalid_argument>([&] { E::template grad<0, 1>(o_bad, in.x, in.y); });
+                CHECK(m == expected);
+            }
+        }
+        // Valid options at the ends of their ranges are accepted.
+        for (const auto& ok : E::option_cases())
+        {
+            CHECK_NOTHROW(E::call(ok, in.x, in.y));
+        }
+    }
     if constexpr (E::integer_labels)
     {
         SECTION("labels out of range name the label and the number of classes")

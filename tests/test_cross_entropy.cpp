@@ -257,6 +257,55 @@ TEMPLATE_TEST_CASE("-inf logits with zero labels get gradient 0", "[grad][edges]
     }
 }
 
+TEMPLATE_TEST_CASE("an all -inf row with zero labels: value 0 and every gradient 0",
+                   "[grad][edges]",
+                   float,
+                   double)
+{
+    // Zero probability, zero contribution: the row's value is 0, and so is
+    // its gradient w.r.t. the logits and w.r.t. the labels (its softmax is
+    // 0 / 0, so nothing may be computed from it). Lengths around the SIMD
+    // width, rows and columns, with a finite row beside it that keeps its
+    // usual gradient.
+    using T = TestType;
+    const T minf = T(-k_inf);
+    for (std::size_t n : {1u, 3u, 4u, 8u, 9u, 16u, 17u, 33u})
+    {
+        CAPTURE(n);
+        xt::xarray<T> x = random_normal<T>({3, n}, 1.5, 71 + unsigned(n));
+        xt::xarray<T> y = random_probabilities<T>({3, n}, -1, 72 + unsigned(n));
+        xt::view(x, 1, xt::all()) = minf;
+        xt::view(y, 1, xt::all()) = T(0);
+        const auto vg = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, x, y);
+        CHECK(vg.value(1) == T(0));
+        const auto finite_rows = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, x, y, -1,
+                                                             xt::xarray<bool>{true, false, true});
+        check_equal(vg.value, finite_rows.value);
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            CHECK(std::isfinite(vg.grad.first.flat(i)));
+            CHECK(std::isfinite(vg.grad.second.flat(i)));
+        }
+        check_equal(vg.grad.first, finite_rows.grad.first);
+        check_equal(vg.grad.second, finite_rows.grad.second);
+        const xt::xarray<T> d = xloss::grad(xloss::softmax_cross_entropy, x, y);
+        check_equal(d, vg.grad.first);
+        const xt::xarray<T> g = {T(1), T(-2), T(3)};
+        const xt::xarray<T> v = xloss::vjp(xloss::softmax_cross_entropy, g, x, y);
+        for (std::size_t j = 0; j < n; ++j)
+        {
+            CHECK(v(1, j) == T(0));
+        }
+        // through the column kernel
+        const xt::xarray<T> xt_ = xt::transpose(x);
+        const xt::xarray<T> yt_ = xt::transpose(y);
+        const auto vc = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, xt_, yt_, 0);
+        CHECK(vc.value(1) == T(0));
+        check_close<T>(xt::xarray<T>(xt::transpose(vc.grad.first)), vg.grad.first);
+        check_close<T>(xt::xarray<T>(xt::transpose(vc.grad.second)), vg.grad.second);
+    }
+}
+
 TEMPLATE_TEST_CASE("integer-label cross entropy: value and gradient equal one-hot softmax_cross_entropy",
                    "[grad][integer_labels]",
                    float,

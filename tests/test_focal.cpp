@@ -441,6 +441,68 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: logits of +-100, hard and soft labels",
     }
 }
 
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: infinite logits on the hard label they predict give 0",
+                   "[focal][edges][grad]",
+                   float,
+                   double)
+{
+    // x = -inf with l = 0 (p = 0) and x = +inf with l = 1 (p = 1): the label
+    // term l log p (or (1 - l) log(1 - p)) has zero probability, so it adds 0
+    // (not 0 * inf = NaN), and every gradient is the limit of the gradient
+    // at finite logits: 0, except d/dlabels with gamma = 0 (binary cross
+    // entropy), -x, which is infinite there. Lengths around the SIMD width.
+    using T = TestType;
+    const T inf = std::numeric_limits<T>::infinity();
+    for (std::size_t n : {1u, 4u, 8u, 9u, 16u, 17u, 33u})
+    {
+        CAPTURE(n);
+        xt::xarray<T> x = xt::xarray<T>::from_shape({2, n});
+        xt::xarray<T> l = xt::xarray<T>::from_shape({2, n});
+        for (std::size_t j = 0; j < n; ++j)
+        {
+            const bool positive = j % 2 == 1;
+            x(0, j) = positive ? inf : -inf;
+            l(0, j) = positive ? T(1) : T(0);
+            x(1, j) = T(0.25) * T(j) - T(1);
+            l(1, j) = positive ? T(1) : T(0);
+        }
+        for (const auto& o : {xloss::focal_options{}, xloss::focal_options{0.25, 2.0},
+                              xloss::focal_options{std::nullopt, 0.5}, xloss::focal_options{0.75, 1.0},
+                              xloss::focal_options{std::nullopt, 0.0}})
+        {
+            INFO("gamma " << o.gamma << (o.alpha ? ", alpha " : "") << o.alpha.value_or(0));
+            const auto elementwise = xloss::sigmoid_focal_loss(x, l, xloss::no_axes, o);
+            const auto vg = xloss::value_and_grad<0, 1>(xloss::sigmoid_focal_loss, x, l, -1, o);
+            const auto finite_row = xloss::sigmoid_focal_loss(x, l, -1, xt::xarray<bool>{false, true}, o);
+            CHECK(vg.value(0) == T(0));
+            CHECK(vg.value(1) == finite_row(1));
+            for (std::size_t j = 0; j < n; ++j)
+            {
+                CAPTURE(j);
+                CHECK(elementwise(0, j) == T(0));
+                CHECK(vg.grad.first(0, j) == T(0));
+                if (o.gamma == 0)
+                {
+                    CHECK(vg.grad.second(0, j) == -x(0, j));
+                }
+                else
+                {
+                    CHECK(vg.grad.second(0, j) == T(0));
+                }
+                CHECK(std::isfinite(vg.grad.first(1, j)));
+                CHECK(std::isfinite(vg.grad.second(1, j)));
+            }
+            check_equal(xloss::grad(xloss::sigmoid_focal_loss, x, l, -1, o), vg.grad.first);
+            // through the column kernel
+            const xt::xarray<T> xt_ = xt::transpose(x);
+            const xt::xarray<T> lt_ = xt::transpose(l);
+            const auto vc = xloss::value_and_grad<0, 1>(xloss::sigmoid_focal_loss, xt_, lt_, 0, o);
+            CHECK(vc.value(0) == T(0));
+            check_equal(xt::xarray<T>(xt::transpose(vc.grad.first)), vg.grad.first);
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("sigmoid_focal_loss: d/dx keeps its precision where the sigmoid saturates",
                    "[focal][edges]",
                    float,

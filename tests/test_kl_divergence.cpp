@@ -411,6 +411,55 @@ TEMPLATE_TEST_CASE("kl_divergence: -inf log-predictions on zero targets get grad
     }
 }
 
+TEMPLATE_TEST_CASE("kl losses: a row of zero targets against -inf log-predictions",
+                   "[kl_divergence][grad][edges]",
+                   float,
+                   double)
+{
+    // The whole row has zero probability: value 0; d/dlog_predictions 0
+    // (-t, and exp(lp) - t for the convex loss); d/dtargets is the documented
+    // -log_predictions (- 1 for the convex loss): +inf, the true one-sided
+    // derivative (any positive target against -inf gives +inf).
+    using T = TestType;
+    for (std::size_t n : {1u, 4u, 8u, 9u, 16u, 17u, 33u})
+    {
+        CAPTURE(n);
+        xt::xarray<T> lp = random_log_predictions<T>({3, n}, 81 + unsigned(n));
+        xt::xarray<T> t = random_targets<T>({3, n}, 82 + unsigned(n));
+        xt::view(lp, 1, xt::all()) = T(-k_inf);
+        xt::view(t, 1, xt::all()) = T(0);
+        const auto kl = xloss::value_and_grad<0, 1>(xloss::kl_divergence, lp, t);
+        const auto convex = xloss::value_and_grad<0, 1>(xloss::convex_kl_divergence, lp, t);
+        const xt::xarray<T> lpt = xt::transpose(lp);
+        const xt::xarray<T> tt = xt::transpose(t);
+        const auto kl_c = xloss::value_and_grad<0, 1>(xloss::kl_divergence, lpt, tt, 0);
+        const auto convex_c = xloss::value_and_grad<0, 1>(xloss::convex_kl_divergence, lpt, tt, 0);
+        for (const auto* r : {&kl, &convex, &kl_c, &convex_c})
+        {
+            CHECK(r->value(1) == T(0));
+            CHECK(std::isfinite(r->value(0)));
+            CHECK(std::isfinite(r->value(2)));
+        }
+        for (std::size_t j = 0; j < n; ++j)
+        {
+            CAPTURE(j);
+            CHECK(kl.grad.first(1, j) == T(0));
+            CHECK(convex.grad.first(1, j) == T(0));
+            CHECK(kl_c.grad.first(j, 1) == T(0));
+            CHECK(convex_c.grad.first(j, 1) == T(0));
+            CHECK(kl.grad.second(1, j) == T(k_inf));
+            CHECK(convex.grad.second(1, j) == T(k_inf));
+            for (std::size_t i : {0u, 2u})
+            {
+                CHECK(std::isfinite(kl.grad.first(i, j)));
+                CHECK(std::isfinite(kl.grad.second(i, j)));
+                CHECK(std::isfinite(convex.grad.first(i, j)));
+                CHECK(std::isfinite(convex.grad.second(i, j)));
+            }
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("kl_divergence: an unmasked NaN target reaches d/dtargets",
                    "[kl_divergence][grad][nan]",
                    float,

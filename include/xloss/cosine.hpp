@@ -10,6 +10,7 @@
 
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of cosine_similarity and cosine_distance.
@@ -30,7 +31,8 @@ XLOSS_NAMESPACE_BEGIN
     ///   loss = S(a b) / (sqrt(max(S(a a), epsilon)) * sqrt(max(S(b b), epsilon)))
     ///
     /// - predictions, targets: floating expressions, broadcastable together.
-    /// - axis (default -1), where (optional); options xloss::cosine_options{epsilon}.
+    /// - axis (default -1), where (optional); options xloss::cosine_options{epsilon}
+    ///   (negative, NaN or infinite: std::invalid_argument naming it).
     /// - result: xt::xarray of the common floating type, batch shape.
     ///
     /// Edges: the true cosine even when the squared norms underflow or
@@ -58,6 +60,12 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Distance ? "cosine_distance" : "cosine_similarity";
             using options = cosine_options;
             static constexpr second_input second = second_input::elementwise_numeric;
+
+            // epsilon finite and >= 0.
+            static void check_options(const options& opts, const char* function)
+            {
+                check_option_in(function, "epsilon", opts.epsilon, 0);
+            }
 
             // A power of two 2^e and its inverse as two factors 2^e1 * 2^e2 with
             // e1 + e2 = -e, each representable: for a denormal magnitude 2^-e

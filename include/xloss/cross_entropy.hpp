@@ -36,7 +36,9 @@ XLOSS_NAMESPACE_BEGIN
     ///
     /// Edges: a label of 0 contributes exactly 0, even against a -inf logit;
     /// NaN or -inf under a false mask do not reach the result; a slice with no
-    /// selected element gives 0.
+    /// selected element gives 0. Gradients: 0 at a -inf logit with label 0;
+    /// a slice with no finite selected logit (all -inf) gets gradient 0
+    /// w.r.t. logits and labels (its value is 0 when its labels are 0).
     ///
     /// Example: logits {{1, 2, 3}}, labels {{0, 0, 1}} -> {0.40760596}
     /// (= log(e + e^2 + e^3) - 3). Reference: optax.softmax_cross_entropy.
@@ -126,7 +128,8 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
-            // d/dlogits = g * (S(labels) * softmax - labels); d/dlabels = g * -log_softmax.
+            // d/dlogits = g * (S(labels) * softmax - labels); d/dlabels = g * -log_softmax;
+            // both 0 in a slice with no finite selected logit.
             template <class Lanes, class Group>
             static auto with_grad(const Lanes& lanes, const Group& grp)
             {
@@ -135,9 +138,14 @@ XLOSS_NAMESPACE_BEGIN
                 // exp(logits - shift) is left in grad[0] by the exp pass.
                 const auto st = collect(lanes, grp.grad[0]);
                 const B g = grp.upstream;
-                const B scale = g * st.label_sum / st.norm.sum_exp;
-                const B log_z = simd::log(st.norm.sum_exp);
                 const B zero(T(0));
+                // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
+                // log_softmax is -inf - -inf. With zero labels the value is 0 by the
+                // zero-probability convention, and so are both gradients: select them
+                // away per slice here rather than per element.
+                const auto has_mass = st.norm.sum_exp > zero;
+                const B scale = simd::select(has_mass, g * st.label_sum / st.norm.sum_exp, zero);
+                const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at)
                     {
@@ -150,7 +158,8 @@ XLOSS_NAMESPACE_BEGIN
                         }
                         if (grp.grad[1])
                         {
-                            lanes.store(grp.grad[1], at, simd::select(valid, g * (log_z - shifted), zero));
+                            lanes.store(grp.grad[1], at,
+                                        simd::select(valid && has_mass, g * (log_z - shifted), zero));
                         }
                     });
                 return value_of(st);

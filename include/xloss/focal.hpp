@@ -8,6 +8,7 @@
 
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of sigmoid_focal_loss.
@@ -35,13 +36,17 @@ XLOSS_NAMESPACE_BEGIN
     ///   (hard or soft), broadcastable with it.
     /// - axis (default -1): unlike Optax, the loss reduces over `axis`;
     ///   xloss::no_axes gives Optax's elementwise output (masked elements 0).
-    /// - options: xloss::focal_options{alpha, gamma}.
+    /// - options: xloss::focal_options{alpha, gamma}; alpha outside [0, 1],
+    ///   or a gamma that is negative, NaN or infinite, throws
+    ///   std::invalid_argument naming the option and its value.
     /// - result: xt::xarray of the common floating type, batch shape.
     ///
     /// Stable in log space: ce is computed as l softplus(-x) + (1 - l)
     /// softplus(x) and 1 - p_t as p (1 - l) + (1 - p) l with p and 1 - p
     /// each from its own sigmoid, so logits of +-100 and soft labels give
-    /// finite values and gradients.
+    /// finite values and gradients. A hard label on the infinite logit that
+    /// predicts it (l = 0 at -inf, l = 1 at +inf) gives 0 and gradient 0 (the
+    /// limits at finite logits; d/dlabels with gamma = 0 is -x there).
     ///
     /// Example: logits {0}, labels {1}, gamma 2 -> log(2) * 0.25 = 0.17328680.
     /// Reference: optax.sigmoid_focal_loss.
@@ -57,6 +62,16 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "sigmoid_focal_loss";
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
+
+            // alpha in [0, 1] when given; gamma finite and >= 0.
+            static void check_options(const options& opts, const char* function)
+            {
+                if (opts.alpha)
+                {
+                    check_option_in(function, "alpha", *opts.alpha, 0, 1);
+                }
+                check_option_in(function, "gamma", opts.gamma, 0);
+            }
 
             // u^gamma, with the common integer gammas as products (pow costs an
             // exp and a log); 0^0 = 1.
@@ -104,7 +119,12 @@ XLOSS_NAMESPACE_BEGIN
                         const auto nonneg = x >= zero;
                         const B p = simd::select(nonneg, r, e * r);
                         const B q = simd::select(nonneg, e * r, r);
-                        const B ce = l * minus_log_p + (one - l) * minus_log_q;
+                        // A hard label takes its own term alone: the other has zero
+                        // probability and adds 0, even where its -log is infinite
+                        // (l = 0 at x = -inf, l = 1 at x = +inf: 0 * inf would be NaN).
+                        const B ce = simd::select(l == zero, minus_log_q,
+                                                  simd::select(l == one, minus_log_p,
+                                                               l * minus_log_p + (one - l) * minus_log_q));
                         const B u = p * (one - l) + q * l;  // 1 - p_t
                         const B u_gamma = power(u, gamma, opts.gamma);
                         const B w = weighted ? alpha * l + (one - alpha) * (one - l) : one;
@@ -137,7 +157,10 @@ XLOSS_NAMESPACE_BEGIN
                                 // (expm1's argument is bounded: it is -1 below -100.)
                                 const B em1 = simd::expm1(simd::max(-simd::abs(x), B(T(-100))));
                                 const B q_minus_p = simd::select(nonneg, em1 * r, -(em1 * r));
-                                B d = w * (-x * u_gamma + ce * du_gamma * q_minus_p);
+                                // -x u^gamma is taken as 0 where u^gamma is 0: its limit as
+                                // x goes to the infinite logit that made u 0.
+                                const B x_term = simd::select(u_gamma == zero, zero, -x * u_gamma);
+                                B d = w * (x_term + ce * du_gamma * q_minus_p);
                                 if (weighted)
                                 {
                                     d += (alpha + alpha - one) * ce * u_gamma;

@@ -12,7 +12,8 @@ XLOSS_NAMESPACE_BEGIN
     /// Options of huber_loss.
     struct huber_options
     {
-        /// Where the loss turns from quadratic to linear (>= 0).
+        /// Where the loss turns from quadratic to linear (>= 0; a negative or NaN
+        /// delta throws std::invalid_argument).
         double delta = 1;
     };
 
@@ -124,6 +125,11 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "huber_loss";
             using options = huber_options;
 
+            static void check_options(const options& opts, const char* function)
+            {
+                check_option_in(function, "delta", opts.delta, 0);
+            }
+
             template <class T, class B>
             static B value(const B& e, const options& o)
             {
@@ -182,6 +188,11 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Form::name;
             using options = typename Form::options;
             static constexpr second_input second = second_input::elementwise;
+
+            static void check_options(const options& opts, const char* function)
+            {
+                detail::check_options<Form>(opts, function);
+            }
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>

@@ -318,6 +318,8 @@ XLOSS_NAMESPACE_BEGIN
             using T = typename result_value_type<X, Y, labels>::type;
             using label_type = std::conditional_t<labels, typename Y::value_type, std::ptrdiff_t>;
             check_second_input_type<base, Y>();
+            // Options first: a bad option is reported whatever else is wrong.
+            check_options<base>(opts, base::name);
 
             const shape_type sx = shape_of(x);
             const shape_type sy = shape_of(y);

@@ -6,13 +6,17 @@
 //   static constexpr second_input second = second_input::elementwise;
 //   template <bool Grad, class Lanes, class Group>
 //   static auto kernel(const Lanes& lanes, const Group& grp, const options& opts);
+//   static void check_options(const options&, const char* function);  // when it has options
 //
 // kernel() computes the loss of the slices the lanes cover, as a batch (one
 // value per lane; see lanes.hpp). With Grad it also writes
 // d(sum(upstream * loss)) / d input into grp.grad[i] wherever grp.grad[i] is
 // not null, for every element of the lanes (0 where not selected). Grad is a
 // compile-time choice so that a value-only call instantiates no gradient
-// code.
+// code. check_options() validates the option values on entry (errors.hpp's
+// check_option_in: std::invalid_argument naming the function, the option and
+// its value); a rule without options, or whose options take every value,
+// declares none.
 #ifndef XLOSS_DETAIL_RULE_HPP
 #define XLOSS_DETAIL_RULE_HPP
 
@@ -20,6 +24,7 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 XLOSS_NAMESPACE_BEGIN
     namespace detail
@@ -82,6 +87,34 @@ XLOSS_NAMESPACE_BEGIN
             using base = Rule;
             static constexpr reduction reduce = R;
         };
+
+        template <class Rule, class = void>
+        struct has_option_check : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct has_option_check<
+            Rule,
+            std::void_t<decltype(Rule::check_options(std::declval<const typename Rule::options&>(),
+                                                     std::declval<const char*>()))>> : std::true_type
+        {
+        };
+
+        // The rule's option check, when it has one.
+        template <class Rule>
+        void check_options(const typename Rule::options& opts, const char* function)
+        {
+            if constexpr (has_option_check<Rule>::value)
+            {
+                Rule::check_options(opts, function);
+            }
+            else
+            {
+                (void)opts;
+                (void)function;
+            }
+        }
 
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).

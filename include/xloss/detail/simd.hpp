@@ -32,11 +32,28 @@ XLOSS_NAMESPACE_BEGIN
     {
 #ifndef XLOSS_NO_SIMD
         // The application picks the instruction set (-march); we take xsimd's
-        // default architecture for it, down to SSE2.
+        // default architecture for it, down to SSE2, with one exception:
+        // xsimd 8.1's AVX-512 kernels do not compile without optimization in
+        // GCC (some AVX-512 intrinsics are macros at -O0, and xsimd's integer
+        // select, used by its double log, then fails to compile; with
+        // AVX-512F alone much more fails). An unoptimised build (no
+        // __OPTIMIZE__, CMake's Debug) whose -march enables AVX-512 therefore
+        // uses AVX2 batches, which every AVX-512 CPU has: the same kernels on
+        // 256-bit registers. Optimised builds are unaffected.
+#if defined(__AVX512F__) && !defined(__OPTIMIZE__)
+#if defined(__FMA__)
+        using arch = xsimd::fma3<xsimd::avx2>;
+#else
+        using arch = xsimd::avx2;
+#endif
+#else
+        using arch = xsimd::default_arch;
+#endif
+
         template <class T>
-        using batch = xsimd::batch<T>;
+        using batch = xsimd::batch<T, arch>;
         template <class T>
-        using batch_bool = xsimd::batch_bool<T>;
+        using batch_bool = xsimd::batch_bool<T, arch>;
 
         template <class T>
         inline constexpr std::size_t width = batch<T>::size;
@@ -80,10 +97,10 @@ XLOSS_NAMESPACE_BEGIN
         // (SSE4.1, AVX2, AVX-512F); GCC 12 does not find that instruction for the
         // portable loop, and its stores and wider reload stall store forwarding.
         template <class T>
-        xsimd::batch<xsimd::as_integer_t<T>> widen_mask_bytes(const std::uint8_t* p)
+        xsimd::batch<xsimd::as_integer_t<T>, arch> widen_mask_bytes(const std::uint8_t* p)
         {
             using int_type = xsimd::as_integer_t<T>;
-            using ints = xsimd::batch<int_type>;
+            using ints = xsimd::batch<int_type, arch>;
             [[maybe_unused]] constexpr std::size_t w = width<T>;
             // The register's size tells the instruction set (comparing the
             // register types themselves trips -Wignored-attributes). The AVX-512
@@ -146,7 +163,7 @@ XLOSS_NAMESPACE_BEGIN
         template <class T>
         batch_bool<T> load_mask(const std::uint8_t* p)
         {
-            using ints = xsimd::batch<xsimd::as_integer_t<T>>;
+            using ints = xsimd::batch<xsimd::as_integer_t<T>, arch>;
             return xsimd::bool_cast(widen_mask_bytes<T>(p) != ints(0));
         }
 
@@ -160,8 +177,8 @@ XLOSS_NAMESPACE_BEGIN
             {
                 idx[i] = static_cast<int_type>(i);
             }
-            auto lanes = xsimd::batch<int_type>::load_aligned(idx);
-            return xsimd::bool_cast(lanes < xsimd::batch<int_type>(static_cast<int_type>(count)));
+            auto lanes = xsimd::batch<int_type, arch>::load_aligned(idx);
+            return xsimd::bool_cast(lanes < xsimd::batch<int_type, arch>(static_cast<int_type>(count)));
         }
 
         // Horizontal reductions: xsimd 8.1 has hadd (later renamed reduce_add)
