@@ -161,7 +161,9 @@ XLOSS_NAMESPACE_BEGIN
                 const B a = simd::abs(e);
                 const auto small = a < B(T(1));
                 // |e| < 1: log cosh = log1p(cosh - 1), cosh - 1 = m^2 / (2 (1 + m)), m = expm1(|e|).
-                const B m = simd::expm1(simd::min(a, B(T(1))));
+                // NaN and inf take the other branch; expm1 never sees them (xsimd 8.1 casts them to
+                // integers).
+                const B m = simd::expm1(simd::select(small, a, B(T(1))));
                 const B near = m * m / (B(T(2)) * (B(T(1)) + m));
                 // |e| >= 1: |e| - log 2 + log1p(exp(-2|e|)), no overflow.
                 const B far = simd::exp(B(T(-2)) * a);
@@ -176,9 +178,10 @@ XLOSS_NAMESPACE_BEGIN
             static B slope(const B& e, const options&)
             {
                 const B a = simd::abs(e);
-                const B m = simd::expm1(B(T(-2)) * a);
+                // tanh is 1 to the last bit beyond |e| = 40; NaN and inf never reach expm1.
+                const B m = simd::expm1(simd::select(a < B(T(40)), B(T(-2)) * a, B(T(-80))));
                 const B t = -m / (B(T(2)) + m);
-                return simd::select(e < B(T(0)), -t, t);
+                return simd::select(simd::is_nan(e), e, simd::select(e < B(T(0)), -t, t));
             }
         };
 
