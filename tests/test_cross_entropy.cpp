@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <xtensor/xview.hpp>
 
@@ -303,6 +304,56 @@ TEMPLATE_TEST_CASE("an all -inf row with zero labels: value 0 and every gradient
         CHECK(vc.value(1) == T(0));
         check_close<T>(xt::xarray<T>(xt::transpose(vc.grad.first)), vg.grad.first);
         check_close<T>(xt::xarray<T>(xt::transpose(vc.grad.second)), vg.grad.second);
+    }
+}
+
+TEMPLATE_TEST_CASE("a selected NaN logit makes its row's value and both gradients NaN",
+                   "[grad][edges][nan]",
+                   float,
+                   double)
+{
+    // The NaN must survive the all -inf convention (gradient 0 when the
+    // softmax has no mass): a NaN sum has mass. Whether the max pass keeps
+    // the NaN depends on the lane it sits in and on the operand order of
+    // the SIMD max, so every position of rows around the SIMD width, with
+    // and without a mask, rows and columns. (The fuzzer found an SSE2 build
+    // giving -label as the gradient here.)
+    using T = TestType;
+    for (std::size_t n : {2u, 5u, 8u, 17u})
+    {
+        for (std::size_t at = 0; at < n; ++at)
+        {
+            CAPTURE(n, at);
+            xt::xarray<T> x = random_normal<T>({2, n}, 1.5, 81 + unsigned(n));
+            const xt::xarray<T> y = random_probabilities<T>({2, n}, -1, 82 + unsigned(n));
+            x(1, at) = std::numeric_limits<T>::quiet_NaN();
+            xt::xarray<bool> keep = xt::ones<bool>(std::vector<std::size_t>{2, n});
+            for (std::size_t j = 0; j < n; ++j)
+            {
+                keep(1, j) = j == at || j % 3 == 0;
+            }
+            const auto plain = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, x, y);
+            const auto masked = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, x, y, -1, keep);
+            const xt::xarray<T> xt_ = xt::transpose(x);
+            const xt::xarray<T> yt_ = xt::transpose(y);
+            const auto column = xloss::value_and_grad<0, 1>(xloss::softmax_cross_entropy, xt_, yt_, 0);
+            for (const auto* vg : {&plain, &masked})
+            {
+                CHECK(std::isnan(vg->value(1)));
+                CHECK(std::isfinite(vg->value(0)));
+                for (std::size_t j = 0; j < n; ++j)
+                {
+                    CHECK((!keep(1, j) && vg == &masked) == !std::isnan(vg->grad.first(1, j)));
+                    CHECK((!keep(1, j) && vg == &masked) == !std::isnan(vg->grad.second(1, j)));
+                }
+            }
+            CHECK(std::isnan(column.value(1)));
+            for (std::size_t j = 0; j < n; ++j)
+            {
+                CHECK(std::isnan(column.grad.first(j, 1)));
+                CHECK(std::isnan(column.grad.second(j, 1)));
+            }
+        }
     }
 }
 

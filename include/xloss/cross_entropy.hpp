@@ -142,8 +142,9 @@ XLOSS_NAMESPACE_BEGIN
                 // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
                 // log_softmax is -inf - -inf. With zero labels the value is 0 by the
                 // zero-probability convention, and so are both gradients: select them
-                // away per slice here rather than per element.
-                const auto has_mass = st.norm.sum_exp > zero;
+                // away per slice here rather than per element. A NaN sum has mass: the
+                // NaN must reach both gradients, whichever NaN the max pass kept.
+                const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
                 const B scale = simd::select(has_mass, g * st.label_sum / st.norm.sum_exp, zero);
                 const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
