@@ -820,6 +820,83 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
+        // KL divergence with log targets
+
+        struct kl_divergence_with_log_targets_entry
+            : entry_base<kl_divergence_with_log_targets_entry, no_options>
+        {
+            static constexpr const char* name = "kl_divergence_with_log_targets";
+            static constexpr const auto& loss = xloss::kl_divergence_with_log_targets;
+            static constexpr bool integer_labels = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            // log-predictions in about [-3, 0]; log targets in [-3, 0]
+            template <class T>
+            static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+            {
+                return xt::xarray<T>(random_normal<T>(shape, 0.5, seed) - T(1.5));
+            }
+
+            template <class T>
+            static xt::xarray<T> make_y(const shape_t& shape, const std::vector<std::size_t>&, unsigned seed)
+            {
+                return random_uniform<T>(shape, -3.0, 0.0, seed);
+            }
+
+            // -inf log targets (targets of probability 0), one element in 5;
+            // every other one against a -inf log-prediction too.
+            template <class T, class X, class Y>
+            static void make_hard(X& x, Y& y, std::size_t, unsigned)
+            {
+                const T minus_inf = -std::numeric_limits<T>::infinity();
+                for (std::size_t i = 0; i < y.size(); i += 5)
+                {
+                    y.flat(i) = minus_inf;
+                    if (i % 10 == 0 && i < x.size())
+                    {
+                        x.flat(i) = minus_inf;
+                    }
+                }
+            }
+
+            template <class T>
+            static slice_result reference(const slice_in& in, const options&)
+            {
+                slice_result r;
+                if (!start(in, r))
+                {
+                    return r;
+                }
+                const ld g = in.g, ag = budget_of(g);
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    const ld lp = in.x[k], lt = in.y[k];
+                    if (!in.sel[k] || lt == -std::numeric_limits<ld>::infinity())
+                    {
+                        continue;  // a target of probability 0: value and gradients 0
+                    }
+                    const ld t = std::exp(lt);
+                    const ld size = std::fabs(lt) + std::fabs(lp) + 1;
+                    // The type's exp flushes below its normal range: an absolute
+                    // error of min() in t, times the factor it multiplies.
+                    r.value.value += t * (lt - lp);
+                    r.value.scale += t * size;
+                    r.value.floor += tiny<T>() * size;
+                    r.dx[k] = {-g * t, ag * t, ag * tiny<T>()};
+                    r.dy[k] = {g * t * (lt - lp + 1), ag * t * (size + 1), ag * tiny<T>() * size};
+                }
+                return r;
+            }
+
+            // -inf log targets are in the contract, against any log-prediction.
+            static bool in_domain(ld x, ld y)
+            {
+                const ld inf = std::numeric_limits<ld>::infinity();
+                return !std::isnan(y) && y != inf && (std::isfinite(x) || (y == -inf && x == -inf));
+            }
+        };
+
+        // ---------------------------------------------------------------------
         // The catalogue, in the fuzzer's order (new losses are appended).
 
         using catalogue = std::tuple<softmax_cross_entropy_entry,
@@ -828,7 +905,8 @@ namespace xloss_test
                                      convex_kl_divergence_entry,
                                      cosine_similarity_entry,
                                      cosine_distance_entry,
-                                     sigmoid_focal_loss_entry>;
+                                     sigmoid_focal_loss_entry,
+                                     kl_divergence_with_log_targets_entry>;
 
         inline constexpr std::size_t catalogue_size = std::tuple_size_v<catalogue>;
 
