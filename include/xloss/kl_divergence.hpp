@@ -155,11 +155,17 @@ XLOSS_NAMESPACE_BEGIN
                     [&](const B& lp, const B& lt, const auto& valid, auto at)
                     {
                         // A -inf log target is selected away before the product:
-                        // exp(-inf) * (-inf - lp) would be 0 * -inf = NaN.
-                        const auto counts = valid && simd::not_equal(lt, minus_inf);
+                        // exp(-inf) * (-inf - lp) would be 0 * -inf = NaN. (Two
+                        // selects, as in kl_divergence: with one, g++ contracted
+                        // the product into the sum in one instantiation and not
+                        // the other on the scalar fallback, and value_and_grad's
+                        // value differed from the loss's in the last bit.)
+                        const auto nonzero_target = simd::not_equal(lt, minus_inf);
+                        const auto counts = valid && nonzero_target;
                         const B t = simd::exp(lt);
                         const B diff = lt - lp;
-                        total += simd::select(counts, t * diff, zero);
+                        const B term = simd::select(nonzero_target, t * diff, zero);
+                        total += simd::select(valid, term, zero);
                         if constexpr (Grad)
                         {
                             const B g = grp.upstream;
