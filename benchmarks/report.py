@@ -58,7 +58,7 @@ VARIANT_ORDER = [
     "loss_then_grad",
     "torch_fwd_bwd",
 ]
-LOSS_ORDER = ["ce_int", "ce_prob", "kl", "kl_convex", "cosine", "focal"]
+LOSS_ORDER = ["ce_int", "ce_prob", "kl", "kl_convex", "cosine", "focal", "kl_log_targets", "poly"]
 
 # Targets from the issue.
 LONG_ROW_BOUND = 1.6      # long rows and NCHW: within 1.6x of the bound

@@ -48,6 +48,8 @@ LOSSES = [
     ("l2_loss", "logits", False),
     ("huber", "logits", False),
     ("log_cosh", "logits", False),
+    ("kl_log_targets", "logits", False),
+    ("poly", "probs", False),
 ]
 LOSS_ID = {name: i for i, (name, _, _) in enumerate(LOSSES)}
 
@@ -108,6 +110,16 @@ def main():
         + bytes([16, 16, 135, 40, 16, 80, 16, 20])
     cases["cos_zero_vector"] = header(LOSS_ID["cos_sim"], 2, [2, 8], options=0) + bytes([7] * 16) + logits[:16]
     cases["focal_large_logits"] = header(LOSS_ID["focal"], 1, [16], options=1 | (3 << 1)) + bytes([5, 6, 10, 11, 13] * 3)
+    # -inf log targets (code 2) against finite and -inf log-predictions, and
+    # one finite target against a -inf log-prediction (+inf).
+    cases["kl_log_targets_neg_inf_targets"] = header(LOSS_ID["kl_log_targets"], 2, [2, 8], axis=0, seed=21) \
+        + bytes([140, 150, 2, 160, 170, 2, 180, 190, 2, 200, 210, 220, 230, 240, 2, 250]) \
+        + bytes([2, 160, 2, 150, 2, 140, 200, 2, 2, 2, 2, 2, 150, 160, 2, 170])
+    # -inf logits (code 2) on zero labels (code 7), +-1e4 logits (codes 10, 11),
+    # Poly-1 style options bits (epsilon 4).
+    cases["poly_neg_inf_large_logits"] = header(LOSS_ID["poly"], 2, [2, 9], options=1 | (7 << 1), seed=23) \
+        + bytes([2, 10, 11, 150, 2, 160, 170, 180, 190, 11, 11, 10, 2, 2, 200, 210, 220, 230]) \
+        + bytes([7, 60, 40, 20, 7, 30, 16, 16, 16, 80, 40, 20, 7, 7, 30, 60, 16, 16])
     cases["big_column"] = header(LOSS_ID["sce"], 3, [140, 130, 129], axis=1, a=1, mask=1, density=3, seed=99)
     for name, data in sorted(cases.items()):
         with open(os.path.join(OUT, name), "wb") as f:

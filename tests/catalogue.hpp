@@ -1034,6 +1034,188 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
+        // KL divergence with log targets
+
+        struct kl_divergence_with_log_targets_entry
+            : entry_base<kl_divergence_with_log_targets_entry, no_options>
+        {
+            static constexpr const char* name = "kl_divergence_with_log_targets";
+            static constexpr const auto& loss = xloss::kl_divergence_with_log_targets;
+            static constexpr bool integer_labels = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            // log-predictions in about [-3, 0]; log targets in [-3, 0]
+            template <class T>
+            static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+            {
+                return xt::xarray<T>(random_normal<T>(shape, 0.5, seed) - T(1.5));
+            }
+
+            template <class T>
+            static xt::xarray<T> make_y(const shape_t& shape, const std::vector<std::size_t>&, unsigned seed)
+            {
+                return random_uniform<T>(shape, -3.0, 0.0, seed);
+            }
+
+            // -inf log targets (targets of probability 0), one element in 5;
+            // every other one against a -inf log-prediction too.
+            template <class T, class X, class Y>
+            static void make_hard(X& x, Y& y, std::size_t, unsigned)
+            {
+                const T minus_inf = -std::numeric_limits<T>::infinity();
+                for (std::size_t i = 0; i < y.size(); i += 5)
+                {
+                    y.flat(i) = minus_inf;
+                    if (i % 10 == 0 && i < x.size())
+                    {
+                        x.flat(i) = minus_inf;
+                    }
+                }
+            }
+
+            template <class T>
+            static slice_result reference(const slice_in& in, const options&)
+            {
+                slice_result r;
+                if (!start(in, r))
+                {
+                    return r;
+                }
+                const ld g = in.g, ag = budget_of(g);
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    const ld lp = in.x[k], lt = in.y[k];
+                    if (!in.sel[k] || lt == -std::numeric_limits<ld>::infinity())
+                    {
+                        continue;  // a target of probability 0: value and gradients 0
+                    }
+                    const ld t = std::exp(lt);
+                    const ld size = std::fabs(lt) + std::fabs(lp) + 1;
+                    // The type's exp flushes below its normal range: an absolute
+                    // error of min() in t, times the factor it multiplies.
+                    r.value.value += t * (lt - lp);
+                    r.value.scale += t * size;
+                    r.value.floor += tiny<T>() * size;
+                    r.dx[k] = {-g * t, ag * t, ag * tiny<T>()};
+                    r.dy[k] = {g * t * (lt - lp + 1), ag * t * (size + 1), ag * tiny<T>() * size};
+                }
+                return r;
+            }
+
+            // -inf log targets are in the contract, against any log-prediction.
+            static bool in_domain(ld x, ld y)
+            {
+                const ld inf = std::numeric_limits<ld>::infinity();
+                return !std::isnan(y) && y != inf && (std::isfinite(x) || (y == -inf && x == -inf));
+            }
+        };
+
+        // ---------------------------------------------------------------------
+        // Poly-1 cross entropy
+
+        struct poly_loss_cross_entropy_entry : entry_base<poly_loss_cross_entropy_entry, xloss::poly_options>
+        {
+            static constexpr const char* name = "poly_loss_cross_entropy";
+            static constexpr const auto& loss = xloss::poly_loss_cross_entropy;
+            static constexpr bool integer_labels = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            // The default (2); Poly-1's -1; 0 (softmax cross entropy); a large 5.5.
+            static std::vector<options> option_cases()
+            {
+                return {options{}, options{-1.0}, options{0.0}, options{5.5}};
+            }
+
+            static options options_from(const option_values& v)
+            {
+                options o;
+                if (v.count("epsilon") && v.at("epsilon"))
+                {
+                    o.epsilon = *v.at("epsilon");
+                }
+                return o;
+            }
+
+            static std::string describe(const options& o)
+            {
+                std::ostringstream s;
+                s << "epsilon " << o.epsilon;
+                return s.str();
+            }
+
+            template <class T>
+            static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+            {
+                return softmax_cross_entropy_entry::make_x<T>(shape, seed);
+            }
+
+            template <class T>
+            static xt::xarray<T> make_y(const shape_t& shape,
+                                        const std::vector<std::size_t>& reduced,
+                                        unsigned seed)
+            {
+                return softmax_cross_entropy_entry::make_y<T>(shape, reduced, seed);
+            }
+
+            // As softmax cross entropy: -inf logits with zero labels.
+            template <class T, class X, class Y>
+            static void make_hard(X& x, Y& y, std::size_t slice_size, unsigned seed)
+            {
+                softmax_cross_entropy_entry::make_hard<T>(x, y, slice_size, seed);
+            }
+
+            template <class T>
+            static slice_result reference(const slice_in& in, const options& o)
+            {
+                slice_result r;
+                if (!start(in, r))
+                {
+                    return r;
+                }
+                const ld g = in.g, ag = budget_of(g), eps = o.epsilon, aeps = std::fabs(eps);
+                const auto [shift, z, logz] = detail::softmax_normaliser(in);
+                ld ce = 0, ce_scale = 0, sy = 0, say = 0, q = 0, qa = 0;
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k] && in.y[k] != 0)
+                    {
+                        const ld d = in.x[k] - shift;
+                        const ld p = std::exp(d) / z;
+                        ce += in.y[k] * (logz - d);
+                        ce_scale += std::fabs(in.y[k]) * (std::fabs(logz) + std::fabs(d) + 1);
+                        sy += in.y[k];
+                        say += std::fabs(in.y[k]);
+                        q += in.y[k] * p;
+                        qa += std::fabs(in.y[k]) * p;
+                    }
+                }
+                // poly term S(y (1 - p)) = L - q
+                r.value = {ce + eps * (sy - q), ce_scale + aeps * (say + qa), (1 + aeps) * say * tiny<T>()};
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k])
+                    {
+                        const ld d = in.x[k] - shift;
+                        const ld p = std::exp(d) / z;
+                        const ld y = in.y[k];
+                        r.dx[k] = {g * (p * (sy + eps * q) - y * (1 + eps * p)),
+                                   ag * (p * (say + aeps * qa) + std::fabs(y) * (1 + aeps * p)),
+                                   ag * (1 + aeps) * say * tiny<T>()};
+                        r.dy[k] = {g * (logz - d + eps * (1 - p)),
+                                   ag * (std::fabs(logz) + std::fabs(d) + 1 + aeps * (1 + p)),
+                                   ag * aeps * tiny<T>()};
+                    }
+                }
+                return r;
+            }
+
+            static bool in_domain(ld x, ld y)
+            {
+                return softmax_cross_entropy_entry::in_domain(x, y);
+            }
+        };
+
+        // ---------------------------------------------------------------------
         // The catalogue, in the fuzzer's order (new losses are appended).
 
         using catalogue = std::tuple<softmax_cross_entropy_entry,
@@ -1046,7 +1228,9 @@ namespace xloss_test
                                      squared_error_entry,
                                      l2_loss_entry,
                                      huber_loss_entry,
-                                     log_cosh_entry>;
+                                     log_cosh_entry,
+                                     kl_divergence_with_log_targets_entry,
+                                     poly_loss_cross_entropy_entry>;
 
         inline constexpr std::size_t catalogue_size = std::tuple_size_v<catalogue>;
 

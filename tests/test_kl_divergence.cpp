@@ -477,3 +477,174 @@ TEMPLATE_TEST_CASE("kl_divergence: an unmasked NaN target reaches d/dtargets",
         CHECK(std::isnan(xloss::grad<1>(xloss::kl_divergence, logp, bad)(1, at)));
     }
 }
+
+// -------------------------------------------------------------------------
+// kl_divergence_with_log_targets
+
+TEMPLATE_TEST_CASE("kl_divergence_with_log_targets: Optax's literal values",
+                   "[kl_divergence_with_log_targets]",
+                   float,
+                   double)
+{
+    using T = TestType;
+    // optax/losses/_classification_test.py, KLDivergenceWithLogTargetsTest
+    // (google-deepmind/optax, 2edbcbe): the log-predictions of KLDivergenceTest
+    // and the same rows swapped as log targets; expected
+    // [0.8875625, 0.7187435584901326], checked by Optax with atol 1e-4. The
+    // exact values of these inputs (float64, numpy) are 0.88762660 and
+    // 0.71876614: Optax's first number is 6.4e-5 off, so it is held to
+    // Optax's own 1e-4 and the exact values to 1e-6.
+    const xt::xarray<T> log_ps = {{-2.9957, -3.5066, -3.9120, -1.2040, -0.6931, -2.3026},
+                                  {-1.6094, -1.6094, -1.6094, -2.3026, -1.8971, -1.8971}};
+    const xt::xarray<T> log_qs = {{-1.6094, -1.6094, -1.6094, -2.3026, -1.8971, -1.8971},
+                                  {-2.9957, -3.5066, -3.9120, -1.2040, -0.6931, -2.3026}};
+    const xt::xarray<T> got = xloss::kl_divergence_with_log_targets(log_ps, log_qs);
+    REQUIRE(got.shape() == std::vector<std::size_t>{2});
+    CHECK(got(0) == Approx(0.8875625).margin(1e-4).epsilon(0));
+    CHECK(got(1) == Approx(0.7187435584901326).margin(1e-4).epsilon(0));
+    CHECK(got(0) == Approx(0.88762660).margin(1e-6).epsilon(0));
+    CHECK(got(1) == Approx(0.71876614).margin(1e-6).epsilon(0));
+    check_close<T>(got,
+                   reference_values<kl_divergence_with_log_targets_entry>({}, log_ps, log_qs, {1}, nullptr));
+    // Optax's test_scalar: one row, a 0-d result.
+    const xt::xarray<T> row = xt::view(log_ps, 0, xt::all());
+    const xt::xarray<T> qrow = xt::view(log_qs, 0, xt::all());
+    const auto scalar = xloss::kl_divergence_with_log_targets(row, qrow);
+    CHECK(scalar.dimension() == 0);
+    CHECK(scalar() == Approx(0.8875625).margin(1e-4).epsilon(0));
+}
+
+TEMPLATE_TEST_CASE("kl_divergence_with_log_targets: hand-computed values and gradients",
+                   "[kl_divergence_with_log_targets][grad]",
+                   float,
+                   double)
+{
+    using T = TestType;
+    // lp = log{0.5, 0.5}, lt = log{0.25, 0.75}: the documented example,
+    //   value 0.25 log 0.5 + 0.75 log 1.5 = 0.13081204 (as kl_divergence);
+    //   d/dlp = -exp(lt) = {-0.25, -0.75};
+    //   d/dlt = exp(lt) (lt - lp + 1) = {0.25 (1 - log 2), 0.75 (1 + log 1.5)}
+    //         = {0.07671320, 1.05409883}.
+    const xt::xarray<T> lp = {T(std::log(0.5)), T(std::log(0.5))};
+    const xt::xarray<T> lt = {T(std::log(0.25)), T(std::log(0.75))};
+    const auto [value, grads] = xloss::value_and_grad<0, 1>(xloss::kl_divergence_with_log_targets, lp, lt);
+    CHECK(value() == Approx(0.13081204).margin(1e-7).epsilon(0));
+    CHECK(grads.first(0) == Approx(-0.25).margin(1e-7).epsilon(0));
+    CHECK(grads.first(1) == Approx(-0.75).margin(1e-7).epsilon(0));
+    CHECK(grads.second(0) == Approx(0.07671320).margin(1e-7).epsilon(0));
+    CHECK(grads.second(1) == Approx(1.05409883).margin(1e-7).epsilon(0));
+}
+
+TEMPLATE_TEST_CASE("kl_divergence_with_log_targets is kl_divergence of exp(log_targets)",
+                   "[kl_divergence_with_log_targets]",
+                   float,
+                   double)
+{
+    // Metamorphic: the same divergence, whether the targets come as
+    // probabilities or as their logs (masked, several axes, zero targets as
+    // -inf log targets).
+    using T = TestType;
+    const shape_t shape{4, 3, 19};
+    const xt::xarray<T> lp = random_log_predictions<T>(shape, 71);
+    const xt::xarray<T> t = random_targets<T>(shape, 72);
+    const xt::xarray<T> lt = xt::log(t);
+    const xt::xarray<bool> m = random_mask(shape, 0.7, 73);
+    check_close<T>(xloss::kl_divergence_with_log_targets(lp, lt, {0, 2}, m),
+                   xloss::kl_divergence(lp, t, {0, 2}, m), 4);
+    check_close<T>(xloss::kl_divergence_with_log_targets(lp, lt), xloss::kl_divergence(lp, t), 4);
+    // d/dlp = -exp(lt) = -t up to exp's rounding.
+    check_close<T>(xloss::grad(xloss::kl_divergence_with_log_targets, lp, lt, -1, m),
+                   xloss::grad(xloss::kl_divergence, lp, t, -1, m), 4);
+}
+
+TEMPLATE_TEST_CASE(
+    "kl_divergence_with_log_targets: a -inf log target contributes 0 to the value and gradients",
+    "[kl_divergence_with_log_targets][edges][grad]",
+    float,
+    double)
+{
+    // Optax computes exp(t) * (t - x) = 0 * -inf = NaN there (optax PR #1786);
+    // torch's kl_div(log_target=True) too. A target of probability 0 adds 0.
+    using T = TestType;
+    const T lh = T(std::log(0.5));
+    SECTION("the documented example with a -inf log target, against finite and -inf log-predictions")
+    {
+        for (T lp0 : {T(-1.5), T(-k_inf), T(3)})
+        {
+            const xt::xarray<T> lp = {lp0, lh, lh};
+            const xt::xarray<T> lt = {T(-k_inf), T(std::log(0.25)), T(std::log(0.75))};
+            const auto [value, grads] = xloss::value_and_grad<0, 1>(xloss::kl_divergence_with_log_targets, lp,
+                                                                    lt);
+            CHECK(value() == Approx(0.13081204).margin(1e-7).epsilon(0));
+            CHECK(grads.first(0) == T(0));
+            CHECK(grads.second(0) == T(0));
+            CHECK(grads.first(1) == Approx(-0.25).margin(1e-7).epsilon(0));
+            CHECK(grads.second(2) == Approx(1.05409883).margin(1e-7).epsilon(0));
+            CHECK(xloss::kl_divergence_with_log_targets(lp, lt, xloss::no_axes)(0) == T(0));
+        }
+    }
+    SECTION("-inf log targets in full SIMD batches and tails, rows and columns")
+    {
+        // 3 x 37: every 5th log target is -inf, every 10th log-prediction too.
+        const shape_t shape{3, 37};
+        xt::xarray<T> lp = random_log_predictions<T>(shape, 81);
+        xt::xarray<T> lt = xt::log(random_targets<T>(shape, 82));
+        for (std::size_t i = 0; i < lt.size(); i += 5)
+        {
+            lt.flat(i) = T(-k_inf);
+            if (i % 10 == 0)
+            {
+                lp.flat(i) = T(-k_inf);
+            }
+        }
+        const auto [value, grads] = xloss::value_and_grad<0, 1>(xloss::kl_divergence_with_log_targets, lp,
+                                                                lt);
+        check_close<T>(value,
+                       reference_values<kl_divergence_with_log_targets_entry>({}, lp, lt, {1}, nullptr));
+        for (std::size_t i = 0; i < lt.size(); ++i)
+        {
+            CHECK(std::isfinite(grads.first.flat(i)));
+            CHECK(std::isfinite(grads.second.flat(i)));
+            if (std::isinf(lt.flat(i)))
+            {
+                CHECK(grads.first.flat(i) == T(0));
+                CHECK(grads.second.flat(i) == T(0));
+            }
+            else
+            {
+                CHECK(close(grads.first.flat(i), -std::exp(double(lt.flat(i))), 1e-5, 1e-7));
+            }
+        }
+        const xt::xarray<T> lpt = xt::transpose(lp);
+        const xt::xarray<T> ltt = xt::transpose(lt);
+        check_close<T>(xloss::kl_divergence_with_log_targets(lpt, ltt, 0), value);
+        const xt::xarray<T> dt = xt::transpose(
+            xloss::grad<1>(xloss::kl_divergence_with_log_targets, lpt, ltt, 0));
+        check_close<T>(dt, grads.second);
+    }
+    SECTION("a finite log target against a -inf log-prediction gives +inf")
+    {
+        const xt::xarray<T> lp = {T(-k_inf), T(0)};
+        const xt::xarray<T> lt = {T(std::log(0.5)), T(std::log(0.5))};
+        CHECK(xloss::kl_divergence_with_log_targets(lp, lt)() == T(k_inf));
+    }
+    SECTION("a masked NaN or +inf does not leak; an all-masked slice is 0")
+    {
+        const xt::xarray<T> lp = {{std::numeric_limits<T>::quiet_NaN(), lh, lh}, {T(k_inf), T(k_inf), T(0)}};
+        const xt::xarray<T> lt = {{T(k_inf), T(std::log(0.25)), T(std::log(0.75))},
+                                  {std::numeric_limits<T>::quiet_NaN(), T(0), T(0)}};
+        const xt::xarray<bool> m = {{false, true, true}, {false, false, false}};
+        const auto [value, grads] = xloss::value_and_grad<0, 1>(xloss::kl_divergence_with_log_targets, lp, lt,
+                                                                -1, m);
+        CHECK(value(0) == Approx(0.13081204).margin(1e-7).epsilon(0));
+        CHECK(value(1) == T(0));
+        for (std::size_t i = 0; i < m.size(); ++i)
+        {
+            if (!m.flat(i))
+            {
+                CHECK(grads.first.flat(i) == T(0));
+                CHECK(grads.second.flat(i) == T(0));
+            }
+        }
+    }
+}

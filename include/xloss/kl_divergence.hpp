@@ -4,6 +4,8 @@
 
 #include "config.hpp"
 
+#include <limits>
+
 #include "axes.hpp"
 #include "detail/call.hpp"
 
@@ -12,6 +14,7 @@ XLOSS_NAMESPACE_BEGIN
     {
         template <bool Convex>
         struct kl_divergence_rule;
+        struct kl_divergence_with_log_targets_rule;
     }
 
     /// Kullback-Leibler divergence of targets from predictions given as logs.
@@ -48,6 +51,32 @@ XLOSS_NAMESPACE_BEGIN
 
     /// Alias of convex_kl_divergence (Optax's generalized_kl_divergence).
     inline constexpr detail::loss_object<detail::kl_divergence_rule<true>> generalized_kl_divergence{};
+
+    /// Kullback-Leibler divergence with both distributions given as logs.
+    ///
+    ///   loss = S(exp(log_targets) * (log_targets - log_predictions))
+    ///
+    /// - log_predictions, log_targets: floating expressions, broadcastable
+    ///   with each other (log-probabilities; the targets need not be
+    ///   normalised).
+    /// - axis (default -1), where (optional): as for every loss.
+    /// - result: xt::xarray of the common floating type, batch shape.
+    ///
+    /// Edges: a log target of -inf (a target probability of 0) contributes
+    /// exactly 0 to the value and to both gradients, whatever the
+    /// log-prediction (Optax gives NaN there: exp(-inf) * (-inf - x)); a
+    /// finite log target against a -inf log-prediction gives +inf; masked
+    /// NaN never reaches the result; an empty slice gives 0.
+    /// Gradients: d/dlog_predictions = -exp(log_targets);
+    /// d/dlog_targets = exp(log_targets) * (log_targets - log_predictions + 1).
+    ///
+    /// Example: log_predictions log({0.5, 0.5}), log_targets log({0.25, 0.75})
+    /// -> 0.25 log 0.5 + 0.75 log 1.5 = 0.13081204 (as kl_divergence).
+    /// Reference: optax.kl_divergence_with_log_targets; torch
+    /// kl_div(log_predictions, log_targets, reduction='none', log_target=True)
+    /// summed over `axis`.
+    inline constexpr detail::loss_object<detail::kl_divergence_with_log_targets_rule>
+        kl_divergence_with_log_targets{};
 
     // ---------------------------------------------------------------------
     // Implementation
@@ -101,6 +130,53 @@ XLOSS_NAMESPACE_BEGIN
                                     d -= B(T(1));
                                 }
                                 lanes.store(grp.grad[1], at, simd::select(valid, g * d, zero));
+                            }
+                        }
+                    });
+                return lanes.sum(total);
+            }
+        };
+
+        struct kl_divergence_with_log_targets_rule
+        {
+            static constexpr const char* name = "kl_divergence_with_log_targets";
+            using options = no_options;
+            static constexpr second_input second = second_input::elementwise;
+
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                const B minus_inf(-std::numeric_limits<T>::infinity());
+                B total = zero;
+                lanes.for_each(
+                    [&](const B& lp, const B& lt, const auto& valid, auto at)
+                    {
+                        // A -inf log target is selected away before the product:
+                        // exp(-inf) * (-inf - lp) would be 0 * -inf = NaN. (Two
+                        // selects, as in kl_divergence: with one, g++ contracted
+                        // the product into the sum in one instantiation and not
+                        // the other on the scalar fallback, and value_and_grad's
+                        // value differed from the loss's in the last bit.)
+                        const auto nonzero_target = simd::not_equal(lt, minus_inf);
+                        const auto counts = valid && nonzero_target;
+                        const B t = simd::exp(lt);
+                        const B diff = lt - lp;
+                        const B term = simd::select(nonzero_target, t * diff, zero);
+                        total += simd::select(valid, term, zero);
+                        if constexpr (Grad)
+                        {
+                            const B g = grp.upstream;
+                            if (grp.grad[0])
+                            {
+                                lanes.store(grp.grad[0], at, simd::select(counts, -(g * t), zero));
+                            }
+                            if (grp.grad[1])
+                            {
+                                lanes.store(grp.grad[1], at,
+                                            simd::select(counts, g * t * (diff + B(T(1))), zero));
                             }
                         }
                     });

@@ -60,12 +60,18 @@ SQE = "squared_error"
 L2 = "l2_loss"
 HUBER = "huber_loss"
 LOGCOSH = "log_cosh"
-LOSSES = [SCE, INT, KL, CKL, COS, COSD, FOCAL]
-# Generated after every case of LOSSES, so that adding them left the earlier
-# cases' random draws, hence their bytes, unchanged.
+KLLT = "kl_divergence_with_log_targets"
+POLY = "poly_loss_cross_entropy"
+LOSSES = [SCE, INT, KL, CKL, COS, COSD, FOCAL, KLLT, POLY]
+# Generated after every case of the first seven losses, on the same random
+# stream, so that adding them left the earlier cases' random draws, hence
+# their bytes, unchanged.
 REGRESSION = [SQE, L2, HUBER, LOGCOSH]
 SHORT = {SCE: "sce", INT: "sce_int", KL: "kl", CKL: "ckl", COS: "cos", COSD: "cosd", FOCAL: "focal",
-         SQE: "sqe", L2: "l2", HUBER: "huber", LOGCOSH: "logcosh"}
+         SQE: "sqe", L2: "l2", HUBER: "huber", LOGCOSH: "logcosh", KLLT: "kllt", POLY: "poly"}
+# Losses added later draw from their own random stream
+# (default_rng([SEED, n])), so that adding one changes no other loss's cases.
+OWN_STREAM = {KLLT: 1, POLY: 2}
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -181,15 +187,19 @@ def np_loss(loss, x, y, axis, where, opts):
             ys = y
         else:
             ys = to_slices(np.broadcast_to(y, shape).astype(LD), axes)
-        if loss in (SCE, INT):
+        if loss in (SCE, INT, POLY):
             xm = np.where(m, xs, LD(-INF))
             mx = xm.max(-1)
             mx = np.where(np.isfinite(mx), mx, LD(0))
             lse = mx + np.log(np.where(m, np.exp(xm - mx[..., None]), LD(0)).sum(-1))
-            if loss == SCE:
+            if loss in (SCE, POLY):
                 sel = m & (ys != 0)
                 term = np.where(sel, ys * (np.where(sel, xs, LD(0)) - lse[..., None]), LD(0))
                 val = -term.sum(-1)
+                if loss == POLY:
+                    # Optax: + epsilon * sum(labels * (1 - softmax(logits, where)), where)
+                    p = np.exp(np.where(m, xs, LD(-INF)) - lse[..., None])
+                    val = val + LD(opts.get("epsilon", 2.0)) * np.where(m, ys * (1 - p), LD(0)).sum(-1)
             else:
                 lab = ys.astype(np.int64)
                 xl = np.take_along_axis(xs, lab[..., None], -1)[..., 0]
@@ -202,6 +212,11 @@ def np_loss(loss, x, y, axis, where, opts):
             val = term.sum(-1)
             if loss == CKL:
                 val = val + np.where(m, np.exp(np.where(m, xs, LD(0))) - ys, LD(0)).sum(-1)
+        elif loss == KLLT:
+            # a -inf log target (probability 0) contributes 0
+            sel = m & (ys != LD(-INF))
+            term = np.where(sel, np.exp(np.where(sel, ys, LD(0))) * (np.where(sel, ys, LD(0)) - xs), LD(0))
+            val = term.sum(-1)
         elif loss in (COS, COSD):
             eps = LD(opts.get("epsilon", 0.0))
             xz = np.where(m, xs, LD(0))
@@ -244,12 +259,18 @@ def py_slice_loss(loss, xs, ys, ms, label, opts):
     sel = [i for i, mm in enumerate(ms) if mm]
     if not sel:
         return 0.0
-    if loss in (SCE, INT):
+    if loss in (SCE, INT, POLY):
         mx = max(xs[i] for i in sel)
         lse = mx + math.log(math.fsum(math.exp(xs[i] - mx) for i in sel))
         if loss == INT:
             return lse - xs[label] if ms[label] else INF
-        return -math.fsum(ys[i] * (xs[i] - lse) for i in sel if ys[i] != 0)
+        ce = -math.fsum(ys[i] * (xs[i] - lse) for i in sel if ys[i] != 0)
+        if loss == POLY:
+            poly = math.fsum(ys[i] * (1.0 - math.exp(xs[i] - lse)) for i in sel)
+            return math.fsum([ce, opts.get("epsilon", 2.0) * poly])
+        return ce
+    if loss == KLLT:
+        return math.fsum(math.exp(ys[i]) * (ys[i] - xs[i]) for i in sel if ys[i] != -INF)
     if loss in (KL, CKL):
         v = math.fsum(ys[i] * (math.log(ys[i]) - xs[i]) for i in sel if ys[i] != 0)
         if loss == CKL:
@@ -348,11 +369,21 @@ def torch_loss(loss, x, y, axis, where, opts):
     zero = torch.zeros((), dtype=torch.float64)
     if loss != INT:
         ys = to_slices(torch.broadcast_to(y, shape), axes)
-    if loss in (SCE, INT):
+    if loss in (SCE, INT, POLY):
         xm = torch.where(meff, xs, torch.full_like(xs, -INF))
         lse = torch.logsumexp(xm, -1)
         if loss == SCE:
             val = -torch.where(meff, ys * (xs - lse[..., None]), zero).sum(-1)
+        elif loss == POLY:
+            k = xs.shape[-1]
+            if where is None and k > 0:
+                # no mask: torch's own cross entropy with probability targets
+                ce = torch.nn.functional.cross_entropy(xs.reshape(-1, k), ys.reshape(-1, k),
+                                                       reduction="none").reshape(xs.shape[:-1])
+            else:
+                ce = -torch.where(meff, ys * (xs - lse[..., None]), zero).sum(-1)
+            p = torch.softmax(xm, -1)
+            val = ce + opts.get("epsilon", 2.0) * torch.where(meff, ys * (1 - p), zero).sum(-1)
         else:
             lab = y[..., None]
             val = lse - torch.gather(xs, -1, lab)[..., 0]
@@ -363,6 +394,9 @@ def torch_loss(loss, x, y, axis, where, opts):
         val = torch.where(nz, ys * (torch.log(torch.where(nz, ys, torch.ones_like(ys))) - xs), zero).sum(-1)
         if loss == CKL:
             val = val + torch.where(meff, torch.exp(xs) - ys, zero).sum(-1)
+    elif loss == KLLT:
+        kl = torch.nn.functional.kl_div(xs, ys, reduction="none", log_target=True)
+        val = torch.where(meff & (ys != -INF), kl, zero).sum(-1)  # torch: NaN at a -inf target
     elif loss in (COS, COSD):
         eps = opts.get("epsilon", 0.0)
         ab = torch.where(meff, xs * ys, zero).sum(-1)
@@ -473,16 +507,16 @@ def make_inputs(loss, xshape, yshape, axis, variant):
     axes = norm_axes(axis, len(xshape))
     yaxes = norm_axes(axis, len(yshape))
     elementwise = len(axes) == 0
-    if loss in (SCE, INT, FOCAL):
+    if loss in (SCE, INT, FOCAL, POLY):
         x = rng.normal(0.0, 3.0, xshape)
-    elif loss in (KL, CKL):
+    elif loss in (KL, CKL, KLLT):
         z = rng.normal(0.0, 2.0, xshape)
         x = np.log(rng.uniform(0.05, 1.0, xshape)) if elementwise else log_softmax_over(z, axes)
     else:
         x = rng.normal(0.0, 1.0, xshape) * variant.get("scale", 1.0)
     if loss in REGRESSION:
         y = rng.normal(0.0, 1.0, yshape)
-    if loss == SCE:
+    if loss in (SCE, POLY):
         if elementwise:
             y = rng.uniform(0.0, 1.0, yshape)
         else:
@@ -497,6 +531,11 @@ def make_inputs(loss, xshape, yshape, axis, variant):
         y = rng.uniform(0.05, 1.0, yshape) if elementwise else softmax_over(rng.normal(0.0, 2.0, yshape), yaxes)
         if variant.get("sparse"):
             y = np.where(rng.random(yshape) < 0.3, 0.0, y)
+    elif loss == KLLT:
+        y = np.log(rng.uniform(0.05, 1.0, yshape)) if elementwise else log_softmax_over(
+            rng.normal(0.0, 2.0, yshape), yaxes)
+        if variant.get("sparse"):
+            y = np.where(rng.random(yshape) < 0.3, -INF, y)  # targets of probability 0
     elif loss in (COS, COSD):
         y = rng.normal(0.0, 1.0, yshape) * variant.get("scale", 1.0)
     elif loss == FOCAL:
@@ -681,7 +720,7 @@ def gen_standard(loss):
     for gi, (tag, xshape, axis, masks) in enumerate(GEOMETRIES):
         for kind in masks:
             variant = {}
-            if loss in (SCE, KL, CKL) and gi % 3 == 1:
+            if loss in (SCE, KL, CKL, KLLT, POLY) and gi % 3 == 1:
                 variant["sparse"] = True
             if loss == FOCAL and gi % 2 == 1:
                 variant["soft"] = True
@@ -754,6 +793,13 @@ def gen_grads(loss):
         g = make_g(gkind, out_shape)
         opts = {}
         add_case(f"{s}_grad_{tag}", loss, x, y, axis, where, opts, g, grad_argnums(loss))
+        if loss == POLY and tag in ("2d_b4c9_axm1", "2d_b3c17_axm1_mbatch", "3d_ax20_mbatch_gbcast"):
+            # Poly-1 (epsilon -1), and a large epsilon
+            for eps in (-1.0, 5.5):
+                x, y = make_inputs(loss, xshape, yshape, axis, variant)
+                where = make_mask(kind, full, axis)
+                g = make_g(gkind, out_shape)
+                add_case(f"{s}_eps{eps:g}_grad_{tag}", loss, x, y, axis, where, {"epsilon": eps}, g, (0, 1))
 
 
 def gen_ybcast(loss):
@@ -935,19 +981,93 @@ def gen_regression():
     for loss in REGRESSION:
         add_case(f"{SHORT[loss]}_edge_large_errors", loss, x, y, -1, edge=True)
         add_case(f"{SHORT[loss]}_edge_large_errors_none", loss, x, y, "none", edge=True)
+def gen_new_options(loss):
+    if loss != POLY:
+        return
+    # epsilon: Poly-1's -1, 0 (plain cross entropy), 2 given explicitly, 5.5
+    for eps in (-1.0, 0.0, 2.0, 5.5):
+        for tag, shape, axis, kind in [
+            ("2d_b3c16_axm1", (3, 16), -1, None),
+            ("2d_b4c9_axm1_mfull", (4, 9), -1, "full"),
+            ("4d_ax1_mbatch", (2, 3, 2, 3), 1, "batch"),
+            ("3d_none_mfull", (2, 3, 5), "none", "full"),
+        ]:
+            x, y = make_inputs(POLY, shape, shape, axis, {})
+            where = make_mask(kind, shape, axis)
+            add_case(f"poly_eps{eps:g}_{tag}{mask_tag(kind)}", POLY, x, y, axis, where, {"epsilon": eps})
+
+
+def gen_new_edges(loss):
+    """Value-only cases at the special points of the 0.2 losses."""
+    nan = float("nan")
+    # masked NaN / -inf / +inf do not leak; an all-masked row gives 0
+    x = np.array([[nan, 1.0, 2.0, -1.0, 0.5], [0.25, INF, -0.5, 1.5, nan], [nan, nan, nan, nan, nan]])
+    y = np.array([[nan, 0.2, 0.3, 0.4, 0.1], [0.5, nan, 0.25, 0.25, -INF], [nan, 0.1, 0.2, 0.3, 0.4]])
+    w = np.array([[0, 1, 1, 1, 1], [1, 0, 1, 1, 0], [0, 0, 0, 0, 0]], dtype=bool)
+    yy = np.where(np.isnan(y), nan, np.log(np.abs(y))) if loss == KLLT else y
+    add_case(f"{SHORT[loss]}_edge_masked_nan_inf_allmasked_row", loss, x, yy, -1, w, edge=True)
+    # batch-rank mask: masked-out rows give 0 even if full of NaN
+    wb = np.array([True, False, False])
+    xb = np.array([[0.5, 1.0, -1.0], [nan, nan, nan], [INF, -INF, nan]])
+    yb = np.array([[0.2, 0.3, 0.5], [nan, 0.5, 0.5], [0.1, nan, 0.9]])
+    add_case(f"{SHORT[loss]}_edge_batch_mask_nan_rows", loss, xb, np.log(yb) if loss == KLLT else yb, -1, wb,
+             edge=True)
+    if loss == KLLT:
+        # -inf log targets contribute 0, against finite and -inf log-predictions
+        # (torch and Optax give NaN there); a finite target against -inf: +inf
+        lp = q(np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1]])))
+        with np.errstate(divide="ignore"):
+            lt = q(np.log(np.array([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])))
+        lp2 = lp.copy()
+        lp2[0, 0] = -INF
+        lp2[1, :] = -INF
+        for tag, a in (("finite_lp", lp), ("neginf_lp", lp2)):
+            add_case(f"kllt_edge_neginf_targets_{tag}", KLLT, a, lt, -1, edge=True)
+            add_case(f"kllt_edge_neginf_targets_{tag}_none", KLLT, a, lt, "none", edge=True)
+        lp3 = lp.copy()
+        lp3[0, 1] = -INF
+        add_case("kllt_edge_finite_target_neginf_lp", KLLT, lp3, lt, -1, edge=True)
+        # large log targets on both sides
+        a = np.array([[-30.0, 5.0, -80.0, 2.0], [-700.0, 0.5, 1.0, -3.0]])
+        b = np.array([[-20.0, 4.0, -75.0, 3.0], [-600.0, 0.25, -1e4, -2.5]])
+        add_case("kllt_edge_large_magnitudes", KLLT, a, b, -1, edge=True)
+    else:
+        # -inf logits with zero labels contribute 0; with a positive label: +inf
+        x = np.array([[0.5, -INF, 1.25, -2.0], [-INF, -INF, 3.0, 0.0], [1.0, 2.0, -INF, 0.5]])
+        y = np.array([[0.25, 0.0, 0.75, 0.0], [0.0, 0.0, 0.5, 0.5], [0.5, 0.25, 0.0, 0.25]])
+        for eps in (2.0, -1.0):
+            add_case(f"poly_eps{eps:g}_edge_neginf_logits_zero_labels", POLY, x, y, -1, None, {"epsilon": eps},
+                     edge=True)
+        y2 = y.copy()
+        y2[2, 2] = 0.1
+        add_case("poly_edge_neginf_logit_positive_label", POLY, x, y2, -1, edge=True)
+        # large logits (softmax saturates to 0 and 1)
+        x = np.array([[1e4, -1e4, 0.0, 5e3], [-1e4, -1e4, -1e4, -1e4 + 1]])
+        y = np.array([[0.5, 0.0, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]])
+        add_case("poly_edge_large_logits", POLY, x, y, -1, edge=True)
 
 
 def main():
-    for loss in LOSSES:
+    global rng
+    old = [loss for loss in LOSSES if loss not in OWN_STREAM]
+    for loss in old:
         gen_standard(loss)
-    for loss in LOSSES:
+    for loss in old:
         gen_ybcast(loss)
-    for loss in LOSSES:
+    for loss in old:
         gen_grads(loss)
     gen_int_orders()
     gen_options()
     gen_edges()
     gen_regression()
+    for loss in LOSSES:
+        if loss in OWN_STREAM:
+            rng = np.random.default_rng([SEED, OWN_STREAM[loss]])
+            gen_standard(loss)
+            gen_ybcast(loss)
+            gen_grads(loss)
+            gen_new_options(loss)
+            gen_new_edges(loss)
     text = render()
     if "--check" in sys.argv[1:]:
         with open(OUT) as f:

@@ -1,11 +1,12 @@
 // Masked, max-shifted log-sum-exp over the lanes' slices: the normaliser both
-// cross-entropy losses share.
+// cross-entropy losses and the poly loss share.
 #ifndef XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
 #define XLOSS_DETAIL_KERNELS_LOGSUMEXP_HPP
 
 #include "../../config.hpp"
 
 #include <limits>
+#include <type_traits>
 
 #include "../simd.hpp"
 
@@ -34,8 +35,10 @@ XLOSS_NAMESPACE_BEGIN
         // Shifting by the max keeps exp finite for logits of any size; unselected
         // elements never reach exp. A loss that needs more sums once the shift is
         // known passes `extra`, called in the second pass as
-        // extra(x, y, valid, shift), so that the slice (and its mask) is not read
-        // a third time. `keep_exp`, when given, receives exp(x - max) (0 where not
+        // extra(x, y, valid, shift), or extra(x, y, valid, shift, e) with
+        // e = exp(x - shift) (0 where not selected) when it takes five
+        // arguments, so that the slice (and its mask) is not read a third time
+        // and exp is not computed twice. `keep_exp`, when given, receives exp(x - max) (0 where not
         // selected) laid out like a gradient output: the gradient pass scales it
         // rather than computing exp a second time.
         template <class Lanes, class Extra = no_extra>
@@ -69,7 +72,15 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         lanes.store(keep_exp, at, e);
                     }
-                    extra(x, y, valid, shift);
+                    if constexpr (std::is_invocable_v<Extra&, const B&, const B&, decltype(valid), const B&,
+                                                      const B&>)
+                    {
+                        extra(x, y, valid, shift, e);
+                    }
+                    else
+                    {
+                        extra(x, y, valid, shift);
+                    }
                 });
             return softmax_normaliser<B>{shift, lanes.sum(sum), count};
         }

@@ -1,0 +1,179 @@
+// Poly-1 loss (Leng et al. 2022): softmax cross entropy plus epsilon times
+// the first term of its polynomial expansion.
+#ifndef XLOSS_POLY_LOSS_HPP
+#define XLOSS_POLY_LOSS_HPP
+
+#include "config.hpp"
+
+#include "axes.hpp"
+#include "detail/call.hpp"
+#include "detail/kernels/logsumexp.hpp"
+
+XLOSS_NAMESPACE_BEGIN
+    /// Options of poly_loss_cross_entropy.
+    struct poly_options
+    {
+        /// Weight of the polynomial term; any real number (the paper's Poly-1
+        /// uses -1 as well as positive values; 0 gives softmax_cross_entropy).
+        // TODO(options check): epsilon not NaN
+        double epsilon = 2;
+    };
+
+    namespace detail
+    {
+        struct poly_loss_cross_entropy_rule;
+    }
+
+    /// Poly-1 cross entropy between logits and probability labels.
+    ///
+    ///   p    = softmax_where(logits)   (over the selected elements of the slice)
+    ///   loss = -S(labels * log p) + epsilon * S(labels * (1 - p))
+    ///
+    /// i.e. softmax_cross_entropy plus epsilon times the labels' mass outside
+    /// p; for one-hot labels, CE + epsilon * (1 - p_label).
+    ///
+    /// - logits: floating expression, any shape; labels: floating expression
+    ///   broadcastable with it (probabilities, usually one-hot or smoothed).
+    /// - axis (default -1), where (optional): as for every loss; the softmax
+    ///   and both sums run over the selected elements only.
+    /// - options: xloss::poly_options{epsilon = 2}; epsilon may be negative.
+    /// - result: xt::xarray of the common floating type, batch shape.
+    ///
+    /// Edges: as softmax_cross_entropy (a label of 0 contributes exactly 0,
+    /// even against a -inf logit; masked NaN never reaches the result; a slice
+    /// with no selected element gives 0). Logits of any size are max-shifted.
+    /// Gradients, with L = S(labels), q = S(labels * p):
+    /// d/dlogits = p * (L + epsilon * q) - labels * (1 + epsilon * p);
+    /// d/dlabels = -log p + epsilon * (1 - p).
+    ///
+    /// Example: logits {{4, 2, 1}}, labels {{1, 0, 0}}, epsilon 2:
+    /// p_0 = e^4 / (e^4 + e^2 + e) = 0.84379473, CE = -log p_0 = 0.16984602,
+    /// loss = 0.16984602 + 2 * 0.15620527 = 0.48225655.
+    /// Reference: optax.poly_loss_cross_entropy; Leng et al., "PolyLoss: A
+    /// Polynomial Expansion Perspective of Classification Loss Functions",
+    /// ICLR 2022 (arXiv:2204.12511).
+    inline constexpr detail::loss_object<detail::poly_loss_cross_entropy_rule> poly_loss_cross_entropy{};
+
+    // ---------------------------------------------------------------------
+    // Implementation
+
+    namespace detail
+    {
+        struct poly_loss_cross_entropy_rule
+        {
+            static constexpr const char* name = "poly_loss_cross_entropy";
+            using options = poly_options;
+            static constexpr second_input second = second_input::elementwise;
+
+            template <class B>
+            struct statistics
+            {
+                kernels::softmax_normaliser<B> norm;
+                B labelled;   // number of selected elements with a nonzero label
+                B label_sum;  // L = S(labels)
+                B label_dot;  // S(labels * (logits - shift))
+                B label_exp;  // S(labels * exp(logits - shift)) = q * sum_exp
+            };
+
+            // One read of the slice for the max, one for the sums: the label
+            // sums ride along the normaliser's exp pass, and reuse its exp.
+            template <class Lanes>
+            static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                B labelled = zero, label_sum = zero, label_dot = zero, label_exp = zero;
+                const auto norm = kernels::normaliser(
+                    lanes,
+                    [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e)
+                    {
+                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
+                        const auto counts = valid && simd::not_equal(y, zero);
+                        labelled += simd::select(counts, B(T(1)), zero);
+                        label_sum += simd::select(counts, y, zero);
+                        label_dot += simd::select(counts, y * (x - shift), zero);
+                        label_exp += simd::select(counts, y * e, zero);
+                    },
+                    keep_exp);
+                return statistics<B>{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot),
+                                     lanes.sum(label_exp)};
+            }
+
+            // CE = L log(sum_exp) - S(labels (logits - shift)); the poly term is
+            // L - q. No selected element: 0 (not 0 / 0).
+            template <class B>
+            static B value_of(const statistics<B>& st, const B& epsilon)
+            {
+                using T = simd::scalar_t<B>;
+                const B zero(T(0));
+                const B ce = simd::select(st.labelled == zero, zero,
+                                          st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot);
+                const B poly = st.label_sum - st.label_exp / st.norm.sum_exp;
+                return simd::select(st.norm.selected == zero, zero,
+                                    ce + epsilon * simd::select(st.labelled == zero, zero, poly));
+            }
+
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                const B epsilon(static_cast<T>(opts.epsilon));
+                if constexpr (Grad)
+                {
+                    return with_grad(lanes, grp, epsilon);
+                }
+                else
+                {
+                    return value_of(collect(lanes, nullptr), epsilon);
+                }
+            }
+
+            // With p = e / sum_exp, e = exp(logits - shift):
+            //   d/dlogits = g (p (L + epsilon q) - labels (1 + epsilon p))
+            //             = e a - labels (g + e b), a = g (L + epsilon q) / sum_exp, b = g epsilon / sum_exp;
+            //   d/dlabels = g (log(sum_exp) - (logits - shift) + epsilon (1 - p)).
+            template <class Lanes, class Group>
+            static auto with_grad(const Lanes& lanes, const Group& grp, const typename Lanes::batch& epsilon)
+            {
+                using B = typename Lanes::batch;
+                using T = typename Lanes::value_type;
+                // The exp pass leaves e in one of the gradient outputs (both are
+                // laid out alike), which the second pass reads and overwrites.
+                T* keep = grp.grad[0] ? grp.grad[0] : grp.grad[1];
+                const auto st = collect(lanes, keep);
+                const B g = grp.upstream;
+                const B zero(T(0));
+                // A row with no finite selected logit has no mass: both gradients
+                // are 0 there, as in softmax_cross_entropy (its softmax is 0 / 0).
+                // A NaN sum has mass, so that a NaN reaches the gradients.
+                const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
+                const B inv_z = simd::select(has_mass, B(T(1)) / st.norm.sum_exp, zero);
+                const B q = st.label_exp * inv_z;
+                const B a = g * (st.label_sum + epsilon * q) * inv_z;
+                const B b = g * epsilon * inv_z;
+                const B log_z = simd::log(st.norm.sum_exp);
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto at)
+                    {
+                        const B e = lanes.load_back(keep, at);
+                        if (grp.grad[0])
+                        {
+                            const B label = simd::select(simd::not_equal(y, zero), y, zero);
+                            lanes.store(grp.grad[0], at,
+                                        simd::select(valid, e * a - label * (g + e * b), zero));
+                        }
+                        if (grp.grad[1])
+                        {
+                            const B d = log_z - (x - st.norm.shift) + epsilon * (B(T(1)) - e * inv_z);
+                            lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
+                        }
+                    });
+                return value_of(st, epsilon);
+            }
+        };
+    }
+XLOSS_NAMESPACE_END
+
+#endif
