@@ -178,25 +178,24 @@ void poison(const reads_t& read, inputs<T, Label>& in)
     }
 }
 
-// Labels and upstream values of slices with nothing selected set to 0 (the
-// upstream only where vjp is not to fail).
+// Labels the library does not check set to 0 (on an empty class axis it
+// checks every label a batch-rank mask keeps, although no element is
+// selected), and upstream values of slices with nothing selected (only where
+// vjp is not to fail).
 template <class T, class Label>
 void clear_empty_slices(const case_t& c, const model_t& m, bool vjp_ok, inputs<T, Label>& in)
 {
     std::vector<char> label_read(in.labels.size(), 0), up_read(in.upstream.size(), 0);
     for (std::size_t s = 0; s < m.slices; ++s)
     {
-        if (m.slice_any[s])
+        const auto idx = unflatten(m.batch, s);
+        if (c.integer_labels && m.label_checked[s])
         {
-            const auto idx = unflatten(m.batch, s);
-            if (c.integer_labels)
-            {
-                label_read[broadcast_index(c.y_shape, idx)] = 1;
-            }
-            if (c.ukind != upstream_kind::scalar && m.up_shape.size() <= idx.size() && vjp_ok)
-            {
-                up_read[broadcast_index(m.up_shape, idx)] = 1;
-            }
+            label_read[broadcast_index(c.y_shape, idx)] = 1;
+        }
+        if (m.slice_any[s] && c.ukind != upstream_kind::scalar && m.up_shape.size() <= idx.size() && vjp_ok)
+        {
+            up_read[broadcast_index(m.up_shape, idx)] = 1;
         }
     }
     for (std::size_t i = 0; i < label_read.size(); ++i)

@@ -37,7 +37,7 @@ namespace xloss_test
                                                                  : axis);
         // Normalised by a plain loop, not xt::sum: xtensor 0.24.3's immediate
         // reducer picks an undefined result type under g++ -std=c++20 (the
-        // C++20 robustness step e runs test_errors and test_simd_vs_scalar).
+        // C++20 robustness step d runs test_errors and test_simd_vs_scalar).
         std::size_t outer = 1, inner = 1;
         for (std::size_t a = 0; a < shape.size(); ++a)
         {
