@@ -1,5 +1,5 @@
-// Poly-1 cross entropy (poly, epsilon 2) with probability labels, on every
-// standard shape:
+// Poly-1 cross entropy (poly, epsilon 2, the default) with probability
+// labels, on every standard shape (register_two_input_family):
 //
 //   xloss               the library, no mask
 //   xloss_mask_full     with a full-shape mask, 90% true
@@ -48,93 +48,20 @@ namespace
     }
 #endif
 
-    xloss::poly_options options()
-    {
-        xloss::poly_options o;
-        o.epsilon = k_epsilon;
-        return o;
-    }
-
-    auto poly_check(const shape_case& c)
-    {
-        return [c](benchmark::State& st)
-        {
-            return checked_once(st, case_name("poly", c, "baselines"),
-                                [&]
-                                {
-                                    const auto ref = xloss::poly_loss_cross_entropy(logits(c), prob_labels(c),
-                                                                                    c.axis, options());
-                                    bool ok = same_values(naive_poly(logits(c), prob_labels(c),
-                                                                     static_cast<std::size_t>(c.axis)),
-                                                          ref, "naive poly");
-#ifdef XLOSS_BENCH_HAVE_TORCH
-                                    ok = same_values(to_xarray(torch_poly(as_tensor(logits(c)),
-                                                                          as_tensor(prob_labels(c)), c.axis)),
-                                                     ref, "torch poly")
-                                         && ok;
-#endif
-                                    return ok;
-                                });
-        };
-    }
-
-    void register_poly(const shape_case& c)
-    {
-        const std::string loss = "poly";
-        const auto check = poly_check(c);
-        // One exp per element (the softmax); its log is per slice.
-        const traffic t = two_inputs(c, 1, 0);
-        add_checked(case_name(loss, c, "xloss"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = prob_labels(c);
-                        const auto o = options();
-                        run(st, t, [&] { return xloss::poly_loss_cross_entropy(x, y, c.axis, o); });
-                    });
-        add_checked(case_name(loss, c, "xloss_mask_full"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = prob_labels(c);
-                        const auto& w = mask_full(c);
-                        const auto o = options();
-                        run(st, with_full_mask(t),
-                            [&] { return xloss::poly_loss_cross_entropy(x, y, c.axis, w, o); });
-                    });
-        add_checked(case_name(loss, c, "xloss_mask_batch"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = prob_labels(c);
-                        const auto& w = mask_batch(c);
-                        const auto o = options();
-                        run(st, with_batch_mask(t, c),
-                            [&] { return xloss::poly_loss_cross_entropy(x, y, c.axis, w, o); });
-                    });
-        add_checked(case_name(loss, c, "naive_xtensor"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = prob_labels(c);
-                        run(st, t, [&] { return naive_poly(x, y, static_cast<std::size_t>(c.axis)); });
-                    });
-#ifdef XLOSS_BENCH_HAVE_TORCH
-        add_checked(case_name(loss, c, "torch"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto x = as_tensor(logits(c));
-                        const auto y = as_tensor(prob_labels(c));
-                        run(st, t, [&] { return torch_poly(x, y, c.axis); });
-                    });
-#endif
-    }
-
     void register_all()
     {
+#ifdef XLOSS_BENCH_HAVE_TORCH
+        const auto t_poly = torch_poly;
+#else
+        const int t_poly = 0;
+#endif
+        // One exp per element (the softmax); its log is per slice. The
+        // default epsilon is the benchmarked one.
+        static_assert(xloss::poly_options{}.epsilon == k_epsilon);
         for (const auto& c : standard_shapes())
         {
-            register_poly(c);
+            register_two_input_family("poly", xloss::poly_loss_cross_entropy, naive_poly, t_poly, c, 1, 0, logits,
+                                      prob_labels);
         }
     }
 }
