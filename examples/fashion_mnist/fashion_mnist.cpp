@@ -25,8 +25,8 @@
 
 #include "idx_reader.hpp"
 #include "models.hpp"
-#include "progress.hpp"
-#include "random.hpp"
+#include "../common/progress.hpp"
+#include "../common/random.hpp"
 #include "report.hpp"
 
 // OpenBLAS's own thread control. Declared weak so that the example still
@@ -35,6 +35,9 @@ extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace fashion_mnist
 {
+    using xloss_examples::ProgressBar;
+    using xloss_examples::shuffle;
+    using xloss_examples::stdout_is_terminal;
     using Labels = xt::xtensor<int, 1>;
     using clock = std::chrono::steady_clock;
 
