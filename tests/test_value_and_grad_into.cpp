@@ -68,10 +68,12 @@ TEST_CASE("value_and_grad_into equals value_and_grad", "[grad][into]")
     {
         const xt::xarray<double> targets = logits * 0.5 + 1.0;
         const xloss::cosine_options opts{1e-8};
-        const auto expected = xloss::value_and_grad(xloss::cosine_similarity, logits, targets, -1, real, opts);
+        const auto expected = xloss::value_and_grad(xloss::cosine_similarity, logits, targets, -1, real,
+                                                    opts);
         std::vector<double> storage(logits.size(), -7.0);
-        const auto value = xloss::value_and_grad_into(xt::adapt(storage, logits.shape()), xloss::cosine_similarity,
-                                                       logits, targets, -1, real, opts);
+        const auto value = xloss::value_and_grad_into(xt::adapt(storage, logits.shape()),
+                                                      xloss::cosine_similarity, logits, targets, -1, real,
+                                                      opts);
         check_same(xt::adapt(storage, logits.shape()), value, expected);
         CHECK(storage.size() == logits.size());
     }
@@ -99,6 +101,7 @@ TEST_CASE("value_and_grad_into refuses a buffer of another shape", "[grad][into]
     CHECK(transposed(0, 0, 0) == 5.0);  // refused before any write
 
     xt::xarray<double> flat = xt::zeros<double>({24});
-    CHECK(message(flat) == "xloss::value_and_grad_into: the gradient buffer has shape [24] but x has shape [3, 2, 4]");
+    CHECK(message(flat)
+          == "xloss::value_and_grad_into: the gradient buffer has shape [24] but x has shape [3, 2, 4]");
     CHECK(flat.dimension() == 1);  // not resized
 }

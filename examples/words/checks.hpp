@@ -31,7 +31,8 @@ namespace words
     {
         Logits dlogits;
         const double positions = static_cast<double>(batch.positions);
-        into.weighted_loss += static_cast<double>(batch_loss_and_grad(model.forward(batch), batch, dlogits)) * positions;
+        into.weighted_loss += static_cast<double>(batch_loss_and_grad(model.forward(batch), batch, dlogits))
+                              * positions;
         model.backward(batch, dlogits);
         std::size_t k = 0;
         for (const Parameter& p : model.parameters())
@@ -52,7 +53,9 @@ namespace words
 
     // d loss / d t of loss(params + t v) at t = 0, by central differences,
     // v a random direction of unit-size entries.
-    inline double directional_difference(GruLanguageModel& model, const Batch& batch, const std::vector<float>& v,
+    inline double directional_difference(GruLanguageModel& model,
+                                         const Batch& batch,
+                                         const std::vector<float>& v,
                                          float step)
     {
         auto shift = [&](float by)
@@ -100,7 +103,8 @@ namespace words
             max_grad = std::max(max_grad, std::abs(alone.weighted_grad[k]));
         }
         // float arithmetic through GEMMs of other shapes: round-off only.
-        const bool loss_same = std::abs(together.weighted_loss - alone.weighted_loss) <= 1e-5 * alone.weighted_loss;
+        const bool loss_same = std::abs(together.weighted_loss - alone.weighted_loss)
+                               <= 1e-5 * alone.weighted_loss;
         const bool grad_same = max_diff <= 1e-5 * max_grad;
         std::printf("padded batch [%zu, %zu] (%zu real positions) vs its words one at a time:\n", padded.size,
                     padded.steps, padded.positions);
@@ -119,8 +123,8 @@ namespace words
         }
         const double measured = directional_difference(model, padded, v, 1e-3f);
         const bool fd_ok = std::abs(measured - predicted) <= 1e-2 * std::abs(predicted) + 1e-3;
-        std::printf("  directional derivative: backpropagation %.6f, finite difference %.6f (%s)\n", predicted,
-                    measured, fd_ok ? "agree" : "DISAGREE");
+        std::printf("  directional derivative: backpropagation %.6f, finite difference %.6f (%s)\n",
+                    predicted, measured, fd_ok ? "agree" : "DISAGREE");
         const bool passed = loss_same && grad_same && fd_ok;
         std::printf("padding check %s\n", passed ? "passed" : "FAILED");
         return passed ? 0 : 1;

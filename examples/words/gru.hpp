@@ -56,8 +56,14 @@ namespace words
     // c = op(a) op(b), or c += op(a) op(b) when `accumulate`; op transposes
     // when asked. Shapes are the callers' responsibility, as in BLAS.
     template <class A, class B>
-    void gemm(const A& a, const B& b, float* c, std::size_t rows, std::size_t cols, bool transpose_a,
-              bool transpose_b, bool accumulate)
+    void gemm(const A& a,
+              const B& b,
+              float* c,
+              std::size_t rows,
+              std::size_t cols,
+              bool transpose_a,
+              bool transpose_b,
+              bool accumulate)
     {
         auto out = as_matrix(c, rows, cols);
         xt::blas::gemm(a, b, out, transpose_a, transpose_b, 1.0f, accumulate ? 1.0f : 0.0f);
@@ -130,7 +136,8 @@ namespace words
             m_scratch = Matrix::from_shape({rows, 3 * h});
             for (std::size_t t = 0; t < steps; ++t)
             {
-                step(&batch.inputs(t, 0), rows, state(t), state(t + 1), &m_gates(t * rows, 0), &m_hn(t * rows, 0));
+                step(&batch.inputs(t, 0), rows, state(t), state(t + 1), &m_gates(t * rows, 0),
+                     &m_hn(t * rows, 0));
             }
             read_out(steps, rows);
             return m_logits;
@@ -264,8 +271,8 @@ namespace words
         void read_out(std::size_t steps, std::size_t rows)
         {
             Matrix flat = Matrix::from_shape({steps * rows, num_classes});
-            gemm(as_matrix(state(1), steps * rows, m_h), m_w_out, flat.data(), steps * rows, num_classes, false,
-                 false, false);
+            gemm(as_matrix(state(1), steps * rows, m_h), m_w_out, flat.data(), steps * rows, num_classes,
+                 false, false, false);
             m_logits = Logits::from_shape({rows, steps, num_classes});
             for (std::size_t t = 0; t < steps; ++t)
             {
@@ -294,8 +301,8 @@ namespace words
                     }
                 }
             }
-            gemm(as_matrix(state(1), steps * rows, m_h), flat, m_d_w_out.data(), m_h, num_classes, true, false,
-                 false);
+            gemm(as_matrix(state(1), steps * rows, m_h), flat, m_d_w_out.data(), m_h, num_classes, true,
+                 false, false);
             m_d_b_out = xt::sum(flat, {0});
             Matrix dstates = Matrix::from_shape({steps * rows, m_h});
             gemm(flat, m_w_out, dstates.data(), steps * rows, m_h, false, true, false);
@@ -331,7 +338,8 @@ namespace words
             }
             if (t > 0)  // h_0 is the constant zero state: its gradient is not needed
             {
-                gemm(as_matrix(&m_dgh(t * rows, 0), rows, 3 * n_h), m_w_hh, dh.data(), rows, n_h, false, true, true);
+                gemm(as_matrix(&m_dgh(t * rows, 0), rows, 3 * n_h), m_w_hh, dh.data(), rows, n_h, false, true,
+                     true);
             }
         }
 
@@ -340,7 +348,8 @@ namespace words
         void weight_gradients(const Batch& batch, std::size_t steps, std::size_t rows)
         {
             const std::size_t n_h = m_h;
-            gemm(as_matrix(state(0), steps * rows, n_h), m_dgh, m_d_w_hh.data(), n_h, 3 * n_h, true, false, false);
+            gemm(as_matrix(state(0), steps * rows, n_h), m_dgh, m_d_w_hh.data(), n_h, 3 * n_h, true, false,
+                 false);
             m_d_b_hh = xt::sum(m_dgh, {0});
             // The table's gradient: each position's input-side gradient added
             // to the row of its token.

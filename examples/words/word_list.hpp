@@ -29,8 +29,8 @@
 
 namespace words
 {
-    constexpr int begin_token = 0;   // input id of <bow>
-    constexpr int end_label = 26;    // label id of <eow>
+    constexpr int begin_token = 0;  // input id of <bow>
+    constexpr int end_label = 26;   // label id of <eow>
     constexpr std::size_t num_inputs = 27;
     constexpr std::size_t num_classes = 27;
     constexpr int padding_label = -100;  // PyTorch's ignore_index default
@@ -67,10 +67,10 @@ namespace words
         std::ifstream in(path);
         if (!in)
         {
-            throw std::runtime_error("cannot read the word list " + path + " (the default list, " +
-                                     default_words_file +
-                                     ", comes with Debian's wamerican package: apt-get install wamerican, "
-                                     "or scripts/install-deps.sh words)");
+            throw std::runtime_error("cannot read the word list " + path + " (the default list, "
+                                     + default_words_file
+                                     + ", comes with Debian's wamerican package: apt-get install wamerican, "
+                                       "or scripts/install-deps.sh words)");
         }
         std::set<std::string> unique;
         std::string line;
@@ -112,7 +112,9 @@ namespace words
         Split split;
         for (std::size_t k = 0; k < order.size(); ++k)
         {
-            auto& part = k < n_train ? split.train : k < n_train + n_validation ? split.validation : split.test;
+            auto& part = k < n_train                  ? split.train
+                         : k < n_train + n_validation ? split.validation
+                                                      : split.test;
             part.push_back(std::move(all[order[k]]));
         }
         return split;
@@ -131,8 +133,8 @@ namespace words
     // A padded batch of B words, T = the longest word's length + 1.
     struct Batch
     {
-        std::size_t size = 0;   // B
-        std::size_t steps = 0;  // T
+        std::size_t size = 0;        // B
+        std::size_t steps = 0;       // T
         xt::xtensor<int, 2> inputs;  // [T, B], time-major as the recurrence walks it; padding reads <bow>
         xt::xtensor<int, 2> labels;  // [B, T]; padding_label where there is no character
         xt::xtensor<bool, 2> real;   // [B, T]; the where mask of the loss
@@ -183,7 +185,8 @@ namespace words
         for (std::size_t begin = 0; begin < order.size(); begin += run)
         {
             const auto first = order.begin() + static_cast<std::ptrdiff_t>(begin);
-            const auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(begin + run, order.size()));
+            const auto last = order.begin()
+                              + static_cast<std::ptrdiff_t>(std::min(begin + run, order.size()));
             std::stable_sort(first, last,
                              [&](std::size_t a, std::size_t b) { return words[a].size() < words[b].size(); });
         }
@@ -222,7 +225,8 @@ namespace words
     }
 
     // Evaluation batches: all words sorted by length (deterministic, little padding).
-    inline std::vector<Batch> evaluation_batches(const std::vector<std::string>& words, std::size_t batch_size)
+    inline std::vector<Batch> evaluation_batches(const std::vector<std::string>& words,
+                                                 std::size_t batch_size)
     {
         std::vector<std::size_t> order = identity_order(words.size());
         return bucketed_batches(words, std::move(order), batch_size, words.size());

@@ -68,13 +68,15 @@ namespace words
     // any work, rather than silently training something else.
     void check_loss_mode(const Options& opt)
     {
-        const char* flag = opt.label_smoothing != 0.0f ? "--label-smoothing" : opt.ignore_index ? "--ignore-index" : nullptr;
+        const char* flag = opt.label_smoothing != 0.0f ? "--label-smoothing"
+                           : opt.ignore_index          ? "--ignore-index"
+                                                       : nullptr;
         if (flag != nullptr)
         {
-            throw std::invalid_argument(std::string(flag) +
-                                        " needs xloss::cross_entropy_options (SPEC 0.2: label_smoothing, "
-                                        "ignore_index), which this build of xloss does not have yet; "
-                                        "train without it (padding is masked with `where`)");
+            throw std::invalid_argument(std::string(flag)
+                                        + " needs xloss::cross_entropy_options (SPEC 0.2: label_smoothing, "
+                                          "ignore_index), which this build of xloss does not have yet; "
+                                          "train without it (padding is masked with `where`)");
         }
     }
 
@@ -137,8 +139,8 @@ namespace words
             , m_batch_rng(opt.seed + 2)
             , m_model(opt.size, m_init_rng)
             , m_optimiser(m_model.parameters())
-            , m_total_steps(static_cast<double>(opt.epochs) *
-                            static_cast<double>((train_words + opt.batch_size - 1) / opt.batch_size))
+            , m_total_steps(static_cast<double>(opt.epochs)
+                            * static_cast<double>((train_words + opt.batch_size - 1) / opt.batch_size))
         {
         }
 
@@ -147,7 +149,8 @@ namespace words
             return m_model;
         }
 
-        EpochRecord run_epoch(int epoch, const std::vector<std::string>& train,
+        EpochRecord run_epoch(int epoch,
+                              const std::vector<std::string>& train,
                               const std::vector<Batch>& validation)
         {
             const auto start = clock::now();
@@ -159,7 +162,8 @@ namespace words
             std::size_t positions = 0;
             for (std::size_t i = 0; i < batches.size(); ++i)
             {
-                nats += static_cast<double>(train_step(batches[i])) * static_cast<double>(batches[i].positions);
+                nats += static_cast<double>(train_step(batches[i]))
+                        * static_cast<double>(batches[i].positions);
                 positions += batches[i].positions;
                 progress.update(i + 1, nats / static_cast<double>(positions));
             }
@@ -194,7 +198,8 @@ namespace words
         float learning_rate() const
         {
             const double progress = static_cast<double>(m_step) / m_total_steps;
-            return static_cast<float>(0.5 * m_opt.learning_rate * (1.0 + std::cos(3.14159265358979323846 * progress)));
+            return static_cast<float>(0.5 * m_opt.learning_rate
+                                      * (1.0 + std::cos(3.14159265358979323846 * progress)));
         }
 
         const Options& m_opt;
@@ -250,7 +255,9 @@ namespace words
         return xloss_examples::run_gnuplot(script) ? png : std::string();
     }
 
-    void report_outputs(const Options& opt, const std::vector<EpochRecord>& records, double test_loss,
+    void report_outputs(const Options& opt,
+                        const std::vector<EpochRecord>& records,
+                        double test_loss,
                         double bigram_loss)
     {
         std::filesystem::create_directories(opt.out_dir);
@@ -323,9 +330,10 @@ namespace words
         const Split split = load(opt);
         const std::vector<Batch> validation = evaluation_batches(split.validation, 512);
         Trainer trainer(opt, split.train.size());
-        std::printf("model: embedding %zu, GRU %zu, batch %zu, Adam lr %g (cosine decay), clip %g, %d epochs\n",
-                    opt.size.embedding, opt.size.hidden, opt.batch_size, static_cast<double>(opt.learning_rate),
-                    opt.clip, opt.epochs);
+        std::printf(
+            "model: embedding %zu, GRU %zu, batch %zu, Adam lr %g (cosine decay), clip %g, %d epochs\n",
+            opt.size.embedding, opt.size.hidden, opt.batch_size, static_cast<double>(opt.learning_rate),
+            opt.clip, opt.epochs);
         std::vector<EpochRecord> records;
         double train_seconds = 0.0;
         for (int epoch = 1; epoch <= opt.epochs; ++epoch)
@@ -335,8 +343,8 @@ namespace words
         }
         const double test_loss = evaluate(trainer.model(), evaluation_batches(split.test, 512));
         const double bigram_loss = Bigram(split.train).loss(split.test);
-        std::printf("\ntest loss: %.4f nats/char   bigram model (add-one): %.4f   difference %.4f\n", test_loss,
-                    bigram_loss, bigram_loss - test_loss);
+        std::printf("\ntest loss: %.4f nats/char   bigram model (add-one): %.4f   difference %.4f\n",
+                    test_loss, bigram_loss, bigram_loss - test_loss);
         std::printf("training: %.2f s per epoch on average\n", train_seconds / opt.epochs);
         print_samples(trainer.model(), opt);
         std::printf("\n");
@@ -370,20 +378,26 @@ int main(int argc, char** argv)
     app.add_option("--embedding", opt.size.embedding, "Embedding size")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    app.add_option("--hidden", opt.size.hidden, "GRU state size")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--hidden", opt.size.hidden, "GRU state size")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_option("--train-limit", opt.train_limit, "Train on the first N words of the training split only")
         ->check(CLI::PositiveNumber);
     app.add_option("--samples", opt.samples, "Words to sample after training")->capture_default_str();
     app.add_option("--seed", opt.seed, "Seed of the split, initialisation, batches and samples")
         ->capture_default_str();
-    app.add_option("--threads", opt.threads, "OpenBLAS threads")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--threads", opt.threads, "OpenBLAS threads")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_option("--label-smoothing", opt.label_smoothing,
                    "Label smoothing EPS (needs xloss::cross_entropy_options: not available yet)")
         ->check(CLI::Range(0.0f, 1.0f));
-    app.add_flag("--ignore-index", opt.ignore_index,
-                 "Mark padding by the label -100 instead of the where mask (needs xloss::cross_entropy_options: "
-                 "not available yet)");
-    app.add_flag("--smoke", opt.smoke, "Self-check for ctest: 3 epochs on 300 words; fails unless the loss falls");
+    app.add_flag(
+        "--ignore-index", opt.ignore_index,
+        "Mark padding by the label -100 instead of the where mask (needs xloss::cross_entropy_options: "
+        "not available yet)");
+    app.add_flag("--smoke", opt.smoke,
+                 "Self-check for ctest: 3 epochs on 300 words; fails unless the loss falls");
     app.add_flag("--check-padding", opt.check_padding,
                  "Self-check for ctest: a padded batch's loss and gradient equal its words' one at a time");
     CLI11_PARSE(app, argc, argv);

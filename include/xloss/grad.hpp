@@ -187,8 +187,8 @@ XLOSS_NAMESPACE_BEGIN
     }
 
     template <class DX, class Loss, class X, class Y, class... Rest>
-    auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y, std::initializer_list<int> axes,
-                             const Rest&... rest)
+    auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y,
+                             std::initializer_list<int> axes, const Rest&... rest)
     {
         return value_and_grad_into(std::forward<DX>(dx), loss, x, y, std::vector<int>(axes), rest...);
     }
