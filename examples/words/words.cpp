@@ -306,8 +306,9 @@ namespace words
         opt.epochs = 3;
         const Split split = load(opt);
         const std::vector<Batch> train_eval = evaluation_batches(split.train, 256);
+        const std::size_t n_validation = std::min<std::size_t>(split.validation.size(), 300);
         const std::vector<Batch> validation = evaluation_batches(
-            std::vector<std::string>(split.validation.begin(), split.validation.begin() + 300), 256);
+            std::vector<std::string>(split.validation.begin(), split.validation.begin() + n_validation), 256);
         Trainer trainer(opt, split.train.size());
         const double before = evaluate(trainer.model(), train_eval);
         bool finite = true;
