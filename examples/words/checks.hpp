@@ -14,13 +14,11 @@
 #include <vector>
 
 #include "gru.hpp"
+#include "loss.hpp"
 #include "word_list.hpp"
 
 namespace words
 {
-    // The loss and gradient of a batch, as train_step computes them.
-    float batch_loss_and_grad(const Logits& logits, const Batch& batch, Logits& dlogits);
-
     struct LossAndGradient
     {
         double weighted_loss = 0.0;         // mean loss * positions = summed nats
@@ -31,7 +29,8 @@ namespace words
     {
         Logits dlogits;
         const double positions = static_cast<double>(batch.positions);
-        into.weighted_loss += static_cast<double>(batch_loss_and_grad(model.forward(batch), batch, dlogits))
+        into.weighted_loss += static_cast<double>(
+                                  batch_loss_and_grad(model.forward(batch), batch, LossMode{}, dlogits))
                               * positions;
         model.backward(batch, dlogits);
         std::size_t k = 0;
@@ -48,7 +47,7 @@ namespace words
     inline double batch_loss(GruLanguageModel& model, const Batch& batch)
     {
         Logits dlogits;
-        return static_cast<double>(batch_loss_and_grad(model.forward(batch), batch, dlogits));
+        return static_cast<double>(batch_loss_and_grad(model.forward(batch), batch, LossMode{}, dlogits));
     }
 
     // d loss / d t of loss(params + t v) at t = 0, by central differences,

@@ -36,6 +36,7 @@
 #include "bigram.hpp"
 #include "checks.hpp"
 #include "gru.hpp"
+#include "loss.hpp"
 #include "word_list.hpp"
 
 namespace words
@@ -55,47 +56,10 @@ namespace words
         std::size_t samples = 20;
         unsigned seed = 42;
         int threads = 1;
-        // Not available yet: see check_loss_mode().
-        float label_smoothing = 0.0f;
-        bool ignore_index = false;
+        LossMode loss;  // not available yet: see check_loss_mode()
         bool smoke = false;
         bool check_padding = false;
     };
-
-    // Label smoothing and ignore_index are xloss::cross_entropy_options
-    // (SPEC 0.2), which are not on this branch yet. The flags are accepted
-    // so that the command line is the final one, and refused here, before
-    // any work, rather than silently training something else.
-    void check_loss_mode(const Options& opt)
-    {
-        const char* flag = opt.label_smoothing != 0.0f ? "--label-smoothing"
-                           : opt.ignore_index          ? "--ignore-index"
-                                                       : nullptr;
-        if (flag != nullptr)
-        {
-            throw std::invalid_argument(std::string(flag)
-                                        + " needs xloss::cross_entropy_options (SPEC 0.2: label_smoothing, "
-                                          "ignore_index), which this build of xloss does not have yet; "
-                                          "train without it (padding is masked with `where`)");
-        }
-    }
-
-    // The batch's training loss, mean nats per real position, and its
-    // gradient dL/dlogits written into `dlogits`. The [B, T] mask has the
-    // batch rank of the [B, T, 27] logits, so it masks whole positions, and
-    // mean() divides by the number of real positions: padding adds nothing
-    // to the value or the gradient, and its labels (-100) are never read.
-    //
-    // One place for the loss call: with cross_entropy_options, the
-    // --label-smoothing and --ignore-index modes are a branch here (the
-    // latter passing the labels alone, -100 marking padding, instead of the
-    // mask).
-    float batch_loss_and_grad(const Logits& logits, const Batch& batch, Logits& dlogits)
-    {
-        constexpr auto loss = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
-        dlogits.resize(logits.shape());
-        return xloss::value_and_grad_into(dlogits, loss, logits, batch.labels, -1, batch.real)();
-    }
 
     // Summed nats of a batch (forward only), for evaluation.
     double batch_nats(const Logits& logits, const Batch& batch)
@@ -182,7 +146,7 @@ namespace words
         float train_step(const Batch& batch)
         {
             const Logits& logits = m_model.forward(batch);
-            const float loss = batch_loss_and_grad(logits, batch, m_dlogits);
+            const float loss = batch_loss_and_grad(logits, batch, m_opt.loss, m_dlogits);
             m_model.backward(batch, m_dlogits);
             const auto params = m_model.parameters();
             double norm = 0.0;
@@ -390,11 +354,11 @@ int main(int argc, char** argv)
     app.add_option("--threads", opt.threads, "OpenBLAS threads")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    app.add_option("--label-smoothing", opt.label_smoothing,
+    app.add_option("--label-smoothing", opt.loss.label_smoothing,
                    "Label smoothing EPS (needs xloss::cross_entropy_options: not available yet)")
         ->check(CLI::Range(0.0f, 1.0f));
     app.add_flag(
-        "--ignore-index", opt.ignore_index,
+        "--ignore-index", opt.loss.ignore_index,
         "Mark padding by the label -100 instead of the where mask (needs xloss::cross_entropy_options: "
         "not available yet)");
     app.add_flag("--smoke", opt.smoke,
@@ -405,7 +369,7 @@ int main(int argc, char** argv)
 
     try
     {
-        check_loss_mode(opt);
+        check_loss_mode(opt.loss);
         xloss_examples::limit_blas_threads(opt.threads);
         if (opt.check_padding)
         {
