@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,7 @@ namespace words
             }
             for (const std::string& w : train)
             {
-                visit(w, [&](int input, int label) { m_counts[input][label] += 1.0; });
+                visit(w, [&](std::size_t input, std::size_t label) { m_counts[input][label] += 1.0; });
             }
             for (auto& row : m_counts)
             {
@@ -44,7 +45,7 @@ namespace words
         double loss(const std::vector<std::string>& words) const
         {
             double nats = 0.0;
-            visit_all(words, [&](int input, int label) { nats += m_counts[input][label]; });
+            visit_all(words, [&](std::size_t input, std::size_t label) { nats += m_counts[input][label]; });
             return nats / static_cast<double>(count_positions(words));
         }
 
@@ -53,13 +54,14 @@ namespace words
         template <class F>
         static void visit(const std::string& w, F&& f)
         {
-            int input = begin_token;
+            auto input = static_cast<std::size_t>(begin_token);
             for (char c : w)
             {
-                f(input, c - 'a');
-                input = c - 'a' + 1;
+                const auto letter = static_cast<std::size_t>(c - 'a');
+                f(input, letter);
+                input = letter + 1;
             }
-            f(input, end_label);
+            f(input, static_cast<std::size_t>(end_label));
         }
 
         template <class F>

@@ -194,7 +194,10 @@ namespace words
     // curves.png: train and validation loss per epoch, the test losses of
     // the model and of the bigram floor as horizontal lines. Returns the
     // PNG's path, or "" when gnuplot failed.
-    std::string plot_curves(const std::string& out_dir, double test_loss, double bigram_loss)
+    std::string plot_curves(const std::string& out_dir,
+                            std::size_t epochs,
+                            double test_loss,
+                            double bigram_loss)
     {
         using xloss_examples::single_quoted;
         const std::string csv = single_quoted(out_dir + "/curves.csv", "''");
@@ -209,6 +212,8 @@ namespace words
            << "set output " << single_quoted(png, "''") << "\n"
            << "set datafile separator ','\n"
            << "set key autotitle columnhead top right\n"
+           // Half an epoch of margin: a one-epoch run is still a range.
+           << "set xrange [0.5:" << epochs << ".5]\n"
            << "set grid\nset xtics 1\nset xlabel 'epoch'\nset ylabel 'nats per character'\n"
            << "set title 'English words, character GRU trained with xloss'\n"
            << "plot " << csv << " using 1:2 with linespoints dt 2 title 'train', " << csv
@@ -232,7 +237,7 @@ namespace words
             std::printf("plot:   skipped, gnuplot was not found on PATH\n");
             return;
         }
-        const std::string png = plot_curves(opt.out_dir, test_loss, bigram_loss);
+        const std::string png = plot_curves(opt.out_dir, records.size(), test_loss, bigram_loss);
         std::printf("plot:   %s\n", png.empty() ? "gnuplot failed, no PNG written" : png.c_str());
     }
 
