@@ -211,7 +211,7 @@ namespace words
            << "}\n"
            << "set output " << single_quoted(png, "''") << "\n"
            << "set datafile separator ','\n"
-           << "set key autotitle columnhead top right\n"
+           << "set key autotitle columnhead right center\n"
            // Half an epoch of margin: a one-epoch run is still a range.
            << "set xrange [0.5:" << epochs << ".5]\n"
            << "set grid\nset xtics 1\nset xlabel 'epoch'\nset ylabel 'nats per character'\n"
