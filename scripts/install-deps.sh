@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what xloss's build, tests and examples need on Debian 12, with apt,
-# skipping what is already there. Usage: scripts/install-deps.sh [test|train|bench|robust]...
+# skipping what is already there. Usage: scripts/install-deps.sh [test|train|words|bench|robust]...
 #
 # Prints one line naming what it installs. apt's and dpkg's own output (a
 # progress line per percent of "Reading database", one paragraph per
@@ -13,9 +13,12 @@ for what in "$@"; do
   case "$what" in
     test) ;;
     train) packages+=(libxtensor-blas-dev libopenblas-dev liblapack-dev libcli11-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox) ;;
+    # The word-level language model: Debian's English word list (wamerican,
+    # /usr/share/dict/american-english) and the training example's libraries.
+    words) packages+=(libxtensor-blas-dev libopenblas-dev liblapack-dev libcli11-dev wamerican gnuplot-nox) ;;
     bench) packages+=(libbenchmark-dev libtorch-dev python3) ;;
     robust) packages+=(clang-14 libclang-rt-14-dev) ;;
-    *) echo "install-deps.sh: unknown set '$what' (test, train, bench, robust)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown set '$what' (test, train, words, bench, robust)" >&2; exit 2 ;;
   esac
 done
 

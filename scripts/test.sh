@@ -8,7 +8,7 @@
 # is built and run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh test train
+scripts/install-deps.sh test train words
 build=${XLOSS_BUILD_DIR:-build}
 scripts/configure.sh "$build"
 cmake --build "$build" -j"${JOBS:-2}"

@@ -25,16 +25,17 @@
 
 #include "idx_reader.hpp"
 #include "models.hpp"
-#include "progress.hpp"
-#include "random.hpp"
+#include "../common/blas_threads.hpp"
+#include "../common/progress.hpp"
+#include "../common/random.hpp"
 #include "report.hpp"
-
-// OpenBLAS's own thread control. Declared weak so that the example still
-// links against another BLAS, in which case the call is skipped.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace fashion_mnist
 {
+    using xloss_examples::limit_blas_threads;
+    using xloss_examples::ProgressBar;
+    using xloss_examples::shuffle;
+    using xloss_examples::stdout_is_terminal;
     using Labels = xt::xtensor<int, 1>;
     using clock = std::chrono::steady_clock;
 
@@ -312,14 +313,6 @@ namespace fashion_mnist
         const bool passed = loss_fell && accurate;
         std::printf("smoke test %s\n", passed ? "passed" : "FAILED");
         return passed ? 0 : 1;
-    }
-
-    void limit_blas_threads(int threads)
-    {
-        if (openblas_set_num_threads != nullptr)
-        {
-            openblas_set_num_threads(threads);
-        }
     }
 
     Dataset load_with_timing(const std::string& dir, const std::string& prefix)

@@ -1,4 +1,4 @@
-// The two classifiers of the example and the Adam optimiser.
+// The two classifiers of the example (the Adam optimiser is examples/common/adam.hpp).
 //
 // Each model maps a batch of images [B, 784] to logits [B, 10]; xloss supplies
 // the loss and its gradient with respect to those logits, and the models here
@@ -18,23 +18,18 @@
 #include <xtensor/xview.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 
-#include "random.hpp"
+#include "../common/adam.hpp"
+#include "../common/random.hpp"
 
 namespace fashion_mnist
 {
+    using xloss_examples::Adam;
+    using xloss_examples::Parameter;
+    using xloss_examples::Rng;
+    using xloss_examples::uniform_symmetric;
+
     using Matrix = xt::xtensor<float, 2>;
     using Vector = xt::xtensor<float, 1>;
-
-    // What the optimiser sees of a weight tensor: its values and the gradient
-    // of the batch loss, both as flat contiguous arrays of the same size.
-    // Taken afresh from Model::parameters() for every step, so it never
-    // outlives a buffer that an xtensor assignment replaced.
-    struct Parameter
-    {
-        float* value;
-        const float* grad;
-        std::size_t size;
-    };
 
     // y = x W + b, with W [in, out] and b [out].
     class Dense
@@ -200,53 +195,4 @@ namespace fashion_mnist
         constexpr std::size_t hidden = 256;
         return std::make_unique<Mlp>(features, hidden, classes, rng);
     }
-
-    // Adam (Kingma & Ba, 2015) with the usual defaults. It is written as a
-    // plain loop over each flat parameter so the compiler can vectorise it;
-    // it runs once per batch over ~200k weights for the MLP.
-    class Adam
-    {
-    public:
-        explicit Adam(const std::vector<Parameter>& params)
-        {
-            for (const Parameter& p : params)
-            {
-                m_m.emplace_back(p.size, 0.0f);
-                m_v.emplace_back(p.size, 0.0f);
-            }
-        }
-
-        // `params` must list the same tensors, in the same order, as at construction.
-        void step(const std::vector<Parameter>& params, float learning_rate)
-        {
-            ++m_t;
-            // Bias corrections for the zero-initialised moment estimates,
-            // folded into the step size and epsilon.
-            const float c1 = 1.0f - std::pow(m_beta1, static_cast<float>(m_t));
-            const float c2 = 1.0f - std::pow(m_beta2, static_cast<float>(m_t));
-            const float step_size = learning_rate * std::sqrt(c2) / c1;
-            const float eps = m_eps * std::sqrt(c2);
-            for (std::size_t k = 0; k < params.size(); ++k)
-            {
-                const Parameter& p = params[k];
-                float* m = m_m[k].data();
-                float* v = m_v[k].data();
-                for (std::size_t i = 0; i < p.size; ++i)
-                {
-                    const float g = p.grad[i];
-                    m[i] = m_beta1 * m[i] + (1.0f - m_beta1) * g;
-                    v[i] = m_beta2 * v[i] + (1.0f - m_beta2) * g * g;
-                    p.value[i] -= step_size * m[i] / (std::sqrt(v[i]) + eps);
-                }
-            }
-        }
-
-    private:
-        std::vector<std::vector<float>> m_m;
-        std::vector<std::vector<float>> m_v;
-        float m_beta1 = 0.9f;
-        float m_beta2 = 0.999f;
-        float m_eps = 1e-8f;
-        long m_t = 0;
-    };
 }

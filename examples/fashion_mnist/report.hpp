@@ -2,17 +2,18 @@
 // when gnuplot is installed, drawn as a PNG.
 #pragma once
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../common/gnuplot.hpp"
+
 namespace fashion_mnist
 {
+    using xloss_examples::on_path;
+    using xloss_examples::single_quoted;
+
     struct EpochRecord
     {
         std::string model;
@@ -37,34 +38,6 @@ namespace fashion_mnist
         {
             throw std::runtime_error("cannot write " + path);
         }
-    }
-
-    inline bool on_path(const std::string& program)
-    {
-        const char* path = std::getenv("PATH");
-        std::stringstream dirs(path ? path : "");
-        std::string dir;
-        while (std::getline(dirs, dir, ':'))
-        {
-            const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-            if (access(candidate.c_str(), X_OK) == 0)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    // Single quotes for gnuplot strings and for /bin/sh alike; neither
-    // treats anything but the quote itself specially inside them.
-    inline std::string single_quoted(const std::string& text, const std::string& escaped_quote)
-    {
-        std::string out = "'";
-        for (char c : text)
-        {
-            out += c == '\'' ? escaped_quote : std::string(1, c);
-        }
-        return out + "'";
     }
 
     // Writes `<out_dir>/curves.gp` and runs gnuplot on it to draw test/train
@@ -114,7 +87,6 @@ namespace fashion_mnist
         gp << "\nunset multiplot\n";
         gp.close();
 
-        const std::string command = "gnuplot " + single_quoted(script, "'\\''");
-        return std::system(command.c_str()) == 0 ? png : std::string();
+        return xloss_examples::run_gnuplot(script) ? png : std::string();
     }
 }

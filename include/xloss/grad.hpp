@@ -5,6 +5,7 @@
 //   auto [dx, dy] = xloss::grad<0, 1>(loss, x, y);                // both, as a std::pair
 //   auto d  = xloss::vjp(loss, g, x, y, ...);                     // d sum(g * loss) / dx
 //   auto [value, d] = xloss::value_and_grad(loss, x, y, ...);     // one fused pass
+//   auto value = xloss::value_and_grad_into(dx, loss, x, y, ...); // d/dx written into dx
 //
 // The template arguments are JAX's argnums (default 0). Every call form of
 // the loss is accepted after the inputs (axis, where, options).
@@ -13,13 +14,18 @@
 
 #include "config.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <initializer_list>
+#include <iterator>
 #include <utility>
 #include <vector>
 
+#include <xtensor/xnoalias.hpp>
+
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Result of value_and_grad: the loss (as the loss call returns it) and
@@ -139,6 +145,52 @@ XLOSS_NAMESPACE_BEGIN
              const Rest&... rest)
     {
         return vjp<Argnums...>(loss, g, x, y, std::vector<int>(axes), rest...);
+    }
+
+    /// value_and_grad with the gradient written into the caller's buffer:
+    ///
+    ///   auto value = xloss::value_and_grad_into(dx, LOSS, x, y, axis, where, opts);
+    ///
+    /// dx: any xtensor container or xt::adapt (an rvalue adaptor too) of x's
+    /// shape; it receives d sum(LOSS(x, y, ...)) / dx (for xloss::mean(LOSS),
+    /// d mean / dx), masked-out elements 0. It is never resized: a shape
+    /// other than x's throws std::invalid_argument naming the function and
+    /// both shapes, before any work. Returns the value, as the loss call
+    /// returns it (a 0-d container for sum / mean). The trailing arguments
+    /// are value_and_grad's (axis, where, options).
+    ///
+    /// This version computes the gradient with value_and_grad and copies it
+    /// into dx, so it still allocates a gradient per call; it fixes the
+    /// interface a training loop writes against, and a later engine path
+    /// can write into dx directly without changing callers.
+    ///
+    /// Example: with logits x = {{0, 0}} and labels {1},
+    /// value_and_grad_into(dx, mean(softmax_cross_entropy_with_integer_labels), x, labels)
+    /// returns log 2 = 0.6931 and leaves dx = {{0.5, -0.5}}.
+    template <class DX, class Loss, class X, class Y, class... Rest>
+    auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y, const Rest&... rest)
+    {
+        const auto& want = x.shape();
+        const auto& have = dx.shape();
+        // Compared as sequences: x may be an xarray (dynamic shape) and dx an
+        // xtensor (std::array shape), or the other way round.
+        if (!std::equal(std::begin(have), std::end(have), std::begin(want), std::end(want)))
+        {
+            detail::throw_invalid_argument("value_and_grad_into", "the gradient buffer has shape ",
+                                           detail::show(have), " but x has shape ", detail::show(want));
+        }
+        auto result = value_and_grad(loss, x, y, rest...);
+        // noalias: the shapes match, so the buffer is written in place,
+        // without a temporary or a resize.
+        xt::noalias(dx) = result.grad;
+        return std::move(result.value);
+    }
+
+    template <class DX, class Loss, class X, class Y, class... Rest>
+    auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y,
+                             std::initializer_list<int> axes, const Rest&... rest)
+    {
+        return value_and_grad_into(std::forward<DX>(dx), loss, x, y, std::vector<int>(axes), rest...);
     }
 XLOSS_NAMESPACE_END
 

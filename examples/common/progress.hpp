@@ -14,7 +14,7 @@
 #include <string>
 #include <utility>
 
-namespace fashion_mnist
+namespace xloss_examples
 {
     inline bool stdout_is_terminal()
     {

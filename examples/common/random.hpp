@@ -2,7 +2,7 @@
 //
 // std::mt19937's output sequence is fixed by the C++ standard, but
 // std::uniform_real_distribution and std::shuffle are not, so the two
-// conversions the example needs are written out here.
+// conversions the examples need are written out here.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace fashion_mnist
+namespace xloss_examples
 {
     using Rng = std::mt19937;
 
@@ -23,7 +23,7 @@ namespace fashion_mnist
     }
 
     // Fisher-Yates shuffle. The modulo bias of `rng() % n` is below
-    // n / 2^32 (about 1e-5 for 60,000 images), which does not matter here.
+    // n / 2^32 (about 1e-5 for 60,000 examples), which does not matter here.
     inline void shuffle(std::vector<std::size_t>& order, Rng& rng)
     {
         for (std::size_t i = order.size(); i > 1; --i)
