@@ -309,7 +309,7 @@ namespace xloss_test
                         const ld p = std::exp(in.x[k] - nz.shift) / nz.z;
                         r.dx[k].value = (1 - eps) * r.dx[k].value + g * (eps * (p - 1 / static_cast<ld>(K)) + 2 * zl * lse * p);
                         r.dx[k].scale += ag * (eps + 2 * zl * (std::fabs(lse) + 1));
-                        r.dy[k].value *= (1 - eps);
+                        r.dy[k].value = eps == 1 ? 0 : (1 - eps) * r.dy[k].value;  // 0, even where -log p is inf
                     }
                 }
             }

@@ -264,7 +264,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B uniform = Smoothed ? B(eps) / st.norm.selected : zero;
                 const B target_sum = Smoothed ? label_share(st.label_sum, o.label_smoothing) + B(eps)
                                               : st.label_sum;
-                const B label_scale = Smoothed ? B(static_cast<T>(1 - o.label_smoothing)) : B(T(1));
+                const B label_scale(static_cast<T>(1 - o.label_smoothing));
                 // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
                 // log_softmax is -inf - -inf. With zero labels the value is 0 by the
                 // zero-probability convention, and so are both gradients: select them
@@ -290,7 +290,7 @@ XLOSS_NAMESPACE_BEGIN
                         }
                         if (grp.grad[1])
                         {
-                            const B d = Smoothed ? label_scale * (log_z - shifted) : log_z - shifted;
+                            const B d = Smoothed ? label_share(log_z - shifted, o.label_smoothing) : log_z - shifted;
                             lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
                         }
                     });
