@@ -231,7 +231,91 @@ namespace xloss_test
             }
         }
 
-        struct softmax_cross_entropy_entry : entry_base<softmax_cross_entropy_entry, no_options>
+        // What both cross entropies share of their options in the catalogue.
+        template <class Self>
+        struct cross_entropy_entry_base : entry_base<Self, xloss::cross_entropy_options>
+        {
+            using options = xloss::cross_entropy_options;
+
+            // Defaults; label smoothing; z-loss; both, with full smoothing.
+            static std::vector<options> option_cases()
+            {
+                return {options{}, options{0.1, std::nullopt, 0, std::nullopt},
+                        options{0, std::nullopt, 0.01, std::nullopt}, options{1, std::nullopt, 0.05, std::nullopt}};
+            }
+
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                const double nan = std::numeric_limits<double>::quiet_NaN();
+                return {{options{1.5, std::nullopt, 0, std::nullopt}, "option label_smoothing = 1.5 is outside [0, 1]"},
+                        {options{-0.1, std::nullopt, 0, std::nullopt},
+                         "option label_smoothing = -0.1 is outside [0, 1]"},
+                        {options{nan, std::nullopt, 0, std::nullopt}, "option label_smoothing = nan is outside [0, 1]"},
+                        {options{0, std::nullopt, -1, std::nullopt}, "option z_loss = -1 is outside [0, inf)"},
+                        {options{0, std::nullopt, nan, std::nullopt}, "option z_loss = nan is outside [0, inf)"},
+                        {options{0, std::nullopt, 0, xt::xarray<double>{1.0}},
+                         "option class_weights is not supported yet"}};
+            }
+
+            // The fuzzer's option values are for other losses: the defaults.
+            static options options_from(const option_values&)
+            {
+                return options{};
+            }
+
+            static std::string describe(const options& o)
+            {
+                std::ostringstream s;
+                s << "label_smoothing " << o.label_smoothing << ", z_loss " << o.z_loss;
+                if (o.ignore_index)
+                {
+                    s << ", ignore_index " << *o.ignore_index;
+                }
+                return s.str();
+            }
+        };
+
+        namespace detail
+        {
+            // The smoothing and z-loss terms of one slice and their gradients
+            // w.r.t. the logits, added to r (value and dx), from the
+            // normaliser and the label share already in r scaled by 1 - eps.
+            template <class T>
+            void add_smoothing_and_z(const slice_in& in, const normaliser& nz,
+                                     const xloss::cross_entropy_options& o, slice_result& r)
+            {
+                const ld eps = o.label_smoothing, zl = o.z_loss, g = in.g, ag = budget_of(g);
+                std::size_t K = 0;
+                ld sum_shifted = 0, abs_shifted = 0;
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k])
+                    {
+                        ++K;
+                        sum_shifted += in.x[k] - nz.shift;
+                        abs_shifted += std::fabs(in.x[k] - nz.shift);
+                    }
+                }
+                const ld lse = nz.shift + nz.logz;
+                const ld smooth = eps * (nz.logz - sum_shifted / static_cast<ld>(K));
+                const ld z = zl * lse * lse;
+                r.value.value = (eps == 1 ? 0 : (1 - eps) * r.value.value) + smooth + z;
+                r.value.scale = (1 - eps) * r.value.scale + eps * (std::fabs(nz.logz) + abs_shifted / K + 1)
+                                + zl * (std::fabs(lse) + 1) * (std::fabs(lse) + 1);
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k])
+                    {
+                        const ld p = std::exp(in.x[k] - nz.shift) / nz.z;
+                        r.dx[k].value = (1 - eps) * r.dx[k].value + g * (eps * (p - 1 / static_cast<ld>(K)) + 2 * zl * lse * p);
+                        r.dx[k].scale += ag * (eps + 2 * zl * (std::fabs(lse) + 1));
+                        r.dy[k].value = eps == 1 ? 0 : (1 - eps) * r.dy[k].value;  // 0, even where -log p is inf
+                    }
+                }
+            }
+        }
+
+        struct softmax_cross_entropy_entry : cross_entropy_entry_base<softmax_cross_entropy_entry>
         {
             static constexpr const char* name = "softmax_cross_entropy";
             static constexpr const auto& loss = xloss::softmax_cross_entropy;
@@ -264,7 +348,7 @@ namespace xloss_test
             }
 
             template <class T>
-            static slice_result reference(const slice_in& in, const options&)
+            static slice_result reference(const slice_in& in, const options& o)
             {
                 slice_result r;
                 if (!start(in, r))
@@ -297,6 +381,10 @@ namespace xloss_test
                         r.dy[k] = {g * (logz - d), ag * (std::fabs(logz) + std::fabs(d) + 1), 0};
                     }
                 }
+                if (o.label_smoothing != 0 || o.z_loss != 0)
+                {
+                    detail::add_smoothing_and_z<T>(in, detail::normaliser{shift, z, logz}, o, r);
+                }
                 return r;
             }
 
@@ -308,7 +396,7 @@ namespace xloss_test
         };
 
         struct softmax_cross_entropy_with_integer_labels_entry
-            : entry_base<softmax_cross_entropy_with_integer_labels_entry, no_options>
+            : cross_entropy_entry_base<softmax_cross_entropy_with_integer_labels_entry>
         {
             static constexpr const char* name = "softmax_cross_entropy_with_integer_labels";
             static constexpr const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
@@ -336,7 +424,7 @@ namespace xloss_test
             }
 
             template <class T>
-            static slice_result reference(const slice_in& in, const options&)
+            static slice_result reference(const slice_in& in, const options& o)
             {
                 slice_result r;
                 if (!start(in, r))
@@ -363,6 +451,10 @@ namespace xloss_test
                         const ld onehot = (k == l) ? 1 : 0;
                         r.dx[k] = {g * (p - onehot), ag * (p + 1), ag * tiny<T>()};
                     }
+                }
+                if (o.label_smoothing != 0 || o.z_loss != 0)
+                {
+                    detail::add_smoothing_and_z<T>(in, detail::normaliser{shift, z, logz}, o, r);
                 }
                 return r;
             }

@@ -124,7 +124,18 @@ namespace words
         const bool fd_ok = std::abs(measured - predicted) <= 1e-2 * std::abs(predicted) + 1e-3;
         std::printf("  directional derivative: backpropagation %.6f, finite difference %.6f (%s)\n",
                     predicted, measured, fd_ok ? "agree" : "DISAGREE");
-        const bool passed = loss_same && grad_same && fd_ok;
+        // Padding marked by ignore_index = -100 instead of the mask: the same
+        // numbers, bit for bit (the same slices take part, the same kernels run).
+        Logits d_mask, d_ignore;
+        const Logits logits = model.forward(padded);
+        const float by_mask = batch_loss_and_grad(logits, padded, LossMode{}, d_mask);
+        LossMode ignoring;
+        ignoring.ignore_index = true;
+        const float by_ignore = batch_loss_and_grad(logits, padded, ignoring, d_ignore);
+        const bool ignore_same = by_mask == by_ignore && d_mask == d_ignore;
+        std::printf("  where mask vs ignore_index -100: loss %.7f vs %.7f, gradients %s\n", by_mask, by_ignore,
+                    ignore_same ? "identical" : "DIFFERENT");
+        const bool passed = loss_same && grad_same && fd_ok && ignore_same;
         std::printf("padding check %s\n", passed ? "passed" : "FAILED");
         return passed ? 0 : 1;
     }

@@ -1,9 +1,6 @@
 // The training loss of the word model: the one place where it calls xloss.
 #pragma once
 
-#include <stdexcept>
-#include <string>
-
 #include <xloss/xloss.hpp>
 
 #include "gru.hpp"
@@ -19,43 +16,27 @@ namespace words
         bool ignore_index = false;  // padding marked by the label -100 instead of the where mask
     };
 
-    // Label smoothing and ignore_index are xloss::cross_entropy_options
-    // (SPEC 0.2), which are not on this branch yet. The flags are accepted
-    // so that the command line is the final one, and refused here, before
-    // any work, rather than silently training something else.
-    inline void check_loss_mode(const LossMode& mode)
-    {
-        const char* flag = mode.label_smoothing != 0.0f ? "--label-smoothing"
-                           : mode.ignore_index          ? "--ignore-index"
-                                                        : nullptr;
-        if (flag != nullptr)
-        {
-            throw std::invalid_argument(std::string(flag)
-                                        + " needs xloss::cross_entropy_options (SPEC 0.2: label_smoothing, "
-                                          "ignore_index), which this build of xloss does not have yet; "
-                                          "train without it (padding is masked with `where`)");
-        }
-    }
-
     // The batch's training loss, mean nats per real position, and its
-    // gradient dL/dlogits written into `dlogits`. The [B, T] mask has the
-    // batch rank of the [B, T, 27] logits, so it masks whole positions, and
-    // mean() divides by the number of real positions: padding adds nothing
-    // to the value or the gradient, and its labels (-100) are never read.
-    //
-    // The one place of the loss call. With cross_entropy_options merged,
-    // `mode` becomes an options argument here: label_smoothing passed on,
-    // and for ignore_index the call without batch.real and with
-    // ignore_index = padding_label (mean() then counts the positions whose
-    // label is not -100, the same D); check_loss_mode() goes away.
+    // gradient dL/dlogits written into `dlogits`. Padding leaves the loss one
+    // of two ways, with the same numbers: the [B, T] mask of real positions
+    // (batch rank of the [B, T, 27] logits, so it masks whole positions), or
+    // ignore_index = -100, the label under padding (PyTorch's way). Either
+    // way mean() divides by the number of real positions and padding adds
+    // nothing to the value or the gradient; its labels are never read.
     inline float batch_loss_and_grad(const Logits& logits,
                                      const Batch& batch,
                                      const LossMode& mode,
                                      Logits& dlogits)
     {
-        check_loss_mode(mode);
         constexpr auto loss = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+        xloss::cross_entropy_options options;
+        options.label_smoothing = mode.label_smoothing;
         dlogits.resize(logits.shape());
-        return xloss::value_and_grad_into(dlogits, loss, logits, batch.labels, -1, batch.real)();
+        if (mode.ignore_index)
+        {
+            options.ignore_index = padding_label;
+            return xloss::value_and_grad_into(dlogits, loss, logits, batch.labels, -1, options)();
+        }
+        return xloss::value_and_grad_into(dlogits, loss, logits, batch.labels, -1, batch.real, options)();
     }
 }

@@ -5,13 +5,39 @@
 #include "config.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <optional>
+
+#include <xtensor/xarray.hpp>
 
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 #include "detail/kernels/logsumexp.hpp"
 
 XLOSS_NAMESPACE_BEGIN
+    /// Options of both softmax cross entropies (PyTorch's cross_entropy
+    /// options, plus PaLM's z-loss). Per slice, with E its selected elements,
+    /// K = |E| and lse the log-sum-exp over E:
+    ///
+    ///   integer labels:     (1 - eps) (lse - x_label) + eps / K S(lse - x_c) + z lse^2
+    ///   probability labels: -S(t_c log softmax_c) + z lse^2, t_c = (1 - eps) y_c + eps / K
+    struct cross_entropy_options
+    {
+        /// eps in [0, 1]: the share of the target spread evenly over the
+        /// slice's selected classes.
+        double label_smoothing = 0;
+        /// Integer labels only: a slice whose label equals it takes no part
+        /// (value 0, gradients 0, not counted by xloss::mean, not range-checked).
+        std::optional<std::int64_t> ignore_index;
+        /// z >= 0: weight of lse^2, which keeps the log-normaliser near 0.
+        double z_loss = 0;
+        /// Per-element class weights (broadcast to the logits): not supported
+        /// yet; giving them throws std::invalid_argument.
+        std::optional<xt::xarray<double>> class_weights;
+    };
+
     namespace detail
     {
         struct softmax_cross_entropy_rule;
@@ -67,27 +93,104 @@ XLOSS_NAMESPACE_BEGIN
 
     namespace detail
     {
+        // What both cross entropies check of their options; ignore_index is
+        // for integer labels only.
+        inline void check_cross_entropy_options(const cross_entropy_options& o,
+                                                const char* function,
+                                                bool integer_labels)
+        {
+            check_option_in(function, "label_smoothing", o.label_smoothing, 0, 1);
+            check_option_in(function, "z_loss", o.z_loss, 0);
+            if (o.ignore_index && !integer_labels)
+            {
+                throw_invalid_argument(function, "option ignore_index = ", *o.ignore_index,
+                                       " needs integer labels (use a batch-rank where mask with "
+                                       "probability labels)");
+            }
+            if (o.class_weights)
+            {
+                throw_invalid_argument(function, "option class_weights is not supported yet");
+            }
+        }
+
+        // The smoothing and z-loss terms of one batch of slices, from the
+        // normaliser (lse = shift + log(sum_exp)) and S(x - shift) over the
+        // selected elements: eps (lse - S(x) / K) + z lse^2. Each term is
+        // computed only when its option is on (an infinite lse times 0 would be NaN).
+        template <class B>
+        B smoothing_and_z(const kernels::softmax_normaliser<B>& norm,
+                          const B& shifted_sum,
+                          const cross_entropy_options& o)
+        {
+            using T = simd::scalar_t<B>;
+            const B log_z = simd::log(norm.sum_exp);
+            B v(T(0));
+            if (o.label_smoothing != 0)
+            {
+                v += B(static_cast<T>(o.label_smoothing)) * (log_z - shifted_sum / norm.selected);
+            }
+            if (o.z_loss != 0)
+            {
+                const B lse = norm.shift + log_z;
+                v += B(static_cast<T>(o.z_loss)) * lse * lse;
+            }
+            return v;
+        }
+
+        // (1 - eps) * v, and 0 when eps = 1 (the label's term is then gone, even
+        // where v is infinite).
+        template <class B>
+        B label_share(const B& v, double eps)
+        {
+            using T = simd::scalar_t<B>;
+            return eps == 1 ? B(T(0)) : (eps == 0 ? v : B(static_cast<T>(1 - eps)) * v);
+        }
+
+        // d(z lse^2)/dlse = 2 z lse, 0 without z-loss.
+        template <class B>
+        B z_slope(const kernels::softmax_normaliser<B>& norm, const cross_entropy_options& o)
+        {
+            using T = simd::scalar_t<B>;
+            if (o.z_loss == 0)
+            {
+                return B(T(0));
+            }
+            return B(static_cast<T>(2 * o.z_loss)) * (norm.shift + simd::log(norm.sum_exp));
+        }
+
+        inline bool plain(const cross_entropy_options& o)
+        {
+            return o.label_smoothing == 0 && o.z_loss == 0;
+        }
+
         struct softmax_cross_entropy_rule
         {
             static constexpr const char* name = "softmax_cross_entropy";
-            using options = no_options;
+            using options = cross_entropy_options;
             static constexpr second_input second = second_input::elementwise;
+
+            static void check_options(const options& o, const char* function)
+            {
+                check_cross_entropy_options(o, function, false);
+            }
 
             template <class B>
             struct statistics
             {
                 kernels::softmax_normaliser<B> norm;
-                B labelled;   // number of selected elements with a nonzero label
-                B label_sum;  // S(labels)
-                B label_dot;  // S(labels * (logits - shift))
+                B labelled;     // number of selected elements with a nonzero label
+                B label_sum;    // S(labels)
+                B label_dot;    // S(labels * (logits - shift))
+                B shifted_sum;  // S(logits - shift), with options only
             };
 
-            template <class Lanes>
+            // Smoothed: also S(x - shift), for the smoothing term.
+            template <bool Smoothed, class Lanes>
             static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp = nullptr)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                B labelled(T(0)), label_sum(T(0)), label_dot(T(0));
+                B labelled(T(0)), label_sum(T(0)), label_dot(T(0)), shifted_sum(T(0));
                 // The label sums ride along the normaliser's exp pass.
                 const auto norm = kernels::normaliser(
                     lanes,
@@ -98,54 +201,78 @@ XLOSS_NAMESPACE_BEGIN
                         labelled += simd::select(counts, B(T(1)), B(T(0)));
                         label_sum += simd::select(counts, y, B(T(0)));
                         label_dot += simd::select(counts, y * (x - shift), B(T(0)));
+                        if constexpr (Smoothed)
+                        {
+                            shifted_sum += simd::select(valid, x - shift, B(T(0)));
+                        }
                     },
                     keep_exp);
-                statistics<B> st{norm, B(T(0)), B(T(0)), B(T(0))};
-                st.labelled = lanes.sum(labelled);
-                st.label_sum = lanes.sum(label_sum);
-                st.label_dot = lanes.sum(label_dot);
+                statistics<B> st{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot),
+                                 B(T(0))};
+                if constexpr (Smoothed)
+                {
+                    st.shifted_sum = lanes.sum(shifted_sum);
+                }
                 return st;
             }
 
-            template <class B>
-            static B value_of(const statistics<B>& st)
+            template <bool Smoothed, class B>
+            static B value_of(const statistics<B>& st, const options& o)
             {
                 using T = simd::scalar_t<B>;
                 const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
-                return simd::select(st.labelled == B(T(0)), B(T(0)), v);
-            }
-
-            template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
-            {
-                if constexpr (Grad)
+                const B ce = simd::select(st.labelled == B(T(0)), B(T(0)), v);
+                if constexpr (!Smoothed)
                 {
-                    return with_grad(lanes, grp);
+                    return ce;
                 }
                 else
                 {
-                    return value_of(collect(lanes));
+                    const B total = label_share(ce, o.label_smoothing) + smoothing_and_z(st.norm, st.shifted_sum, o);
+                    return simd::select(st.norm.selected == B(T(0)), B(T(0)), total);
                 }
             }
 
-            // d/dlogits = g * (S(labels) * softmax - labels); d/dlabels = g * -log_softmax;
+            template <bool Grad, class Lanes, class Group>
+            static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
+            {
+                if constexpr (Grad)
+                {
+                    return plain(o) ? with_grad<false>(lanes, grp, o) : with_grad<true>(lanes, grp, o);
+                }
+                else
+                {
+                    return plain(o) ? value_of<false>(collect<false>(lanes), o)
+                                    : value_of<true>(collect<true>(lanes), o);
+                }
+            }
+
+            // With t = (1 - eps) labels + eps / K:
+            // d/dlogits = g * ((S(t) + 2 z lse) * softmax - t); d/dlabels = g * -(1 - eps) log_softmax;
             // both 0 in a slice with no finite selected logit.
-            template <class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp)
+            template <bool Smoothed, class Lanes, class Group>
+            static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 // exp(logits - shift) is left in grad[0] by the exp pass.
-                const auto st = collect(lanes, grp.grad[0]);
+                const auto st = collect<Smoothed>(lanes, grp.grad[0]);
                 const B g = grp.upstream;
                 const B zero(T(0));
+                const T eps = static_cast<T>(o.label_smoothing);
+                // The uniform share of t, eps / K, and S(t) = (1 - eps) S(labels) + eps.
+                const B uniform = Smoothed ? B(eps) / st.norm.selected : zero;
+                const B target_sum = Smoothed ? label_share(st.label_sum, o.label_smoothing) + B(eps)
+                                              : st.label_sum;
+                const B label_scale(static_cast<T>(1 - o.label_smoothing));
                 // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
                 // log_softmax is -inf - -inf. With zero labels the value is 0 by the
                 // zero-probability convention, and so are both gradients: select them
                 // away per slice here rather than per element. A NaN sum has mass: the
                 // NaN must reach both gradients, whichever NaN the max pass kept.
                 const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
-                const B scale = simd::select(has_mass, g * st.label_sum / st.norm.sum_exp, zero);
+                const B mass = Smoothed ? target_sum + z_slope(st.norm, o) : target_sum;
+                const B scale = simd::select(has_mass, g * mass / st.norm.sum_exp, zero);
                 const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at)
@@ -153,25 +280,40 @@ XLOSS_NAMESPACE_BEGIN
                         const B shifted = x - st.norm.shift;
                         if (grp.grad[0])
                         {
-                            const B label = simd::select(simd::not_equal(y, zero), y, zero);
+                            B target = simd::select(simd::not_equal(y, zero), y, zero);
+                            if constexpr (Smoothed)
+                            {
+                                target = label_scale * target + uniform;
+                            }
                             const B e = lanes.load_back(grp.grad[0], at);
-                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * label, zero));
+                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * target, zero));
                         }
                         if (grp.grad[1])
                         {
-                            lanes.store(grp.grad[1], at,
-                                        simd::select(valid && has_mass, g * (log_z - shifted), zero));
+                            const B d = Smoothed ? label_share(log_z - shifted, o.label_smoothing) : log_z - shifted;
+                            lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
                         }
                     });
-                return value_of(st);
+                return value_of<Smoothed>(st, o);
             }
         };
 
         struct softmax_cross_entropy_with_integer_labels_rule
         {
             static constexpr const char* name = "softmax_cross_entropy_with_integer_labels";
-            using options = no_options;
+            using options = cross_entropy_options;
             static constexpr second_input second = second_input::slice_label;
+
+            static void check_options(const options& o, const char* function)
+            {
+                check_cross_entropy_options(o, function, true);
+            }
+
+            // The label the engine drops whole slices for (evaluate.hpp).
+            static std::optional<std::int64_t> ignored_label(const options& o)
+            {
+                return o.ignore_index;
+            }
 
             // Each lane's logit at its label, and whether that element is selected.
             template <class Lanes, class Group>
@@ -196,48 +338,82 @@ XLOSS_NAMESPACE_BEGIN
                 return std::make_pair(simd::load_aligned(+logit), simd::load_mask<T>(selected));
             }
 
-            template <class Lanes, class Group, class Norm>
-            static auto value_of(const Lanes& lanes, const Group& grp, const Norm& norm)
+            // shifted_sum: S(x - shift) over the selected elements, with options only.
+            template <bool Smoothed, class Lanes, class Group, class Norm, class B>
+            static auto value_of(const Lanes& lanes, const Group& grp, const Norm& norm, const B& shifted_sum,
+                                 const options& o)
             {
-                using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const auto [logit, selected] = pick(lanes, grp);
                 const B v = simd::log(norm.sum_exp) - (logit - norm.shift);
                 // A label on a masked-out element has probability 0.
                 const B inf(std::numeric_limits<T>::infinity());
-                return simd::select(norm.selected == B(T(0)), B(T(0)), simd::select(selected, v, inf));
+                B total = simd::select(selected, v, inf);
+                if constexpr (Smoothed)
+                {
+                    total = label_share(total, o.label_smoothing) + smoothing_and_z(norm, shifted_sum, o);
+                }
+                return simd::select(norm.selected == B(T(0)), B(T(0)), total);
             }
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
+            static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
             {
                 if constexpr (Grad)
                 {
-                    return with_grad(lanes, grp);
+                    return plain(o) ? with_grad<false>(lanes, grp, o) : with_grad<true>(lanes, grp, o);
                 }
                 else
                 {
-                    return value_of(lanes, grp, kernels::normaliser(lanes));
+                    using B = typename Lanes::batch;
+                    using T = typename Lanes::value_type;
+                    if (plain(o))
+                    {
+                        return value_of<false>(lanes, grp, kernels::normaliser(lanes), B(T(0)), o);
+                    }
+                    B shifted_sum(T(0));
+                    const auto norm = kernels::normaliser(lanes, shifted_summer(shifted_sum));
+                    return value_of<true>(lanes, grp, norm, lanes.sum(shifted_sum), o);
                 }
             }
 
-            // d/dlogits = g * (softmax - one_hot(label)).
-            template <class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp)
+            // The normaliser's extra: S(x - shift) over the selected elements.
+            template <class B>
+            static auto shifted_summer(B& sum)
+            {
+                return [&sum](const B& x, const B&, const auto& valid, const B& shift)
+                { sum += simd::select(valid, x - shift, B(simd::scalar_t<B>(0))); };
+            }
+
+            // d/dlogits = g * ((1 + 2 z lse) softmax - (1 - eps) one_hot(label) - eps / K).
+            template <bool Smoothed, class Lanes, class Group>
+            static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 T* grad = grp.grad[0];
                 // The exp pass leaves exp(logits - shift) in grad; scale it.
-                const auto norm = kernels::normaliser(lanes, kernels::no_extra{}, grad);
-                const B scale = grp.upstream / norm.sum_exp;
+                B shifted_sum(T(0));
+                const auto norm = Smoothed ? kernels::normaliser(lanes, shifted_summer(shifted_sum), grad)
+                                           : kernels::normaliser(lanes, kernels::no_extra{}, grad);
+                shifted_sum = lanes.sum(shifted_sum);
+                const B scale = Smoothed ? grp.upstream * (B(T(1)) + z_slope(norm, o)) / norm.sum_exp
+                                         : grp.upstream / norm.sum_exp;
+                const B uniform = Smoothed ? grp.upstream * B(static_cast<T>(o.label_smoothing)) / norm.selected
+                                           : B(T(0));
                 lanes.for_each(
-                    [&](const B&, const B&, const auto& valid, auto at) {
-                        lanes.store(grad, at,
-                                    simd::select(valid, scale * lanes.load_back(grad, at), B(T(0))));
+                    [&](const B&, const B&, const auto& valid, auto at)
+                    {
+                        B d = scale * lanes.load_back(grad, at);
+                        if constexpr (Smoothed)
+                        {
+                            d -= uniform;
+                        }
+                        lanes.store(grad, at, simd::select(valid, d, B(T(0))));
                     });
                 alignas(64) T upstream[simd::width<T>];
                 simd::store_aligned(upstream, grp.upstream);
+                const T label_scale = Smoothed ? static_cast<T>(1 - o.label_smoothing) : T(1);
                 for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
                 {
                     const std::ptrdiff_t label = grp.label[l];
@@ -246,11 +422,11 @@ XLOSS_NAMESPACE_BEGIN
                         const std::size_t at = lanes.offset_of(l, static_cast<std::size_t>(label));
                         if (lanes.selected_at(at) && lanes.lane_active(l))
                         {
-                            grad[at] -= upstream[l];
+                            grad[at] -= Smoothed ? label_scale * upstream[l] : upstream[l];
                         }
                     }
                 }
-                return value_of(lanes, grp, norm);
+                return value_of<Smoothed>(lanes, grp, norm, shifted_sum, o);
             }
         };
     }

@@ -12,7 +12,9 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include <xtensor/xarray.hpp>
 
@@ -187,12 +189,57 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        template <class Rule, class = void>
+        struct has_ignored_label : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct has_ignored_label<
+            Rule,
+            std::void_t<decltype(Rule::ignored_label(std::declval<const typename Rule::options&>()))>>
+            : std::true_type
+        {
+        };
+
+        // Whether a label equals the ignored one, compared as numbers (an unsigned
+        // label never equals a negative ignore_index).
+        template <class Label>
+        bool is_ignored(Label label, std::int64_t ignored)
+        {
+            if constexpr (std::is_signed_v<Label>)
+            {
+                return static_cast<long long>(label) == ignored;
+            }
+            else
+            {
+                return ignored >= 0 && static_cast<unsigned long long>(label) == static_cast<unsigned long long>(ignored);
+            }
+        }
+
+        // ignore_index: the slices whose label is the ignored one leave the call
+        // as a batch-rank mask would take them out (value 0, gradients 0, no
+        // range check, not counted by xloss::mean). Folded into the slice mask.
+        template <class T, class Label>
+        void mask_ignored_slices(std::int64_t ignored, const layout& L, planned_call<T, Label>& p)
+        {
+            xt::xarray<std::uint8_t> keep = xt::xarray<std::uint8_t>::from_shape(L.batch);
+            for (std::size_t s = 0; s < L.slices(); ++s)
+            {
+                keep.data()[s] = (!p.d.slice_mask || p.d.slice_mask[s]) && !is_ignored(p.d.labels[s], ignored);
+            }
+            p.masks.slices.owned = std::move(keep);
+            p.masks.slices.data = p.masks.slices.owned.data();
+            p.d.slice_mask = p.masks.slices.data;
+        }
+
         // Labels: one per slice, of the batch shape (broadcastable).
         template <class Rule, class T, class Label, class Y>
         void plan_labels(const Y& y,
                          const shape_type& sx,
                          const shape_type& sy,
                          const layout& L,
+                         const typename Rule::options& opts,
                          planned_call<T, Label>& p)
         {
             if constexpr (takes_labels<Rule>)
@@ -205,6 +252,13 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 p.labels = plan_buffer<Label>(y, L.batch, {});
                 p.d.labels = p.labels.data;
+                if constexpr (has_ignored_label<Rule>::value)
+                {
+                    if (const auto ignored = Rule::ignored_label(opts))
+                    {
+                        mask_ignored_slices(*ignored, L, p);
+                    }
+                }
                 check_label_range<Rule>(L, p.d);
             }
         }
@@ -327,7 +381,7 @@ XLOSS_NAMESPACE_BEGIN
             planned_call<T, label_type> p;
             plan_inputs<base>(x, y, L, p);
             plan_where<base>(where, L, p);
-            plan_labels<base>(y, sx, sy, L, p);
+            plan_labels<base>(y, sx, sy, L, opts, p);
             std::size_t divisor = 1;
             if constexpr (reduce == reduction::none)
             {

@@ -1,0 +1,182 @@
+// cross_entropy_options against PyTorch: F.cross_entropy with label_smoothing,
+// ignore_index, integer and probability targets, reduction none / sum / mean
+// (xloss's loss, xloss::sum, xloss::mean), plus z * logsumexp^2, values and
+// gradients from torch.autograd in float64 (tests/reference/
+// generate_ce_options.py). Where every label is ignored torch's mean is NaN
+// (0 / 0); xloss::mean gives 0 and gradient 0, as SPEC.md says. Then the
+// properties torch cannot show: ignore_index equals the batch-rank mask of
+// the same slices, masked or not; and the option errors.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xview.hpp>
+
+#include <xloss/xloss.hpp>
+
+#include "support.hpp"
+
+namespace
+{
+    using namespace xloss_test;
+
+    struct torch_case
+    {
+        const char* name;
+        bool integer_labels;
+        double label_smoothing;
+        double z_loss;
+        std::optional<std::int64_t> ignore_index;
+        std::string reduction;
+        std::vector<double> logits, labels, value, grad;
+    };
+
+    const std::vector<torch_case> torch_cases = {
+#include "reference/ce_options_torch.inc"
+    };
+
+    constexpr std::size_t B = 5, C = 4;
+
+    template <class T>
+    xt::xarray<T> as_array(const std::vector<double>& v, std::vector<std::size_t> shape)
+    {
+        xt::xarray<double> a = xt::adapt(v, shape);
+        return xt::cast<T>(a);
+    }
+
+    // value_and_grad w.r.t. the logits of the case's loss and reduction.
+    template <class T, class Loss, class Labels>
+    auto run(const Loss& loss, const torch_case& c, const Labels& labels)
+    {
+        xloss::cross_entropy_options o;
+        o.label_smoothing = c.label_smoothing;
+        o.z_loss = c.z_loss;
+        o.ignore_index = c.ignore_index;
+        const xt::xarray<T> x = as_array<T>(c.logits, {B, C});
+        if (c.reduction == "sum")
+        {
+            return xloss::value_and_grad(xloss::sum(loss), x, labels, -1, o);
+        }
+        if (c.reduction == "mean")
+        {
+            return xloss::value_and_grad(xloss::mean(loss), x, labels, -1, o);
+        }
+        return xloss::value_and_grad(loss, x, labels, -1, o);
+    }
+
+    template <class T>
+    void check_case(const torch_case& c)
+    {
+        INFO(c.name << ", eps " << c.label_smoothing << ", z " << c.z_loss << ", " << c.reduction);
+        const double rel = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+        const double abs = std::is_same_v<T, float> ? 1e-6 : 1e-14;
+        auto compare = [&](const auto& vg)
+        {
+            const xt::xarray<double> value = xt::cast<double>(vg.value);
+            REQUIRE(value.size() == c.value.size());
+            for (std::size_t i = 0; i < value.size(); ++i)
+            {
+                CHECK(close(value.flat(i), c.value[i], rel, abs));
+            }
+            const xt::xarray<double> grad = xt::cast<double>(vg.grad);
+            for (std::size_t i = 0; i < grad.size(); ++i)
+            {
+                CHECK(close(grad.flat(i), c.grad[i], rel, abs));
+            }
+        };
+        if (c.integer_labels)
+        {
+            xt::xarray<int> labels = xt::cast<int>(as_array<double>(c.labels, {B}));
+            compare(run<T>(xloss::softmax_cross_entropy_with_integer_labels, c, labels));
+        }
+        else
+        {
+            compare(run<T>(xloss::softmax_cross_entropy, c, as_array<T>(c.labels, {B, C})));
+        }
+    }
+}
+
+TEST_CASE("cross_entropy_options: PyTorch's cross_entropy with label_smoothing and ignore_index, plus z-loss",
+          "[cross_entropy][options][reference]")
+{
+    REQUIRE(torch_cases.size() == 75);
+    for (const auto& c : torch_cases)
+    {
+        check_case<double>(c);
+        check_case<float>(c);
+    }
+}
+
+TEST_CASE("cross_entropy_options: every label ignored gives 0 and gradient 0, not NaN",
+          "[cross_entropy][options]")
+{
+    const xt::xarray<double> x = {{1.0, 2.0, 3.0}, {0.5, -1.0, 2.0}};
+    const xt::xarray<int> labels = {-100, -100};
+    xloss::cross_entropy_options o;
+    o.ignore_index = -100;
+    o.label_smoothing = 0.1;
+    const auto vg = xloss::value_and_grad(xloss::mean(xloss::softmax_cross_entropy_with_integer_labels), x,
+                                          labels, -1, o);
+    CHECK(vg.value() == 0.0);
+    CHECK(xt::all(xt::equal(vg.grad, 0.0)));
+}
+
+TEST_CASE("cross_entropy_options: ignore_index equals the batch-rank mask of the same slices",
+          "[cross_entropy][options]")
+{
+    const xt::xarray<double> x = {{{1.0, 2.0, 3.0, -1.0}, {0.5, -1.0, 2.0, 0.0}, {3.0, 3.0, -2.0, 1.0}},
+                                  {{0.0, 0.25, -3.0, 2.0}, {1.5, 1.5, 1.5, 1.5}, {-0.5, 4.0, 1.0, 0.0}}};
+    const xt::xarray<int> labels = {{2, 7, 0}, {3, 1, 7}};  // 7: ignored (and out of range)
+    const xt::xarray<int> kept_labels = {{2, 0, 0}, {3, 1, 0}};
+    const xt::xarray<bool> rows = {{true, false, true}, {true, true, false}};
+    const xt::xarray<bool> elements = {{{true, true, true, false}}, {{true, false, true, true}}};
+    for (const double eps : {0.0, 0.2})
+    {
+        xloss::cross_entropy_options ignoring, plain;
+        ignoring.ignore_index = 7;
+        ignoring.label_smoothing = plain.label_smoothing = eps;
+        ignoring.z_loss = plain.z_loss = 0.01;
+        const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
+        check_equal(loss(x, labels, -1, ignoring), loss(x, kept_labels, -1, rows, plain));
+        const auto a = xloss::value_and_grad(xloss::mean(loss), x, labels, -1, ignoring);
+        const auto b = xloss::value_and_grad(xloss::mean(loss), x, kept_labels, -1, rows, plain);
+        check_equal(a.value, b.value);
+        check_equal(a.grad, b.grad);
+        // with an element mask too: the ignored slices leave as the masked rows do
+        const xt::xarray<bool> both = elements && xt::view(rows, xt::all(), xt::all(), xt::newaxis());
+        const auto c = xloss::value_and_grad(xloss::mean(loss), x, labels, -1, elements, ignoring);
+        const auto d = xloss::value_and_grad(xloss::mean(loss), x, kept_labels, -1, both, plain);
+        check_equal(c.value, d.value);
+        check_equal(c.grad, d.grad);
+    }
+}
+
+TEST_CASE("cross_entropy_options: an unsigned label is never a negative ignore_index",
+          "[cross_entropy][options]")
+{
+    const xt::xarray<double> x = {{1.0, 2.0, 3.0}};
+    const xt::xarray<std::uint64_t> labels = {std::numeric_limits<std::uint64_t>::max()};
+    xloss::cross_entropy_options o;
+    o.ignore_index = -1;
+    CHECK_THROWS_WITH(xloss::softmax_cross_entropy_with_integer_labels(x, labels, -1, o),
+                      Catch::Contains("label 18446744073709551615 is out of range"));
+}
+
+TEST_CASE("cross_entropy_options: the errors name the function and the option", "[cross_entropy][options][errors]")
+{
+    const xt::xarray<double> x = {{1.0, 2.0, 3.0}};
+    const xt::xarray<double> y = {{0.0, 0.0, 1.0}};
+    xloss::cross_entropy_options o;
+    o.ignore_index = -100;
+    CHECK_THROWS_MATCHES(xloss::softmax_cross_entropy(x, y, -1, o), std::invalid_argument,
+                         Catch::Message("xloss::softmax_cross_entropy: option ignore_index = -100 needs integer "
+                                        "labels (use a batch-rank where mask with probability labels)"));
+}
