@@ -1216,6 +1216,82 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
+        // Sigmoid binary cross entropy: the focal loss's element with gamma 0
+        // and no alpha (y softplus(-x) + (1 - y) softplus(x)).
+
+        struct sigmoid_binary_cross_entropy_entry
+            : entry_base<sigmoid_binary_cross_entropy_entry, xloss::binary_cross_entropy_options>
+        {
+            static constexpr const char* name = "sigmoid_binary_cross_entropy";
+            static constexpr const auto& loss = xloss::sigmoid_binary_cross_entropy;
+            static constexpr bool integer_labels = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                options w, pw;
+                w.weights = xt::xarray<double>{1.0};
+                pw.pos_weight = xt::xarray<double>{1.0};
+                return {{w, "option weights is not supported yet"},
+                        {pw, "option pos_weight is not supported yet"}};
+            }
+
+            static options options_from(const option_values&)
+            {
+                return options{};
+            }
+
+            static std::string describe(const options&)
+            {
+                return "no weights";
+            }
+
+            template <class T>
+            static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+            {
+                return random_normal<T>(shape, 2.0, seed);
+            }
+
+            // Soft labels over all of [0, 1] (the loss is smooth in them).
+            template <class T>
+            static xt::xarray<T> make_y(const shape_t& shape, const std::vector<std::size_t>&, unsigned seed)
+            {
+                return random_uniform<T>(shape, 0.0, 1.0, seed);
+            }
+
+            // Saturated logits up to +-40 (one in 2) and hard labels 0 and 1 (one in 3 each).
+            template <class T, class X, class Y>
+            static void make_hard(X& x, Y& y, std::size_t slice_size, unsigned seed)
+            {
+                sigmoid_focal_loss_entry::make_hard<T>(x, y, slice_size, seed);
+            }
+
+            template <class T>
+            static slice_result reference(const slice_in& in, const options&)
+            {
+                slice_result r;
+                if (!start(in, r))
+                {
+                    return r;
+                }
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k])
+                    {
+                        detail::focal_element<T>(in.x[k], in.y[k], std::nullopt, 0.0, in.g, r.value, r.dx[k],
+                                                 r.dy[k]);
+                    }
+                }
+                return r;
+            }
+
+            static bool in_domain(ld x, ld y)
+            {
+                return sigmoid_focal_loss_entry::in_domain(x, y);
+            }
+        };
+
+        // ---------------------------------------------------------------------
         // The catalogue, in the fuzzer's order (new losses are appended).
 
         using catalogue = std::tuple<softmax_cross_entropy_entry,
@@ -1230,7 +1306,8 @@ namespace xloss_test
                                      huber_loss_entry,
                                      log_cosh_entry,
                                      kl_divergence_with_log_targets_entry,
-                                     poly_loss_cross_entropy_entry>;
+                                     poly_loss_cross_entropy_entry,
+                                     sigmoid_binary_cross_entropy_entry>;
 
         inline constexpr std::size_t catalogue_size = std::tuple_size_v<catalogue>;
 
