@@ -1216,8 +1216,42 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
-        // Sigmoid binary cross entropy: the focal loss's element with gamma 0
-        // and no alpha (y softplus(-x) + (1 - y) softplus(x)).
+        // Sigmoid binary cross entropy: w (pw y softplus(-x) + (1 - y) softplus(x)),
+        // a hard label taking its own term alone. The generic machinery passes
+        // the reference no per-element arrays: its option cases give the weight
+        // arrays as 0-d arrays (one value, broadcast to every shape); the loss's
+        // own test checks [C] and [B, 1] weights against PyTorch.
+
+        namespace detail
+        {
+            template <class T>
+            void bce_element(ld x, ld l, ld w, ld pw, ld g, approx& v, approx& dx, approx& dy)
+            {
+                const ld ag = budget_of(g);
+                const ld e = std::exp(-std::fabs(x));
+                const ld rr = 1 / (1 + e);
+                const ld p = x >= 0 ? rr : e * rr;
+                const ld q = x >= 0 ? e * rr : rr;
+                const ld mlp = std::max(-x, ld(0)) + std::log1p(e);
+                const ld mlq = std::max(x, ld(0)) + std::log1p(e);
+                const ld ce = l == 0 ? mlq : (l == 1 ? pw * mlp : pw * l * mlp + (1 - l) * mlq);
+                v.value += w * ce;
+                v.scale += std::fabs(w * ce);
+                v.floor += tiny<T>();
+                const ld d0 = (1 - l) * p - pw * l * q;
+                const ld s0 = (1 - l) * p + std::fabs(pw) * l * q;
+                const ld d1 = pw * mlp - mlq;
+                const ld s1 = std::fabs(pw) * mlp + mlq + std::fabs(x);
+                dx = {g * w * d0, ag * std::fabs(w) * s0, ag * tiny<T>()};
+                dy = {g * w * d1, ag * std::fabs(w) * s1, ag * tiny<T>()};
+            }
+
+            // The one value of a 0-d weight array, 1 when none is given.
+            inline ld scalar_weight(const std::optional<xt::xarray<double>>& a)
+            {
+                return a ? static_cast<ld>(a->flat(0)) : ld(1);
+            }
+        }
 
         struct sigmoid_binary_cross_entropy_entry
             : entry_base<sigmoid_binary_cross_entropy_entry, xloss::binary_cross_entropy_options>
@@ -1227,13 +1261,16 @@ namespace xloss_test
             static constexpr bool integer_labels = false;
             static constexpr std::array<bool, 2> differentiable{true, true};
 
-            static std::vector<invalid_option<options>> invalid_option_cases()
+            // None; weights 0.5; pos_weight 3; both (0-d arrays, see above).
+            static std::vector<options> option_cases()
             {
-                options w, pw;
-                w.weights = xt::xarray<double>{1.0};
-                pw.pos_weight = xt::xarray<double>{1.0};
-                return {{w, "option weights is not supported yet"},
-                        {pw, "option pos_weight is not supported yet"}};
+                const xt::xarray<double> half(0.5), three(3.0), two(2.0), quarter(0.25);
+                options w, pw, both;
+                w.weights = half;
+                pw.pos_weight = three;
+                both.weights = two;
+                both.pos_weight = quarter;
+                return {options{}, w, pw, both};
             }
 
             static options options_from(const option_values&)
@@ -1241,9 +1278,28 @@ namespace xloss_test
                 return options{};
             }
 
-            static std::string describe(const options&)
+            static std::string describe(const options& o)
             {
-                return "no weights";
+                std::ostringstream s;
+                s << "weights ";
+                if (o.weights)
+                {
+                    s << o.weights->flat(0);
+                }
+                else
+                {
+                    s << "none";
+                }
+                s << ", pos_weight ";
+                if (o.pos_weight)
+                {
+                    s << o.pos_weight->flat(0);
+                }
+                else
+                {
+                    s << "none";
+                }
+                return s.str();
             }
 
             template <class T>
@@ -1267,19 +1323,19 @@ namespace xloss_test
             }
 
             template <class T>
-            static slice_result reference(const slice_in& in, const options&)
+            static slice_result reference(const slice_in& in, const options& o)
             {
                 slice_result r;
                 if (!start(in, r))
                 {
                     return r;
                 }
+                const ld w = detail::scalar_weight(o.weights), pw = detail::scalar_weight(o.pos_weight);
                 for (std::size_t k = 0; k < in.x.size(); ++k)
                 {
                     if (in.sel[k])
                     {
-                        detail::focal_element<T>(in.x[k], in.y[k], std::nullopt, 0.0, in.g, r.value, r.dx[k],
-                                                 r.dy[k]);
+                        detail::bce_element<T>(in.x[k], in.y[k], w, pw, in.g, r.value, r.dx[k], r.dy[k]);
                     }
                 }
                 return r;

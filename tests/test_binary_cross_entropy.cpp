@@ -20,6 +20,8 @@
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
 #include <xtensor/xmanipulation.hpp>
 
 #include <xloss/xloss.hpp>
@@ -162,21 +164,26 @@ TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: PyTorch's binary_cross_entropy
         const xt::xarray<T> x = array_of<T>(c.x, c.shape);
         const xt::xarray<T> y = array_of<T>(c.y, c.shape);
         const auto o = options_of(c);
-        if (c.has_weights || c.has_pos_weight)
-        {
-            CHECK_THROWS_WITH(xloss::sigmoid_binary_cross_entropy(x, y, -1, o),
-                              Catch::Contains("not supported yet"));
-            continue;
-        }
         const auto vg = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, x, y, -1, o);
         check_against<T>(vg.value, c.value);
         check_against<T>(vg.grad.first, c.dx);
         check_against<T>(vg.grad.second, c.dy);
         check_equal(xloss::sigmoid_binary_cross_entropy(x, y, o), vg.value);
-        // The same through the column kernel (the reduced axis first).
+        // The same through the column kernel (the reduced axis first; the
+        // weight arrays transposed with the inputs).
         const xt::xarray<T> xt_ = xt::transpose(x);
         const xt::xarray<T> yt_ = xt::transpose(y);
-        const auto vc = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, xt_, yt_, 0, o);
+        xloss::binary_cross_entropy_options ot;
+        if (o.weights)
+        {
+            ot.weights = xt::xarray<double>(xt::transpose(xt::xarray<double>(xt::broadcast(*o.weights, c.shape))));
+        }
+        if (o.pos_weight)
+        {
+            ot.pos_weight =
+                xt::xarray<double>(xt::transpose(xt::xarray<double>(xt::broadcast(*o.pos_weight, c.shape))));
+        }
+        const auto vc = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, xt_, yt_, 0, ot);
         check_against<T>(vc.value, c.value);
         check_against<T>(xt::xarray<T>(xt::transpose(vc.grad.first)), c.dx);
         check_against<T>(xt::xarray<T>(xt::transpose(vc.grad.second)), c.dy);
@@ -244,11 +251,111 @@ TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: axis forms, masks and reductio
             CHECK(std::isfinite(gv));
         }
     }
-    SECTION("options: given weight arrays are rejected until supported")
+}
+
+TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: weight arrays", "[bce]", float, double)
+{
+    using T = TestType;
+    const bce_case& c = bce_torch_cases[1];  // mixed_4x6
+    const xt::xarray<T> x = array_of<T>(c.x, c.shape);
+    const xt::xarray<T> y = array_of<T>(c.y, c.shape);
+    SECTION("all-ones weights and pos_weight give the unweighted loss")
     {
         xloss::binary_cross_entropy_options o;
-        o.weights = xt::xarray<double>{1.0};
+        o.weights = xt::xarray<double>(xt::ones<double>({6}));
+        o.pos_weight = xt::xarray<double>(xt::ones<double>({4, 1}));
+        const auto a = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, x, y, -1, o);
+        const auto b = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, x, y, -1);
+        check_close<T>(a.value, b.value);
+        check_close<T>(a.grad.first, b.grad.first);
+        check_close<T>(a.grad.second, b.grad.second);
+    }
+    SECTION("a shape that does not broadcast to the inputs' throws, naming both")
+    {
+        xloss::binary_cross_entropy_options o;
+        o.weights = xt::xarray<double>(xt::ones<double>({5}));
+        CHECK_THROWS_AS(xloss::sigmoid_binary_cross_entropy(x, y, o), std::invalid_argument);
         CHECK_THROWS_WITH(xloss::sigmoid_binary_cross_entropy(x, y, o),
-                          Catch::Contains("xloss::sigmoid_binary_cross_entropy"));
+                          Catch::Contains("xloss::sigmoid_binary_cross_entropy")
+                              && Catch::Contains("weights") && Catch::Contains("[5]")
+                              && Catch::Contains("[4, 6]"));
+        xloss::binary_cross_entropy_options p;
+        p.pos_weight = xt::xarray<double>(xt::ones<double>({2, 4, 6}));  // broadcasts, but not *to* [4, 6]
+        CHECK_THROWS_WITH(xloss::grad(xloss::sigmoid_binary_cross_entropy, x, y, -1, p),
+                          Catch::Contains("pos_weight") && Catch::Contains("[2, 4, 6]"));
+    }
+}
+
+// Every kernel shape (rows, staged tiles of short rows, staged columns,
+// columns in place) with weights and pos_weight of their own broadcast
+// shapes, and a where mask, against the formula in long double.
+TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: weights on every kernel shape", "[bce]", float, double)
+{
+    using T = TestType;
+    struct geometry
+    {
+        shape_t shape;
+        std::ptrdiff_t axis;
+    };
+    for (const geometry& geo : {geometry{{5, 37}, -1}, geometry{{40, 3}, -1}, geometry{{37, 5}, 0},
+                                geometry{{2500, 3}, 0}, geometry{{3, 2500}, -1}})
+    {
+        const std::size_t R = geo.shape[0], C = geo.shape[1];
+        CAPTURE(R, C, geo.axis);
+        xt::xarray<T> x = xt::xarray<T>::from_shape(geo.shape);
+        xt::xarray<T> y = xt::xarray<T>::from_shape(geo.shape);
+        xt::xarray<bool> m = xt::xarray<bool>::from_shape(geo.shape);
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            x.flat(i) = static_cast<T>(std::sin(0.7 * double(i)) * 4);
+            y.flat(i) = static_cast<T>(i % 5 == 0 ? 1.0 : (i % 5 == 1 ? 0.0 : 0.5 + 0.4 * std::cos(double(i))));
+            m.flat(i) = i % 7 != 3;
+        }
+        xt::xarray<double> w = xt::xarray<double>::from_shape({C});
+        xt::xarray<double> pw = xt::xarray<double>::from_shape({R, 1});
+        for (std::size_t j = 0; j < C; ++j)
+        {
+            w(j) = 0.25 + 0.5 * double(j % 4);
+        }
+        for (std::size_t r = 0; r < R; ++r)
+        {
+            pw(r, 0) = 0.5 + double(r % 3);
+        }
+        xloss::binary_cross_entropy_options o;
+        o.weights = w;
+        o.pos_weight = pw;
+        const auto vg = xloss::value_and_grad<0, 1>(xloss::sigmoid_binary_cross_entropy, x, y, geo.axis, m, o);
+        const std::size_t batch = geo.axis == 0 ? C : R;
+        std::vector<ld> value(batch, 0), scale(batch, 0);
+        std::size_t bad_dx = 0, bad_dy = 0;
+        for (std::size_t r = 0; r < R; ++r)
+        {
+            for (std::size_t j = 0; j < C; ++j)
+            {
+                const ld xv = x(r, j), yv = y(r, j), wv = w(j), pv = pw(r, 0);
+                const ld p = 1 / (1 + std::exp(-xv)), q = 1 / (1 + std::exp(xv));
+                const ld e = wv * (pv * yv * softplus(-xv) + (1 - yv) * softplus(xv));
+                const ld dx = m(r, j) ? wv * ((1 - yv) * p - pv * yv * q) : 0;
+                const ld dy = m(r, j) ? wv * (pv * softplus(-xv) - softplus(xv)) : 0;
+                const std::size_t b = geo.axis == 0 ? j : r;
+                if (m(r, j))
+                {
+                    value[b] += e;
+                    scale[b] += std::fabs(e);
+                }
+                const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+                bad_dx += close(vg.grad.first(r, j), double(dx), tol, tol) ? 0 : 1;
+                bad_dy += close(vg.grad.second(r, j), double(dy), tol, tol * (1 + std::fabs(double(xv)))) ? 0 : 1;
+            }
+        }
+        CHECK(bad_dx == 0);
+        CHECK(bad_dy == 0);
+        std::size_t bad = 0;
+        for (std::size_t b = 0; b < batch; ++b)
+        {
+            const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+            bad += std::fabs(double(vg.value(b)) - double(value[b])) <= tol * (1 + double(scale[b])) ? 0 : 1;
+        }
+        CHECK(bad == 0);
     }
 }
