@@ -1273,9 +1273,23 @@ namespace xloss_test
                 return {options{}, w, pw, both};
             }
 
-            static options options_from(const option_values&)
+            // Named values as one-value weight arrays (what reaches the weight
+            // stream from the fuzzer): alpha is the weights ([1]), gamma the
+            // pos_weight (0-d); a missing or non-finite value gives none.
+            static options options_from(const option_values& v)
             {
-                return options{};
+                const auto array_of = [&](const char* key, bool zero_d) -> std::optional<xt::xarray<double>>
+                {
+                    if (!v.count(key) || !v.at(key) || !std::isfinite(*v.at(key)))
+                    {
+                        return std::nullopt;
+                    }
+                    return zero_d ? xt::xarray<double>(*v.at(key)) : xt::xarray<double>{*v.at(key)};
+                };
+                options o;
+                o.weights = array_of("alpha", false);
+                o.pos_weight = array_of("gamma", true);
+                return o;
             }
 
             static std::string describe(const options& o)

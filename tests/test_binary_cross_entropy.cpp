@@ -359,3 +359,30 @@ TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: weights on every kernel shape"
         CHECK(bad == 0);
     }
 }
+
+// Optax's own test values (google-deepmind/optax,
+// optax/losses/_classification_test.py, SigmoidCrossEntropyTest): the mean of
+// the elementwise loss over two elements, compared there with rtol = atol =
+// 1e-6. Here: xloss::mean with no_axes, the mean over the selected elements.
+TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: Optax's test values", "[bce]", float, double)
+{
+    using T = TestType;
+    struct optax_case
+    {
+        double x0, x1, y0, y1, expected;
+    };
+    const optax_case cases[] = {
+        {-1e9, -1e-9, 1, 0, 5e8},      {-1e9, -1e-9, 0, 1, 0.3465736}, {1e9, 1e-9, 1, 0, 0.3465736},
+        {1e9, 1e-9, 0, 1, 5e8},        {-1e9, 1e-9, 1, 0, 5e8},        {-1e9, 1e-9, 0, 1, 0.3465736},
+        {1e9, -1e-9, 1, 0, 0.3465736}, {1e9, -1e-9, 0, 1, 5e8},        {0, 0, 1, 0, 0.6931472},
+        {0, 0, 0, 1, 0.6931472},
+    };
+    for (const auto& c : cases)
+    {
+        CAPTURE(c.x0, c.x1, c.y0, c.y1);
+        const xt::xarray<T> x{static_cast<T>(c.x0), static_cast<T>(c.x1)};
+        const xt::xarray<T> y{static_cast<T>(c.y0), static_cast<T>(c.y1)};
+        const auto m = xloss::mean(xloss::sigmoid_binary_cross_entropy)(x, y, xloss::no_axes);
+        CHECK(std::fabs(double(m()) - c.expected) <= 1e-6 + 1e-6 * std::fabs(c.expected));
+    }
+}
