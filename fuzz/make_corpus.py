@@ -50,6 +50,7 @@ LOSSES = [
     ("log_cosh", "logits", False),
     ("kl_log_targets", "logits", False),
     ("poly", "probs", False),
+    ("bce", "probs", False),
 ]
 LOSS_ID = {name: i for i, (name, _, _) in enumerate(LOSSES)}
 
@@ -120,6 +121,15 @@ def main():
     cases["poly_neg_inf_large_logits"] = header(LOSS_ID["poly"], 2, [2, 9], options=1 | (7 << 1), seed=23) \
         + bytes([2, 10, 11, 150, 2, 160, 170, 180, 190, 11, 11, 10, 2, 2, 200, 210, 220, 230]) \
         + bytes([7, 60, 40, 20, 7, 30, 16, 16, 16, 80, 40, 20, 7, 7, 30, 60, 16, 16])
+    # Binary cross entropy: hard labels (codes 7: 0, 14: 1) and soft ones
+    # against +-inf (1, 2), +-1e4 (10, 11) and +-1e30 (5, 6) logits; weights
+    # 0.25 and pos_weight 0.5 (options: alpha index 1, gamma index 3).
+    bce = LOSS_ID["bce"]
+    cases["bce_hard_labels_large_logits"] = header(bce, 2, [2, 8], options=1 | (3 << 1) | (1 << 4), seed=25) \
+        + bytes([1, 2, 10, 11, 5, 6, 150, 200, 1, 2, 10, 11, 5, 6, 13, 7]) \
+        + bytes([14, 7, 14, 7, 14, 7, 60, 14, 7, 14, 7, 14, 7, 14, 14, 7])
+    cases["bce_weights_column_mask"] = header(bce, 2, [17, 5], axis=1, a=0, mask=1, density=2,
+                                              options=1 | (6 << 1) | (4 << 4), seed=27) + logits[:30]
     cases["big_column"] = header(LOSS_ID["sce"], 3, [140, 130, 129], axis=1, a=1, mask=1, density=3, seed=99)
     for name, data in sorted(cases.items()):
         with open(os.path.join(OUT, name), "wb") as f:

@@ -1308,6 +1308,152 @@ namespace xloss_test
         };
 
         // ---------------------------------------------------------------------
+        // Sigmoid binary cross entropy: w (pw y softplus(-x) + (1 - y) softplus(x)),
+        // a hard label taking its own term alone. The generic machinery passes
+        // the reference no per-element arrays: its option cases give the weight
+        // arrays as 0-d arrays (one value, broadcast to every shape); the loss's
+        // own test checks [C] and [B, 1] weights against PyTorch.
+
+        namespace detail
+        {
+            template <class T>
+            void bce_element(ld x, ld l, ld w, ld pw, ld g, approx& v, approx& dx, approx& dy)
+            {
+                const ld ag = budget_of(g);
+                const ld e = std::exp(-std::fabs(x));
+                const ld rr = 1 / (1 + e);
+                const ld p = x >= 0 ? rr : e * rr;
+                const ld q = x >= 0 ? e * rr : rr;
+                const ld mlp = std::max(-x, ld(0)) + std::log1p(e);
+                const ld mlq = std::max(x, ld(0)) + std::log1p(e);
+                const ld ce = l == 0 ? mlq : (l == 1 ? pw * mlp : pw * l * mlp + (1 - l) * mlq);
+                v.value += w * ce;
+                v.scale += std::fabs(w * ce);
+                v.floor += tiny<T>();
+                const ld d0 = (1 - l) * p - pw * l * q;
+                const ld s0 = (1 - l) * p + std::fabs(pw) * l * q;
+                const ld d1 = pw * mlp - mlq;
+                const ld s1 = std::fabs(pw) * mlp + mlq + std::fabs(x);
+                dx = {g * w * d0, ag * std::fabs(w) * s0, ag * tiny<T>()};
+                dy = {g * w * d1, ag * std::fabs(w) * s1, ag * tiny<T>()};
+            }
+
+            // The one value of a 0-d weight array, 1 when none is given.
+            inline ld scalar_weight(const std::optional<xt::xarray<double>>& a)
+            {
+                return a ? static_cast<ld>(a->flat(0)) : ld(1);
+            }
+        }
+
+        struct sigmoid_binary_cross_entropy_entry
+            : entry_base<sigmoid_binary_cross_entropy_entry, xloss::binary_cross_entropy_options>
+        {
+            static constexpr const char* name = "sigmoid_binary_cross_entropy";
+            static constexpr const auto& loss = xloss::sigmoid_binary_cross_entropy;
+            static constexpr bool integer_labels = false;
+            static constexpr std::array<bool, 2> differentiable{true, true};
+
+            // None; weights 0.5; pos_weight 3; both (0-d arrays, see above).
+            static std::vector<options> option_cases()
+            {
+                const xt::xarray<double> half(0.5), three(3.0), two(2.0), quarter(0.25);
+                options w, pw, both;
+                w.weights = half;
+                pw.pos_weight = three;
+                both.weights = two;
+                both.pos_weight = quarter;
+                return {options{}, w, pw, both};
+            }
+
+            // Named values as one-value weight arrays (what reaches the weight
+            // stream from the fuzzer): alpha is the weights ([1]), gamma the
+            // pos_weight (0-d); a missing or non-finite value gives none.
+            static options options_from(const option_values& v)
+            {
+                const auto array_of = [&](const char* key, bool zero_d) -> std::optional<xt::xarray<double>>
+                {
+                    if (!v.count(key) || !v.at(key) || !std::isfinite(*v.at(key)))
+                    {
+                        return std::nullopt;
+                    }
+                    return zero_d ? xt::xarray<double>(*v.at(key)) : xt::xarray<double>{*v.at(key)};
+                };
+                options o;
+                o.weights = array_of("alpha", false);
+                o.pos_weight = array_of("gamma", true);
+                return o;
+            }
+
+            static std::string describe(const options& o)
+            {
+                std::ostringstream s;
+                s << "weights ";
+                if (o.weights)
+                {
+                    s << o.weights->flat(0);
+                }
+                else
+                {
+                    s << "none";
+                }
+                s << ", pos_weight ";
+                if (o.pos_weight)
+                {
+                    s << o.pos_weight->flat(0);
+                }
+                else
+                {
+                    s << "none";
+                }
+                return s.str();
+            }
+
+            template <class T>
+            static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
+            {
+                return random_normal<T>(shape, 2.0, seed);
+            }
+
+            // Soft labels over all of [0, 1] (the loss is smooth in them).
+            template <class T>
+            static xt::xarray<T> make_y(const shape_t& shape, const std::vector<std::size_t>&, unsigned seed)
+            {
+                return random_uniform<T>(shape, 0.0, 1.0, seed);
+            }
+
+            // Saturated logits up to +-40 (one in 2) and hard labels 0 and 1 (one in 3 each).
+            template <class T, class X, class Y>
+            static void make_hard(X& x, Y& y, std::size_t slice_size, unsigned seed)
+            {
+                sigmoid_focal_loss_entry::make_hard<T>(x, y, slice_size, seed);
+            }
+
+            template <class T>
+            static slice_result reference(const slice_in& in, const options& o)
+            {
+                slice_result r;
+                if (!start(in, r))
+                {
+                    return r;
+                }
+                const ld w = detail::scalar_weight(o.weights), pw = detail::scalar_weight(o.pos_weight);
+                for (std::size_t k = 0; k < in.x.size(); ++k)
+                {
+                    if (in.sel[k])
+                    {
+                        detail::bce_element<T>(in.x[k], in.y[k], w, pw, in.g, r.value, r.dx[k], r.dy[k]);
+                    }
+                }
+                return r;
+            }
+
+            static bool in_domain(ld x, ld y)
+            {
+                return sigmoid_focal_loss_entry::in_domain(x, y);
+            }
+        };
+
+        // ---------------------------------------------------------------------
         // The catalogue, in the fuzzer's order (new losses are appended).
 
         using catalogue = std::tuple<softmax_cross_entropy_entry,
@@ -1322,7 +1468,8 @@ namespace xloss_test
                                      huber_loss_entry,
                                      log_cosh_entry,
                                      kl_divergence_with_log_targets_entry,
-                                     poly_loss_cross_entropy_entry>;
+                                     poly_loss_cross_entropy_entry,
+                                     sigmoid_binary_cross_entropy_entry>;
 
         inline constexpr std::size_t catalogue_size = std::tuple_size_v<catalogue>;
 

@@ -9,6 +9,7 @@
 #include "kl_divergence.hpp"
 #include "cosine.hpp"
 #include "focal.hpp"
+#include "binary_cross_entropy.hpp"
 #include "poly_loss.hpp"
 #include "regression.hpp"
 #include "reductions.hpp"

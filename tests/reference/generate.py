@@ -62,16 +62,18 @@ HUBER = "huber_loss"
 LOGCOSH = "log_cosh"
 KLLT = "kl_divergence_with_log_targets"
 POLY = "poly_loss_cross_entropy"
-LOSSES = [SCE, INT, KL, CKL, COS, COSD, FOCAL, KLLT, POLY]
+BCE = "sigmoid_binary_cross_entropy"
+LOSSES = [SCE, INT, KL, CKL, COS, COSD, FOCAL, KLLT, POLY, BCE]
 # Generated after every case of the first seven losses, on the same random
 # stream, so that adding them left the earlier cases' random draws, hence
 # their bytes, unchanged.
 REGRESSION = [SQE, L2, HUBER, LOGCOSH]
 SHORT = {SCE: "sce", INT: "sce_int", KL: "kl", CKL: "ckl", COS: "cos", COSD: "cosd", FOCAL: "focal",
-         SQE: "sqe", L2: "l2", HUBER: "huber", LOGCOSH: "logcosh", KLLT: "kllt", POLY: "poly"}
+         SQE: "sqe", L2: "l2", HUBER: "huber", LOGCOSH: "logcosh", KLLT: "kllt", POLY: "poly",
+         BCE: "bce"}
 # Losses added later draw from their own random stream
 # (default_rng([SEED, n])), so that adding one changes no other loss's cases.
-OWN_STREAM = {KLLT: 1, POLY: 2}
+OWN_STREAM = {KLLT: 1, POLY: 2, BCE: 3}
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -162,6 +164,14 @@ def np_focal_elem(x, l, alpha, gamma):
     return f
 
 
+def np_bce_elem(x, l):
+    # y softplus(-x) + (1 - y) softplus(x); a hard label takes its own term
+    # alone (0 * inf would be NaN at the infinite logit it predicts)
+    sp_neg = np.logaddexp(LD(0), -x)
+    sp_pos = np.logaddexp(LD(0), x)
+    return np.where(l == 0, sp_pos, np.where(l == 1, sp_neg, l * sp_neg + (1 - l) * sp_pos))
+
+
 def np_regression_elem(loss, e, opts):
     if loss == SQE:
         return e * e
@@ -233,6 +243,9 @@ def np_loss(loss, x, y, axis, where, opts):
         elif loss == FOCAL:
             f = np_focal_elem(np.where(m, xs, LD(0)), np.where(m, ys, LD(0)),
                               opts.get("alpha"), opts.get("gamma", 2.0))
+            val = np.where(m, f, LD(0)).sum(-1)
+        elif loss == BCE:
+            f = np_bce_elem(np.where(m, xs, LD(0)), np.where(m, ys, LD(0)))
             val = np.where(m, f, LD(0)).sum(-1)
         else:
             raise ValueError(loss)
@@ -310,6 +323,17 @@ def py_slice_loss(loss, xs, ys, ms, label, opts):
             if alpha is not None:
                 f *= alpha * l + (1 - alpha) * (1 - l)
             out.append(f)
+        return math.fsum(out)
+    if loss == BCE:
+        out = []
+        for i in sel:
+            x, l = xs[i], ys[i]
+            if l == 0:
+                out.append(py_softplus(x))
+            elif l == 1:
+                out.append(py_softplus(-x))
+            else:
+                out.append(l * py_softplus(-x) + (1 - l) * py_softplus(x))
         return math.fsum(out)
     raise ValueError(loss)
 
@@ -427,6 +451,9 @@ def torch_loss(loss, x, y, axis, where, opts):
         if alpha is not None:
             f = f * (alpha * ys + (1 - alpha) * (1 - ys))
         val = torch.where(m, f, zero).sum(-1)
+    elif loss == BCE:
+        f = torch.nn.functional.binary_cross_entropy_with_logits(xs, ys, reduction="none")
+        val = torch.where(m, f, zero).sum(-1)
     else:
         raise ValueError(loss)
     return torch.where(anyb, val, zero)
@@ -507,7 +534,7 @@ def make_inputs(loss, xshape, yshape, axis, variant):
     axes = norm_axes(axis, len(xshape))
     yaxes = norm_axes(axis, len(yshape))
     elementwise = len(axes) == 0
-    if loss in (SCE, INT, FOCAL, POLY):
+    if loss in (SCE, INT, FOCAL, POLY, BCE):
         x = rng.normal(0.0, 3.0, xshape)
     elif loss in (KL, CKL, KLLT):
         z = rng.normal(0.0, 2.0, xshape)
@@ -538,7 +565,7 @@ def make_inputs(loss, xshape, yshape, axis, variant):
             y = np.where(rng.random(yshape) < 0.3, -INF, y)  # targets of probability 0
     elif loss in (COS, COSD):
         y = rng.normal(0.0, 1.0, yshape) * variant.get("scale", 1.0)
-    elif loss == FOCAL:
+    elif loss in (FOCAL, BCE):
         if variant.get("soft"):
             y = rng.uniform(0.0, 1.0, yshape)
         else:
@@ -722,7 +749,7 @@ def gen_standard(loss):
             variant = {}
             if loss in (SCE, KL, CKL, KLLT, POLY) and gi % 3 == 1:
                 variant["sparse"] = True
-            if loss == FOCAL and gi % 2 == 1:
+            if loss in (FOCAL, BCE) and gi % 2 == 1:
                 variant["soft"] = True
             x, y = make_inputs(loss, xshape, xshape, axis, variant)
             where = make_mask(kind, xshape, axis)
@@ -783,7 +810,7 @@ def gen_grads(loss):
             continue
         if loss in (COS, COSD) and axis == "none":
             continue  # elementwise cosine is sign(a b): gradient identically 0
-        variant = {"soft": True} if loss == FOCAL else {}
+        variant = {"soft": True} if loss in (FOCAL, BCE) else {}
         x, y = make_inputs(loss, xshape, yshape, axis, variant)
         full = full_shape(loss, x, y)
         where = make_mask(kind, full, axis)
@@ -1031,6 +1058,22 @@ def gen_new_edges(loss):
         a = np.array([[-30.0, 5.0, -80.0, 2.0], [-700.0, 0.5, 1.0, -3.0]])
         b = np.array([[-20.0, 4.0, -75.0, 3.0], [-600.0, 0.25, -1e4, -2.5]])
         add_case("kllt_edge_large_magnitudes", KLLT, a, b, -1, edge=True)
+    elif loss == BCE:
+        # hard labels at the infinite logits they predict contribute 0; at the
+        # other one, +inf
+        x = np.array([[-INF, INF, 0.5, -1.0], [INF, -INF, 2.0, 0.0], [-INF, -INF, INF, 1.5]])
+        y = np.array([[0.0, 1.0, 0.25, 1.0], [1.0, 0.0, 0.0, 0.5], [0.0, 0.0, 1.0, 0.75]])
+        add_case("bce_edge_inf_logits_hard_labels", BCE, x, y, -1, edge=True)
+        add_case("bce_edge_inf_logits_hard_labels_none", BCE, x, y, "none", edge=True)
+        y2 = y.copy()
+        y2[0, 0] = 1.0
+        y2[1, 1] = 0.5
+        add_case("bce_edge_inf_logit_contradicting_label", BCE, x, y2, -1, edge=True)
+        # saturated logits, hard and soft labels
+        x = np.array([[1e4, -1e4, 1e4, -1e4, 30.0], [-1e4, 1e4, 5e3, -5e3, -30.0]])
+        y = np.array([[1.0, 0.0, 0.0, 1.0, 0.5], [0.25, 0.75, 1.0, 0.0, 0.5]])
+        add_case("bce_edge_large_logits", BCE, x, y, -1, edge=True)
+        add_case("bce_edge_large_logits_none", BCE, x, y, "none", edge=True)
     else:
         # -inf logits with zero labels contribute 0; with a positive label: +inf
         x = np.array([[0.5, -INF, 1.25, -2.0], [-INF, -INF, 3.0, 0.0], [1.0, 2.0, -INF, 0.5]])

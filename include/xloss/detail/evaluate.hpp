@@ -67,7 +67,45 @@ XLOSS_NAMESPACE_BEGIN
             planned_buffer<T> x, y, upstream;
             planned_buffer<Label> labels;
             mask_plan masks;
+            std::array<planned_buffer<T>, 2> weights;
         };
+
+        // The rule's weight arrays (rule.hpp), when it declares them: each given
+        // one must broadcast to the full shape, and is planned like an input.
+        template <class Rule, class T, class Label>
+        void plan_weights(const typename Rule::options& opts,
+                          const shape_type& full,
+                          const layout& L,
+                          planned_call<T, Label>& p)
+        {
+            if constexpr (has_weight_arrays<Rule>::value)
+            {
+                const auto arrays = Rule::weight_arrays(opts);
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    const auto* w = arrays[i];
+                    if (w && w->has_value())
+                    {
+                        const shape_type sw = shape_of(**w);
+                        if (!broadcasts_to(sw, full))
+                        {
+                            throw_invalid_argument(Rule::name, "option ", Rule::weight_array_names[i],
+                                                   " of shape ", show(sw),
+                                                   " does not broadcast to the input shape ", show(full));
+                        }
+                        p.weights[i] = plan_buffer<T>(**w, L.full, L.perm);
+                        p.d.weight[i] = p.weights[i].data;
+                    }
+                }
+            }
+            else
+            {
+                (void)opts;
+                (void)full;
+                (void)L;
+                (void)p;
+            }
+        }
 
         // The second input's value type against the rule's second-input kind.
         template <class Rule, class Y>
@@ -377,9 +415,11 @@ XLOSS_NAMESPACE_BEGIN
 
             const shape_type sx = shape_of(x);
             const shape_type sy = shape_of(y);
-            const layout L = make_layout(base::name, full_shape<base>(sx, sy), axes, labels);
+            const shape_type full = full_shape<base>(sx, sy);
+            const layout L = make_layout(base::name, full, axes, labels);
             planned_call<T, label_type> p;
             plan_inputs<base>(x, y, L, p);
+            plan_weights<base>(opts, full, L, p);
             plan_where<base>(where, L, p);
             plan_labels<base>(y, sx, sy, L, opts, p);
             std::size_t divisor = 1;

@@ -21,6 +21,7 @@
 
 #include "../config.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -86,6 +87,14 @@ XLOSS_NAMESPACE_BEGIN
             const std::uint8_t* mask;  // element mask, or null when !Masked
             std::size_t n;
             std::size_t next = 0;  // elements from this slice to the next, 0: none to fetch
+            std::array<const T*, 2> weights{nullptr, nullptr};  // a rule's weight arrays, null: none
+
+            // The batch of weight array i at `at` (ones when not given; lanes past
+            // at.count read as 0 and are not valid).
+            batch weight(std::size_t i, position at) const
+            {
+                return weights[i] ? load_at(weights[i], at) : batch(T(1));
+            }
 
             // Calls f(x, y, valid, position) for each batch of the slice. The tail
             // is copied into a zero-padded batch so nothing is read past the end.
@@ -211,6 +220,13 @@ XLOSS_NAMESPACE_BEGIN
             batch_bool active;                 // lanes in use whose slice is selected
             const std::uint8_t* active_lanes;  // the same, one byte per lane
             bool padded;  // W lanes may be read and written even when count < W (staged tiles)
+            std::array<const T*, 2> weights{nullptr, nullptr};  // a rule's weight arrays, null: none
+
+            // The batch of weight array i at `at` (ones when not given).
+            batch weight(std::size_t i, position at) const
+            {
+                return weights[i] ? load_at(weights[i], at) : batch(T(1));
+            }
 
             template <class F>
             void for_each(F&& f) const

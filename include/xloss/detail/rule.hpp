@@ -116,6 +116,29 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // A rule may declare per-element weight arrays among its options
+        // (SPEC 0.2: std::optional<xt::xarray<double>>, broadcast to the first
+        // input's full shape):
+        //
+        //   static std::array<const std::optional<xt::xarray<double>>*, 2>
+        //   weight_arrays(const options&);
+        //
+        // Each given one is planned like the second input and read in the kernel
+        // through lanes.weight(i, at) (a batch of ones when not given). Rules
+        // that declare none get no weight planning or staging.
+        template <class Rule, class = void>
+        struct has_weight_arrays : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct has_weight_arrays<
+            Rule,
+            std::void_t<decltype(Rule::weight_arrays(std::declval<const typename Rule::options&>()))>>
+            : std::true_type
+        {
+        };
+
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).
         template <class Rule, class V>

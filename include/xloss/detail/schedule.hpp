@@ -29,6 +29,7 @@
 
 #include "lanes.hpp"
 #include "plan.hpp"
+#include "rule.hpp"
 #include "simd.hpp"
 
 XLOSS_NAMESPACE_BEGIN
@@ -57,7 +58,15 @@ XLOSS_NAMESPACE_BEGIN
             const T* upstream = nullptr;               // per slice
             T* value = nullptr;                        // per slice
             std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout; null: not wanted
+            std::array<const T*, 2> weight{nullptr, nullptr};  // the rule's weight arrays, planned; null: none
         };
+
+        // Weight arrays at `offset` from their origin (null stays null).
+        template <class T>
+        std::array<const T*, 2> weights_at(const std::array<const T*, 2>& w, std::size_t offset)
+        {
+            return {w[0] ? w[0] + offset : nullptr, w[1] ? w[1] + offset : nullptr};
+        }
 
         // Bytes of one staging tile (one input's W-or-more slices): a quarter of a
         // typical L2, since a tile is read three times. Slices too long for W of
@@ -111,7 +120,8 @@ XLOSS_NAMESPACE_BEGIN
                     continue;
                 }
                 const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
-                row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next};
+                row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next,
+                                           weights_at(d.weight, base)};
                 group<T> grp;
                 grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
                 grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
@@ -136,7 +146,8 @@ XLOSS_NAMESPACE_BEGIN
                                      std::size_t count,
                                      std::size_t s0,
                                      bool padded,
-                                     const Options& opts)
+                                     const Options& opts,
+                                     std::array<const T*, 2> weight = {nullptr, nullptr})
         {
             constexpr std::size_t W = simd::width<T>;
             count = std::min(count, W);
@@ -162,7 +173,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
             const auto active = simd::load_mask<T>(selected);
-            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded};
+            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded, weight};
             const auto v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts),
                                         simd::batch<T>(T(0)));
             alignas(64) T values[W];
@@ -246,6 +257,21 @@ XLOSS_NAMESPACE_BEGIN
             const bool same_inputs = d.x == d.y;
             std::vector<T> tx(n * width), ty(same_inputs ? 0 : n * width);
             std::vector<std::uint8_t> tm(Masked ? n * width : 0);
+            // The rule's weight arrays, staged like the inputs (only for rules
+            // that declare them).
+            std::array<std::vector<T>, 2> tw;
+            std::array<const T*, 2> tile_weight{nullptr, nullptr};
+            if constexpr (has_weight_arrays<Rule>::value)
+            {
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    if (d.weight[i])
+                    {
+                        tw[i].resize(n * width);
+                        tile_weight[i] = tw[i].data();
+                    }
+                }
+            }
             std::array<std::vector<T>, 2> tg;
             std::array<T*, 2> tile_grad{nullptr, nullptr};
             for (std::size_t i = 0; i < 2; ++i)
@@ -276,13 +302,25 @@ XLOSS_NAMESPACE_BEGIN
                         transfer<true>(tm.data(), d.mask + origin, n, count, width, slice_stride,
                                        element_stride);
                     }
+                    if constexpr (has_weight_arrays<Rule>::value)
+                    {
+                        for (std::size_t i = 0; i < 2; ++i)
+                        {
+                            if (d.weight[i])
+                            {
+                                transfer<true>(tw[i].data(), d.weight[i] + origin, n, count, width,
+                                               slice_stride, element_stride);
+                            }
+                        }
+                    }
                     for (std::size_t g = 0; g < count; g += W)
                     {
                         std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
                                                tile_grad[1] ? tile_grad[1] + g : nullptr};
                         run_group<Rule, Grad, Masked>(d, tx.data() + g, tile_y + g,
                                                       Masked ? tm.data() + g : nullptr, grad, n, width,
-                                                      std::min(W, count - g), s0 + g, true, opts);
+                                                      std::min(W, count - g), s0 + g, true, opts,
+                                                      weights_at(tile_weight, g));
                     }
                     if constexpr (Grad)
                     {
@@ -316,7 +354,7 @@ XLOSS_NAMESPACE_BEGIN
                                            d.grad[1] ? d.grad[1] + base : nullptr};
                     run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
                                                   grad, n, inner, std::min(W, inner - j0), o * inner + j0,
-                                                  false, opts);
+                                                  false, opts, weights_at(d.weight, base));
                 }
             }
         }
