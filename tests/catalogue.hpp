@@ -1408,10 +1408,11 @@ namespace xloss_test
                 return s.str();
             }
 
+            // Focal loss's logits and hard points (saturated logits, hard labels).
             template <class T>
             static xt::xarray<T> make_x(const shape_t& shape, unsigned seed)
             {
-                return random_normal<T>(shape, 2.0, seed);
+                return sigmoid_focal_loss_entry::make_x<T>(shape, seed);
             }
 
             // Soft labels over all of [0, 1] (the loss is smooth in them).
@@ -1421,7 +1422,6 @@ namespace xloss_test
                 return random_uniform<T>(shape, 0.0, 1.0, seed);
             }
 
-            // Saturated logits up to +-40 (one in 2) and hard labels 0 and 1 (one in 3 each).
             template <class T, class X, class Y>
             static void make_hard(X& x, Y& y, std::size_t slice_size, unsigned seed)
             {
