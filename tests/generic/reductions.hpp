@@ -6,6 +6,7 @@
 // gives 0 and a zero gradient; vjp takes a scalar cotangent only.
 #include <cstddef>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -79,6 +80,19 @@ namespace
         return count;
     }
 
+    // A random [B, C] mask whose row `empty` selects nothing, and D, its rows
+    // with a selected element.
+    std::pair<xt::xarray<bool>, std::size_t> mask_with_empty_row(const shape_t& shape,
+                                                                 double p,
+                                                                 unsigned seed,
+                                                                 std::size_t empty)
+    {
+        xt::xarray<bool> m = random_mask(shape, p, seed);
+        xt::view(m, empty, xt::all()) = false;
+        const std::size_t D = rows_with_selected(m);
+        return {std::move(m), D};
+    }
+
     template <class T>
     double total(const xt::xarray<T>& values)
     {
@@ -101,9 +115,7 @@ TEMPLATE_LIST_TEST_CASE("xloss::sum and xloss::mean: the slices' sum, divided by
     using mean_of = reduced_calls<E, true>;
     INFO(E::name);
     const shape_t shape{7, 9};
-    xt::xarray<bool> m = random_mask(shape, 0.5, 91);
-    xt::view(m, 3, xt::all()) = false;  // a row with nothing selected
-    const std::size_t D = rows_with_selected(m);
+    const auto [m, D] = mask_with_empty_row(shape, 0.5, 91, 3);
     REQUIRE(D == 6);
     const xt::xarray<bool> rows = {true, false, true, true, false, true, true};  // batch rank: 5 rows
     const auto in = make_inputs<E, T>(shape, {1}, 90, &m);
@@ -139,9 +151,7 @@ TEMPLATE_LIST_TEST_CASE("xloss::mean and xloss::sum: the gradient is the loss's 
     using mean_of = reduced_calls<E, true>;
     INFO(E::name);
     const shape_t shape{6, 8};
-    xt::xarray<bool> m = random_mask(shape, 0.6, 95);
-    xt::view(m, 1, xt::all()) = false;
-    const std::size_t D = rows_with_selected(m);
+    const auto [m, D] = mask_with_empty_row(shape, 0.6, 95, 1);
     const auto in = make_inputs<E, T>(shape, {1}, 94, &m);
     const auto& x = in.x;
     const auto& y = in.y;
