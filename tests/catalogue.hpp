@@ -1365,22 +1365,24 @@ namespace xloss_test
                 return {options{}, w, pw, both};
             }
 
-            // Named values as one-value weight arrays (what reaches the weight
-            // stream from the fuzzer): alpha is the weights ([1]), gamma the
-            // pos_weight (0-d); a missing or non-finite value gives none.
+            // Named values as 0-d weight arrays (what reaches the weight stream
+            // from the fuzzer): alpha is the weights, gamma the pos_weight; a
+            // missing or non-finite value gives none. 0-d, because the fuzzer's
+            // inputs may be 0-d too, and a [1] array does not broadcast to
+            // shape [] (the library rightly refuses it; the fuzzer found it).
             static options options_from(const option_values& v)
             {
-                const auto array_of = [&](const char* key, bool zero_d) -> std::optional<xt::xarray<double>>
+                const auto array_of = [&](const char* key) -> std::optional<xt::xarray<double>>
                 {
                     if (!v.count(key) || !v.at(key) || !std::isfinite(*v.at(key)))
                     {
                         return std::nullopt;
                     }
-                    return zero_d ? xt::xarray<double>(*v.at(key)) : xt::xarray<double>{*v.at(key)};
+                    return xt::xarray<double>(*v.at(key));
                 };
                 options o;
-                o.weights = array_of("alpha", false);
-                o.pos_weight = array_of("gamma", true);
+                o.weights = array_of("alpha");
+                o.pos_weight = array_of("gamma");
                 return o;
             }
 
