@@ -55,10 +55,11 @@ VARIANT_ORDER = [
     "naive_xtensor",
     "torch",
     "value_and_grad",
+    "mean_value_and_grad",
     "loss_then_grad",
     "torch_fwd_bwd",
 ]
-LOSS_ORDER = ["ce_int", "ce_prob", "kl", "kl_convex", "cosine", "focal", "kl_log_targets", "poly"]
+LOSS_ORDER = ["ce_int", "ce_opts", "ce_prob", "kl", "kl_convex", "cosine", "focal", "kl_log_targets", "poly"]
 
 # Targets from the issue.
 LONG_ROW_BOUND = 1.6      # long rows and NCHW: within 1.6x of the bound
@@ -70,6 +71,8 @@ VS_NAIVE = 10.0
 FUSED_VS_TORCH = 3.0
 FUSED_VS_SEPARATE = 0.6
 TINY_NS = 1000.0
+OPTIONS_VS_PLAIN = 1.15   # ce_int with smoothing + class weights + z-loss, against plain ce_int
+MEAN_VS_PER_SLICE = 1.05  # xloss::mean's value_and_grad against the per-slice one
 SHORT_ROW_MAX = 32        # innermost-axis slices of at most this many elements are "short rows"
 
 
@@ -296,7 +299,8 @@ class Report:
 
         def order(key):
             loss, shape, axis = key
-            grad = any(v in cases[key] for v in ("value_and_grad", "loss_then_grad", "torch_fwd_bwd"))
+            grad = any(v in cases[key] for v in ("value_and_grad", "loss_then_grad", "torch_fwd_bwd")) \
+                and key[0] != "ce_opts"
             return (grad, LOSS_ORDER.index(loss) if loss in LOSS_ORDER else 99, len(shape_key(shape)),
                     -slice_length(shape, axis), shape_key(shape))
 
@@ -315,10 +319,12 @@ class Report:
                     vs_naive = ns["naive_xtensor"] / t if "naive_xtensor" in ns and t else None
                     if variant != "xloss" and "xloss" in ns:
                         ratio = t / ns["xloss"]
-                elif variant in ("value_and_grad", "loss_then_grad"):
+                elif variant in ("value_and_grad", "loss_then_grad", "mean_value_and_grad"):
                     vs_torch = ns["torch_fwd_bwd"] / t if "torch_fwd_bwd" in ns and t else None
                     if variant == "value_and_grad" and "loss_then_grad" in ns:
                         ratio = t / ns["loss_then_grad"]
+                    if variant == "mean_value_and_grad" and "value_and_grad" in ns:
+                        ratio = t / ns["value_and_grad"]
                 self.derived[key + (variant,)] = {"ns": t, "x_bound": xb, "vs_torch": vs_torch,
                                                   "vs_naive": vs_naive, "ratio": ratio,
                                                   "call_ns": to_ns(row, "cpu_time")}
@@ -372,6 +378,19 @@ class Report:
         check("value_and_grad <= %gx of loss then grad" % FUSED_VS_SEPARATE,
               [(label(k), d[k]["ratio"]) for k in d if k[3] == "value_and_grad"],
               lambda v: v <= FUSED_VS_SEPARATE, "max")
+        def plain_ratio(k):
+            plain = ("ce_int",) + k[1:3] + ("xloss",)
+            return d[k]["ns"] / d[plain]["ns"] if plain in d and d[k]["ns"] and d[plain]["ns"] else None
+
+        check("ce_int with label smoothing + class weights + z-loss <= %gx plain ce_int" % OPTIONS_VS_PLAIN,
+              [(label(k), plain_ratio(k)) for k in d if k[0] == "ce_opts" and k[3] == "xloss"],
+              lambda v: v <= OPTIONS_VS_PLAIN, "max")
+        check("xloss::mean value_and_grad <= %gx per-slice value_and_grad" % MEAN_VS_PER_SLICE,
+              [(label(k), d[k]["ratio"]) for k in d if k[3] == "mean_value_and_grad"],
+              lambda v: v <= MEAN_VS_PER_SLICE, "max")
+        check("xloss::mean value_and_grad >= %gx faster than libtorch forward+backward" % FUSED_VS_TORCH,
+              [(label(k), d[k]["vs_torch"]) for k in d if k[3] == "mean_value_and_grad"],
+              lambda v: v >= FUSED_VS_TORCH, "min")
         tiny = [k for k in d if k[1] == "32x10"]
         for k in sorted(tiny, key=lambda k: VARIANT_ORDER.index(k[3]) if k[3] in VARIANT_ORDER else 99):
             line = "- tiny %s %s: %.0f ns per call" % (k[0], k[3], d[k]["call_ns"])

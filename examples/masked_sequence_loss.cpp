@@ -1,13 +1,17 @@
 // Masked sequence loss: next-token cross entropy on [batch, time, vocab]
-// logits whose sequences have different lengths. A [batch, time] padding mask
-// (the batch rank, so it masks whole positions) keeps padding out of the loss,
-// the mean runs over real tokens only (sum / count), and its gradient comes
-// from xloss::vjp with the upstream gradient 1 / count.
+// logits whose sequences have different lengths, as PyTorch users write it:
+// padding carries the label -100 and cross_entropy_options::ignore_index =
+// -100 drops those positions; label smoothing 0.1; the mean over the real
+// tokens is xloss::mean, whose value and gradient come from one fused pass
+// (value_and_grad), without a hand-built mask, count or 1 / count upstream.
 //
-// Checks: the mean and the gradient against a direct computation; padded
-// positions get exactly 0 gradient; overwriting the logits at padded positions
-// (with garbage, then NaN) changes neither the loss nor the gradient, bit for
-// bit. Exits non-zero otherwise.
+// Checks: the mean and the gradient against a direct long-double computation
+// (smoothing over the vocabulary, divided by the number of real tokens); the
+// same call with a [batch, time] `where` mask of the real positions instead
+// of ignore_index gives the same bits; padded positions get exactly 0
+// gradient; overwriting the logits at padded positions (with garbage, then
+// NaN) changes neither the loss nor the gradient, bit for bit. Exits non-zero
+// otherwise.
 
 #include <cmath>
 #include <cstddef>
@@ -16,6 +20,7 @@
 #include <random>
 
 #include <xloss/xloss.hpp>
+#include <xtensor/xoperation.hpp>
 #include <xtensor/xtensor.hpp>
 
 namespace
@@ -57,9 +62,9 @@ int main()
         for (std::size_t t = 0; t < max_len; ++t)
         {
             real(b, t) = t < length[b];
-            // Padding carries the usual -1 label: its slice is masked out, so
-            // xloss never reads it and does not throw out_of_range.
-            labels(b, t) = real(b, t) ? token(rng) : -1;
+            // Padding carries PyTorch's -100: ignore_index drops its slice,
+            // so xloss never range-checks it.
+            labels(b, t) = real(b, t) ? token(rng) : -100;
             for (std::size_t v = 0; v < vocab; ++v)
             {
                 logits(b, t, v) = normal(rng);
@@ -67,18 +72,19 @@ int main()
         }
     }
 
-    using xloss::softmax_cross_entropy_with_integer_labels;
-    const auto per_token = softmax_cross_entropy_with_integer_labels(logits, labels, -1, real);  // [batch,
-                                                                                                 // time]
+    constexpr double eps = 0.1;
+    xloss::cross_entropy_options options;
+    options.ignore_index = -100;
+    options.label_smoothing = eps;
+    const auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+    // One pass: the 0-d mean over the real tokens and d(mean)/d(logits).
+    const auto [value, dlogits] = xloss::value_and_grad(mean_ce, logits, labels, -1, options);
+    const double mean = value();
     const double count = static_cast<double>(xt::sum(real)());
-    const double mean = xt::sum(per_token)() / count;
-    // d(mean)/d(logits) = vjp with the upstream gradient 1/count on every token.
-    const auto dlogits = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, logits, labels,
-                                    -1, real);
 
     std::printf("tokens per sequence: %zu %zu %zu (%g real of %zu positions)\n", length[0], length[1],
                 length[2], count, batch * max_len);
-    std::printf("mean loss over real tokens: %.8f\n", mean);
+    std::printf("mean loss over real tokens (label smoothing %g): %.8f\n", eps, mean);
 
     int failures = 0;
     auto expect = [&](bool ok, const char* what)
@@ -102,7 +108,6 @@ int main()
                 {
                     padded_zero = padded_zero && dlogits(b, t, v) == 0.0 && !std::signbit(dlogits(b, t, v));
                 }
-                padded_zero = padded_zero && per_token(b, t) == 0.0;
                 continue;
             }
             long double m = logits(b, t, 0);
@@ -115,11 +120,20 @@ int main()
             {
                 z += std::exp(logits(b, t, v) - m);
             }
-            sum += m + std::log(z) - logits(b, t, static_cast<std::size_t>(labels(b, t)));
+            // (1 - eps) (lse - x_label) + eps / V S(lse - x_v); its gradient
+            // softmax - (1 - eps) one_hot - eps / V.
+            const long double lse = m + std::log(z);
+            long double smooth = 0;
+            for (std::size_t v = 0; v < vocab; ++v)
+            {
+                smooth += lse - logits(b, t, v);
+            }
+            sum += (1 - eps) * (lse - logits(b, t, static_cast<std::size_t>(labels(b, t)))) + eps / vocab * smooth;
             for (std::size_t v = 0; v < vocab; ++v)
             {
                 const long double p = std::exp(logits(b, t, v) - m) / z;
-                const long double want = (p - (static_cast<int>(v) == labels(b, t) ? 1 : 0)) / count;
+                const long double target = (static_cast<int>(v) == labels(b, t) ? 1 - eps : 0) + eps / vocab;
+                const long double want = (p - target) / count;
                 max_grad_error = std::max(max_grad_error,
                                           static_cast<double>(std::abs(dlogits(b, t, v) - want)));
             }
@@ -128,8 +142,16 @@ int main()
     const double want_mean = static_cast<double>(sum / count);
     std::printf("direct computation:         %.8f\n", want_mean);
     expect(std::abs(mean - want_mean) <= 1e-12, "mean matches the direct computation");
-    expect(max_grad_error <= 1e-14, "gradient matches (softmax - one_hot) / count");
-    expect(padded_zero, "padded positions: loss 0 and gradient exactly +0");
+    expect(max_grad_error <= 1e-14, "gradient matches (softmax - target) / count");
+    expect(padded_zero, "padded positions: gradient exactly +0");
+
+    // ignore_index is the [batch, time] mask of the real positions, bit for bit.
+    xloss::cross_entropy_options smoothing_only;
+    smoothing_only.label_smoothing = eps;
+    const xt::xtensor<int, 2> kept_labels = xt::where(real, labels, 0);
+    const auto masked = xloss::value_and_grad(mean_ce, logits, kept_labels, -1, real, smoothing_only);
+    expect(identical(masked.value, value) && identical(masked.grad, dlogits),
+           "ignore_index = the where mask of the real positions");
 
     // Whatever sits at padded positions must not leak into the loss or the
     // gradient: first garbage, then NaN (the mask is applied before exp/log).
@@ -146,10 +168,8 @@ int main()
                 }
             }
         }
-        const auto l2 = softmax_cross_entropy_with_integer_labels(poisoned, labels, -1, real);
-        const auto d2 = xloss::vjp(softmax_cross_entropy_with_integer_labels, 1.0 / count, poisoned, labels,
-                                   -1, real);
-        expect(identical(l2, per_token) && identical(d2, dlogits),
+        const auto again = xloss::value_and_grad(mean_ce, poisoned, labels, -1, options);
+        expect(identical(again.value, value) && identical(again.grad, dlogits),
                std::isnan(poison) ? "NaN logits at padding change nothing"
                                   : "1e30 logits at padding change nothing");
     }

@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "backend.hpp"
@@ -178,7 +180,7 @@ void poison(const reads_t& read, inputs<T, Label>& in)
     }
 }
 
-// Labels the library does not check set to 0 (on an empty class axis it
+// Labels the library does not check (but ignored ones) set to 0 (on an empty class axis it
 // checks every label a batch-rank mask keeps, although no element is
 // selected), and upstream values of slices with nothing selected (only where
 // vjp is not to fail).
@@ -189,7 +191,8 @@ void clear_empty_slices(const case_t& c, const model_t& m, bool vjp_ok, inputs<T
     for (std::size_t s = 0; s < m.slices; ++s)
     {
         const auto idx = unflatten(m.batch, s);
-        if (c.integer_labels && m.label_checked[s])
+        // An ignored label is kept: it decides that its slice takes no part.
+        if (c.integer_labels && (m.label_checked[s] || (!m.ignored.empty() && m.ignored[s])))
         {
             label_read[broadcast_index(c.y_shape, idx)] = 1;
         }
@@ -276,6 +279,38 @@ void run_failing(const case_t& c, const model_t& m, const inputs<T, Label>& raw)
     expect_errors(r, !c.integer_labels, m.error, m.vjp_error);
 }
 
+// The slices whose label is the loss's ignored one (ignore_index) leave the
+// call as a batch-rank mask would take them out: nothing selected, the label
+// not checked. Compared as numbers: an unsigned label is never negative.
+template <class Entry, class Label>
+void drop_ignored_slices(const case_t& c, model_t& m, const xt::xarray<Label>& labels)
+{
+    const std::optional<long long> ignored = Entry::ignored_label(options_of<Entry>(c));
+    if (!ignored)
+    {
+        return;
+    }
+    m.ignored.assign(m.slices, 0);
+    for (std::size_t s = 0; s < m.slices; ++s)
+    {
+        const Label label = labels.flat(broadcast_index(c.y_shape, unflatten(m.batch, s)));
+        const bool same = std::is_signed_v<Label> ? static_cast<long long>(label) == *ignored
+                                                  : *ignored >= 0
+                                                        && static_cast<unsigned long long>(label)
+                                                               == static_cast<unsigned long long>(*ignored);
+        if (same)
+        {
+            m.ignored[s] = 1;
+            m.slice_any[s] = 0;
+            m.label_checked[s] = 0;
+            for (std::size_t k = 0; k < m.n; ++k)
+            {
+                m.selected[m.pos[s * m.n + k]] = 0;
+            }
+        }
+    }
+}
+
 template <class Entry, class T, class Label>
 void run_typed(const case_t& c, model_t m)
 {
@@ -291,6 +326,10 @@ void run_typed(const case_t& c, model_t m)
         return;  // known bug: the gradient of a broadcast input of an empty call overflows a buffer
     }
     select(c, m, raw.mask);
+    if constexpr (Entry::integer_labels)
+    {
+        drop_ignored_slices<Entry>(c, m, raw.labels);
+    }
     current.m = &m;
     const error_kind err = c.integer_labels ? label_error(m, raw.labels, c.y_shape) : error_kind::none;
     const error_kind vjp_err = vjp_error_of(m, err);

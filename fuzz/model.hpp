@@ -37,6 +37,7 @@ namespace xloss_fuzz
         std::vector<std::size_t> pos;  // pos[s * n + k]: full flat index
         std::vector<char> selected;    // per full position
         std::vector<char> slice_any;   // per slice: something selected
+        std::vector<char> ignored;     // per slice: its label is ignore_index (empty: none)
         // per slice: its integer label is range-checked (something selected;
         // on an empty class axis, every slice a batch-rank mask keeps)
         std::vector<char> label_checked;

@@ -190,6 +190,18 @@ namespace xloss_test
                 return "default options";
             }
 
+            // The weight each slice that takes part counts for in xloss::mean's D.
+            static ld mean_weight(const options&)
+            {
+                return 1;
+            }
+
+            // The label whose slices take no part (ignore_index), if any.
+            static std::optional<long long> ignored_label(const options&)
+            {
+                return std::nullopt;
+            }
+
             template <class T, class X, class Y>
             static void make_hard(X&, Y&, std::size_t, unsigned)
             {
@@ -210,6 +222,12 @@ namespace xloss_test
             {
                 ld shift, z, logz;
             };
+
+            // The one value of a 0-d weight array, 1 when none is given.
+            inline ld scalar_weight(const std::optional<xt::xarray<double>>& a)
+            {
+                return a ? static_cast<ld>(a->flat(0)) : ld(1);
+            }
 
             inline normaliser softmax_normaliser(const slice_in& in)
             {
@@ -237,11 +255,15 @@ namespace xloss_test
         {
             using options = xloss::cross_entropy_options;
 
-            // Defaults; label smoothing; z-loss; both, with full smoothing.
+            // Defaults; label smoothing; z-loss; full smoothing with z-loss; class
+            // weights (0-d, so that the slice reference takes one number: the
+            // test file checks [C] and full-shape weights against PyTorch) with
+            // both. The last case is the one the generic gradient tests use.
             static std::vector<options> option_cases()
             {
                 return {options{}, options{0.1, std::nullopt, 0, std::nullopt},
-                        options{0, std::nullopt, 0.01, std::nullopt}, options{1, std::nullopt, 0.05, std::nullopt}};
+                        options{0, std::nullopt, 0.01, std::nullopt}, options{1, std::nullopt, 0.05, std::nullopt},
+                        options{0.2, std::nullopt, 0.02, xt::xarray<double>(0.5)}};
             }
 
             static std::vector<invalid_option<options>> invalid_option_cases()
@@ -252,15 +274,48 @@ namespace xloss_test
                          "option label_smoothing = -0.1 is outside [0, 1]"},
                         {options{nan, std::nullopt, 0, std::nullopt}, "option label_smoothing = nan is outside [0, 1]"},
                         {options{0, std::nullopt, -1, std::nullopt}, "option z_loss = -1 is outside [0, inf)"},
-                        {options{0, std::nullopt, nan, std::nullopt}, "option z_loss = nan is outside [0, inf)"},
-                        {options{0, std::nullopt, 0, xt::xarray<double>{1.0}},
-                         "option class_weights is not supported yet"}};
+                        {options{0, std::nullopt, nan, std::nullopt}, "option z_loss = nan is outside [0, inf)"}};
             }
 
-            // The fuzzer's option values are for other losses: the defaults.
-            static options options_from(const option_values&)
+            // The fuzzer's named values: alpha is the label smoothing (none: 0,
+            // and with integer labels ignore_index 1), epsilon the z-loss, gamma
+            // a 0-d class weight (0 among them).
+            static options options_from(const option_values& v)
             {
-                return options{};
+                options o;
+                if (v.count("alpha") && v.at("alpha"))
+                {
+                    o.label_smoothing = *v.at("alpha");
+                }
+                else if (Self::integer_labels)
+                {
+                    o.ignore_index = 1;
+                }
+                if (v.count("epsilon") && v.at("epsilon"))
+                {
+                    o.z_loss = *v.at("epsilon");
+                }
+                if (v.count("gamma") && v.at("gamma") && std::isfinite(*v.at("gamma")))
+                {
+                    o.class_weights = xt::xarray<double>(*v.at("gamma"));
+                }
+                return o;
+            }
+
+            // The weight a slice counts for in xloss::mean (the 0-d class weight
+            // with integer labels: PyTorch's weighted mean).
+            static ld mean_weight(const options& o)
+            {
+                return Self::integer_labels ? detail::scalar_weight(o.class_weights) : ld(1);
+            }
+
+            static std::optional<long long> ignored_label(const options& o)
+            {
+                if (o.ignore_index)
+                {
+                    return static_cast<long long>(*o.ignore_index);
+                }
+                return std::nullopt;
             }
 
             static std::string describe(const options& o)
@@ -271,20 +326,26 @@ namespace xloss_test
                 {
                     s << ", ignore_index " << *o.ignore_index;
                 }
+                if (o.class_weights)
+                {
+                    s << ", class_weights " << o.class_weights->flat(0);
+                }
                 return s.str();
             }
         };
 
         namespace detail
         {
-            // The smoothing and z-loss terms of one slice and their gradients
-            // w.r.t. the logits, added to r (value and dx), from the
-            // normaliser and the label share already in r scaled by 1 - eps.
+            // The options' terms of one slice, on r holding the plain loss (value
+            // and gradients) of the slice: the label share scaled by 1 - eps, the
+            // smoothing term added, both times the (0-d) class weight w, then the
+            // z-loss and its gradient w.r.t. the logits.
             template <class T>
-            void add_smoothing_and_z(const slice_in& in, const normaliser& nz,
-                                     const xloss::cross_entropy_options& o, slice_result& r)
+            void add_options(const slice_in& in, const normaliser& nz, const xloss::cross_entropy_options& o,
+                             slice_result& r)
             {
                 const ld eps = o.label_smoothing, zl = o.z_loss, g = in.g, ag = budget_of(g);
+                const ld w = scalar_weight(o.class_weights), aw = std::fabs(w);
                 std::size_t K = 0;
                 ld sum_shifted = 0, abs_shifted = 0;
                 for (std::size_t k = 0; k < in.x.size(); ++k)
@@ -299,19 +360,27 @@ namespace xloss_test
                 const ld lse = nz.shift + nz.logz;
                 const ld smooth = eps * (nz.logz - sum_shifted / static_cast<ld>(K));
                 const ld z = zl * lse * lse;
-                r.value.value = (eps == 1 ? 0 : (1 - eps) * r.value.value) + smooth + z;
-                r.value.scale = (1 - eps) * r.value.scale + eps * (std::fabs(nz.logz) + abs_shifted / K + 1)
+                const ld label_part = eps == 1 ? 0 : (1 - eps) * r.value.value;  // 0, even where it is inf
+                r.value.value = (w == 0 ? 0 : w * (label_part + smooth)) + z;
+                r.value.scale = aw * ((1 - eps) * r.value.scale + eps * (std::fabs(nz.logz) + abs_shifted / K + 1))
                                 + zl * (std::fabs(lse) + 1) * (std::fabs(lse) + 1);
                 for (std::size_t k = 0; k < in.x.size(); ++k)
                 {
                     if (in.sel[k])
                     {
                         const ld p = std::exp(in.x[k] - nz.shift) / nz.z;
-                        r.dx[k].value = (1 - eps) * r.dx[k].value + g * (eps * (p - 1 / static_cast<ld>(K)) + 2 * zl * lse * p);
-                        r.dx[k].scale += ag * (eps + 2 * zl * (std::fabs(lse) + 1));
-                        r.dy[k].value = eps == 1 ? 0 : (1 - eps) * r.dy[k].value;  // 0, even where -log p is inf
+                        r.dx[k].value = w * ((1 - eps) * r.dx[k].value + g * eps * (p - 1 / static_cast<ld>(K)))
+                                        + g * 2 * zl * lse * p;
+                        r.dx[k].scale = aw * (r.dx[k].scale + ag * eps) + ag * 2 * zl * (std::fabs(lse) + 1);
+                        r.dy[k].value = eps == 1 || w == 0 ? 0 : w * (1 - eps) * r.dy[k].value;
+                        r.dy[k].scale *= aw;
                     }
                 }
+            }
+
+            inline bool any_option(const xloss::cross_entropy_options& o)
+            {
+                return o.label_smoothing != 0 || o.z_loss != 0 || o.class_weights;
             }
         }
 
@@ -381,9 +450,9 @@ namespace xloss_test
                         r.dy[k] = {g * (logz - d), ag * (std::fabs(logz) + std::fabs(d) + 1), 0};
                     }
                 }
-                if (o.label_smoothing != 0 || o.z_loss != 0)
+                if (detail::any_option(o))
                 {
-                    detail::add_smoothing_and_z<T>(in, detail::normaliser{shift, z, logz}, o, r);
+                    detail::add_options<T>(in, detail::normaliser{shift, z, logz}, o, r);
                 }
                 return r;
             }
@@ -452,9 +521,9 @@ namespace xloss_test
                         r.dx[k] = {g * (p - onehot), ag * (p + 1), ag * tiny<T>()};
                     }
                 }
-                if (o.label_smoothing != 0 || o.z_loss != 0)
+                if (detail::any_option(o))
                 {
-                    detail::add_smoothing_and_z<T>(in, detail::normaliser{shift, z, logz}, o, r);
+                    detail::add_options<T>(in, detail::normaliser{shift, z, logz}, o, r);
                 }
                 return r;
             }
@@ -863,7 +932,8 @@ namespace xloss_test
                         options{std::nullopt, 0.5},
                         options{0.75, 0.0},
                         options{0.75, 1.0},
-                        options{std::nullopt, 3.0}};
+                        options{std::nullopt, 3.0},
+                        options{std::nullopt, 2.0, xt::xarray<double>(0.25)}};
             }
 
             // alpha outside [0, 1] or NaN; gamma negative, NaN or infinite; both
@@ -879,7 +949,11 @@ namespace xloss_test
                         {options{0.25, nan}, "option gamma = nan is outside [0, inf)"},
                         {options{std::nullopt, std::numeric_limits<double>::infinity()},
                          "option gamma = inf is outside [0, inf)"},
-                        {options{1.5, -1.0}, "option alpha = 1.5 is outside [0, 1]"}};
+                        {options{1.5, -1.0}, "option alpha = 1.5 is outside [0, 1]"},
+                        {options{std::nullopt, 2.0, xt::xarray<double>{0.25, 1.5}},
+                         "option class_alpha = 1.5 is outside [0, 1]"},
+                        {options{0.25, 2.0, xt::xarray<double>(0.25)},
+                         "options alpha and class_alpha are both given (class_alpha replaces alpha: give one)"}};
             }
 
             static options options_from(const option_values& v)
@@ -909,6 +983,10 @@ namespace xloss_test
                     s << "none";
                 }
                 s << ", gamma " << o.gamma;
+                if (o.class_alpha)
+                {
+                    s << ", class_alpha " << o.class_alpha->flat(0);
+                }
                 return s.str();
             }
 
@@ -952,8 +1030,9 @@ namespace xloss_test
                 {
                     if (in.sel[k])
                     {
-                        detail::focal_element<T>(in.x[k], in.y[k], o.alpha, o.gamma, in.g, r.value, r.dx[k],
-                                                 r.dy[k]);
+                        // class_alpha is 0-d in the catalogue: the alpha of every element.
+                        const auto alpha = o.class_alpha ? std::optional<double>(o.class_alpha->flat(0)) : o.alpha;
+                        detail::focal_element<T>(in.x[k], in.y[k], alpha, o.gamma, in.g, r.value, r.dx[k], r.dy[k]);
                     }
                 }
                 return r;
@@ -1336,12 +1415,6 @@ namespace xloss_test
                 const ld s1 = std::fabs(pw) * mlp + mlq + std::fabs(x);
                 dx = {g * w * d0, ag * std::fabs(w) * s0, ag * tiny<T>()};
                 dy = {g * w * d1, ag * std::fabs(w) * s1, ag * tiny<T>()};
-            }
-
-            // The one value of a 0-d weight array, 1 when none is given.
-            inline ld scalar_weight(const std::optional<xt::xarray<double>>& a)
-            {
-                return a ? static_cast<ld>(a->flat(0)) : ld(1);
             }
         }
 

@@ -584,3 +584,92 @@ TEMPLATE_TEST_CASE("sigmoid_focal_loss: a label outside [0, 1] gives NaN on ever
         CHECK(std::isnan(xloss::sigmoid_focal_loss(x, y, -1, xloss::focal_options{std::nullopt, 0.5})(1)));
     }
 }
+
+// ---------------------------------------------------------------------------
+// class_alpha: per-class alpha (SPEC 0.2), against torchvision's formula in
+// torch (tests/reference/generate_focal_alpha.py), and its properties.
+
+namespace
+{
+    struct focal_alpha_case
+    {
+        const char* name;
+        double gamma;
+        std::vector<double> alpha, x, labels, value, dx, dlabels;
+    };
+
+    const std::vector<focal_alpha_case> focal_alpha_torch_cases = {
+#include "reference/focal_alpha_torch.inc"
+    };
+
+    template <class T>
+    void check_near(const xt::xarray<T>& actual, const std::vector<double>& expected)
+    {
+        REQUIRE(actual.size() == expected.size());
+        const double rel = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+        const double abs = std::is_same_v<T, float> ? 1e-6 : 1e-14;
+        for (std::size_t i = 0; i < expected.size(); ++i)
+        {
+            CAPTURE(i, actual.flat(i), expected[i]);
+            CHECK(close(static_cast<double>(actual.flat(i)), expected[i], rel, abs));
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("sigmoid_focal_loss: class_alpha matches torchvision's formula with a per-class alpha",
+                   "[focal][options][reference]", float, double)
+{
+    using T = TestType;
+    REQUIRE(focal_alpha_torch_cases.size() == 6);
+    for (const auto& c : focal_alpha_torch_cases)
+    {
+        INFO(c.name << " labels, gamma " << c.gamma);
+        const std::size_t C = c.alpha.size(), B = c.x.size() / C;
+        const xt::xarray<T> x = xt::cast<T>(xt::xarray<double>(xt::adapt(c.x, shape_t{B, C})));
+        const xt::xarray<T> l = xt::cast<T>(xt::xarray<double>(xt::adapt(c.labels, shape_t{B, C})));
+        xloss::focal_options o;
+        o.gamma = c.gamma;
+        o.class_alpha = xt::xarray<double>(xt::adapt(c.alpha, shape_t{C}));
+        const auto [value, grads] = xloss::value_and_grad<0, 1>(xloss::sigmoid_focal_loss, x, l, -1, o);
+        check_near<T>(value, c.value);
+        check_near<T>(grads.first, c.dx);
+        check_near<T>(grads.second, c.dlabels);
+    }
+}
+
+TEST_CASE("sigmoid_focal_loss: class_alpha of one value is alpha; [C, 1, 1] on NCHW is the full array",
+          "[focal][options]")
+{
+    const xt::xarray<double> x = random_normal<double>({2, 3, 4, 5}, 2.0, 31);
+    const xt::xarray<double> l = random_uniform<double>({2, 3, 4, 5}, 0, 1, 32);
+    xloss::focal_options scalar, constant, per_class, full;
+    scalar.alpha = 0.3;
+    constant.class_alpha = xt::xarray<double>(0.3);
+    per_class.class_alpha = xt::xarray<double>(xt::reshape_view(xt::xarray<double>{0.1, 0.5, 0.9}, shape_t{3, 1, 1}));
+    full.class_alpha = xt::xarray<double>(xt::broadcast(*per_class.class_alpha, shape_t{2, 3, 4, 5}));
+    const auto& focal = xloss::sigmoid_focal_loss;
+    for (const int axis : {1, -1})
+    {
+        INFO("axis " << axis);
+        const auto a = xloss::value_and_grad<0, 1>(focal, x, l, axis, scalar);
+        const auto b = xloss::value_and_grad<0, 1>(focal, x, l, axis, constant);
+        check_close<double>(a.value, b.value);
+        check_close<double>(a.grad.first, b.grad.first);
+        check_close<double>(a.grad.second, b.grad.second);
+        const auto c = xloss::value_and_grad<0, 1>(focal, x, l, axis, per_class);
+        const auto d = xloss::value_and_grad<0, 1>(focal, x, l, axis, full);
+        check_close<double>(c.value, d.value);
+        check_close<double>(c.grad.first, d.grad.first);
+        check_close<double>(c.grad.second, d.grad.second);
+    }
+}
+
+TEST_CASE("sigmoid_focal_loss: class_alpha errors name the option", "[focal][options][errors]")
+{
+    const xt::xarray<double> x = xt::zeros<double>({2, 3});
+    xloss::focal_options o;
+    o.class_alpha = xt::xarray<double>{0.25, 0.5};
+    CHECK_THROWS_MATCHES(xloss::sigmoid_focal_loss(x, x, -1, o), std::invalid_argument,
+                         Catch::Message("xloss::sigmoid_focal_loss: option class_alpha of shape [2] does not "
+                                        "broadcast to the input shape [2, 3]"));
+}

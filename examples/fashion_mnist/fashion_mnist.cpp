@@ -114,18 +114,6 @@ namespace fashion_mnist
         }
     }
 
-    // (1 - eps) on the true class and eps / classes spread over all of them.
-    Matrix smoothed_targets(const Labels& labels, float eps)
-    {
-        Matrix targets = xt::full_like(Matrix::from_shape({labels.size(), num_classes}),
-                                       eps / static_cast<float>(num_classes));
-        for (std::size_t i = 0; i < labels.size(); ++i)
-        {
-            targets(i, static_cast<std::size_t>(labels(i))) += 1.0f - eps;
-        }
-        return targets;
-    }
-
     struct Evaluation
     {
         double loss;      // mean plain cross-entropy, also when training smooths labels
@@ -222,37 +210,20 @@ namespace fashion_mnist
         }
 
         // The mean loss of the batch; leaves dL/dlogits in `dlogits`.
-        // xloss's losses are per example ([B]); the batch loss is their mean,
-        // so the upstream gradient handed to vjp is 1/B for every example.
-        // vjp returns only the gradient, so the value for the log is a second
-        // call, cheap next to the model's matrix products.
-        template <class Loss, class Targets>
-        static double mean_loss_and_grad(const Loss& loss,
-                                         const Matrix& logits,
-                                         const Targets& targets,
-                                         Matrix& dlogits)
-        {
-            const float upstream = 1.0f / static_cast<float>(logits.shape()[0]);
-            dlogits = xloss::vjp(loss, upstream, logits, targets);
-            return xt::mean(loss(logits, targets))();
-        }
-
+        // The batch loss is xloss::mean of the per-example cross entropy, with
+        // integer labels and (--label-smoothing) the smoothing in the same
+        // kernel pass: no smoothed [B, 10] target matrix. One fused pass gives
+        // the value and writes d(mean)/d(logits) into m_dlogits, which keeps
+        // its memory from step to step.
         double train_step(const Matrix& images, const Labels& labels)
         {
             const Matrix logits = m_model->forward(images);
-            Matrix dlogits;
-            double loss = 0.0;
-            if (m_opt.label_smoothing > 0.0f)
-            {
-                loss = mean_loss_and_grad(xloss::softmax_cross_entropy, logits,
-                                          smoothed_targets(labels, m_opt.label_smoothing), dlogits);
-            }
-            else
-            {
-                loss = mean_loss_and_grad(xloss::softmax_cross_entropy_with_integer_labels, logits, labels,
-                                          dlogits);
-            }
-            m_model->backward(dlogits);
+            xloss::cross_entropy_options ce;
+            ce.label_smoothing = m_opt.label_smoothing;
+            m_dlogits.resize(logits.shape());
+            const auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+            const double loss = xloss::value_and_grad_into(m_dlogits, mean_ce, logits, labels, -1, ce)();
+            m_model->backward(m_dlogits);
             m_optimiser.step(m_model->parameters(), learning_rate());
             ++m_step;
             return loss;
@@ -292,6 +263,7 @@ namespace fashion_mnist
         Rng m_rng;
         std::unique_ptr<Model> m_model;
         Adam m_optimiser;
+        Matrix m_dlogits;  // d(loss)/d(logits), reused by every step
     };
 
     // --smoke: one MLP epoch on a small fixed subset. Checks that training
@@ -405,7 +377,7 @@ int main(int argc, char** argv)
                    "[default: 0.005 softmax, 0.001 mlp]")
         ->check(CLI::PositiveNumber);
     app.add_option("--label-smoothing", opt.label_smoothing,
-                   "Train on (1 - EPS) one-hot + EPS / 10 targets with xloss::softmax_cross_entropy")
+                   "Train with label smoothing EPS (cross_entropy_options::label_smoothing: (1 - EPS) one-hot + EPS / 10)")
         ->check(CLI::Range(0.0f, 0.99f))
         ->capture_default_str();
     app.add_option("--seed", opt.seed,

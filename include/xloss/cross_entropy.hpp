@@ -4,6 +4,8 @@
 
 #include "config.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -21,8 +23,8 @@ XLOSS_NAMESPACE_BEGIN
     /// options, plus PaLM's z-loss). Per slice, with E its selected elements,
     /// K = |E| and lse the log-sum-exp over E:
     ///
-    ///   integer labels:     (1 - eps) (lse - x_label) + eps / K S(lse - x_c) + z lse^2
-    ///   probability labels: -S(t_c log softmax_c) + z lse^2, t_c = (1 - eps) y_c + eps / K
+    ///   integer labels:     (1 - eps) w_label (lse - x_label) + eps / K S(w_c (lse - x_c)) + z lse^2
+    ///   probability labels: -S(w_c t_c log softmax_c) + z lse^2, t_c = (1 - eps) y_c + eps / K
     struct cross_entropy_options
     {
         /// eps in [0, 1]: the share of the target spread evenly over the
@@ -33,8 +35,8 @@ XLOSS_NAMESPACE_BEGIN
         std::optional<std::int64_t> ignore_index;
         /// z >= 0: weight of lse^2, which keeps the log-normaliser near 0.
         double z_loss = 0;
-        /// Per-element class weights (broadcast to the logits): not supported
-        /// yet; giving them throws std::invalid_argument.
+        /// w: class weights, one per element of the logits (broadcast: [C] on
+        /// [B, C], [C, 1, 1] on NCHW with axis 1). Not differentiated.
         std::optional<xt::xarray<double>> class_weights;
     };
 
@@ -94,7 +96,8 @@ XLOSS_NAMESPACE_BEGIN
     namespace detail
     {
         // What both cross entropies check of their options; ignore_index is
-        // for integer labels only.
+        // for integer labels only. class_weights are checked against the
+        // logits' shape by the engine (a weight array, rule.hpp).
         inline void check_cross_entropy_options(const cross_entropy_options& o,
                                                 const char* function,
                                                 bool integer_labels)
@@ -107,19 +110,49 @@ XLOSS_NAMESPACE_BEGIN
                                        " needs integer labels (use a batch-rank where mask with "
                                        "probability labels)");
             }
-            if (o.class_weights)
+        }
+
+        // The class weights are both rules' weight array 0.
+        struct cross_entropy_weights
+        {
+            static constexpr std::array<const char*, 2> weight_array_names{"class_weights", ""};
+            static std::array<const std::optional<xt::xarray<double>>*, 2> weight_arrays(
+                const cross_entropy_options& o)
             {
-                throw_invalid_argument(function, "option class_weights is not supported yet");
+                return {&o.class_weights, nullptr};
             }
+        };
+
+        // The sums the options add to a slice, over its selected elements, with
+        // w the class weights (1 without): S(w) and S(w (x - shift)).
+        template <class B>
+        struct weighted_sums
+        {
+            B weight_sum;
+            B shifted_sum;
+        };
+
+        // The normaliser's extra that collects them (a zero weight adds 0, even
+        // against a -inf logit).
+        template <class Lanes, class B>
+        auto weighted_summer(const Lanes& lanes, weighted_sums<B>& sums)
+        {
+            return [&lanes, &sums](const B& x, const B&, const auto& valid, const B& shift, const B&, auto at)
+            {
+                const B zero(simd::scalar_t<B>(0));
+                const B w = lanes.weight(0, at);
+                sums.weight_sum += simd::select(valid, w, zero);
+                sums.shifted_sum += simd::select(valid && simd::not_equal(w, zero), w * (x - shift), zero);
+            };
         }
 
         // The smoothing and z-loss terms of one batch of slices, from the
-        // normaliser (lse = shift + log(sum_exp)) and S(x - shift) over the
-        // selected elements: eps (lse - S(x) / K) + z lse^2. Each term is
-        // computed only when its option is on (an infinite lse times 0 would be NaN).
+        // normaliser (lse = shift + log(sum_exp)) and the weighted sums:
+        // eps / K (S(w) lse - S(w x)) + z lse^2. Each term is computed only
+        // when its option is on (an infinite lse times 0 would be NaN).
         template <class B>
         B smoothing_and_z(const kernels::softmax_normaliser<B>& norm,
-                          const B& shifted_sum,
+                          const weighted_sums<B>& sums,
                           const cross_entropy_options& o)
         {
             using T = simd::scalar_t<B>;
@@ -127,7 +160,8 @@ XLOSS_NAMESPACE_BEGIN
             B v(T(0));
             if (o.label_smoothing != 0)
             {
-                v += B(static_cast<T>(o.label_smoothing)) * (log_z - shifted_sum / norm.selected);
+                v += B(static_cast<T>(o.label_smoothing)) * (sums.weight_sum * log_z - sums.shifted_sum)
+                     / norm.selected;
             }
             if (o.z_loss != 0)
             {
@@ -158,12 +192,13 @@ XLOSS_NAMESPACE_BEGIN
             return B(static_cast<T>(2 * o.z_loss)) * (norm.shift + simd::log(norm.sum_exp));
         }
 
+        // No option in use: the kernels of 0.1, with nothing extra in their passes.
         inline bool plain(const cross_entropy_options& o)
         {
-            return o.label_smoothing == 0 && o.z_loss == 0;
+            return o.label_smoothing == 0 && o.z_loss == 0 && !o.class_weights;
         }
 
-        struct softmax_cross_entropy_rule
+        struct softmax_cross_entropy_rule : cross_entropy_weights
         {
             static constexpr const char* name = "softmax_cross_entropy";
             using options = cross_entropy_options;
@@ -178,57 +213,60 @@ XLOSS_NAMESPACE_BEGIN
             struct statistics
             {
                 kernels::softmax_normaliser<B> norm;
-                B labelled;     // number of selected elements with a nonzero label
-                B label_sum;    // S(labels)
-                B label_dot;    // S(labels * (logits - shift))
-                B shifted_sum;  // S(logits - shift), with options only
+                B labelled;   // number of selected elements with a nonzero (weighted) label
+                B label_sum;  // S(w labels)
+                B label_dot;  // S(w labels (logits - shift))
+                weighted_sums<B> sums;  // with options only
             };
 
-            // Smoothed: also S(x - shift), for the smoothing term.
-            template <bool Smoothed, class Lanes>
+            // WithOptions: labels weighted by class, and the sums for smoothing.
+            template <bool WithOptions, class Lanes>
             static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp = nullptr)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                B labelled(T(0)), label_sum(T(0)), label_dot(T(0)), shifted_sum(T(0));
+                const B zero(T(0));
+                B labelled = zero, label_sum = zero, label_dot = zero;
+                weighted_sums<B> sums{zero, zero};
+                const auto add_weighted = weighted_summer(lanes, sums);
                 // The label sums ride along the normaliser's exp pass.
                 const auto norm = kernels::normaliser(
                     lanes,
-                    [&](const B& x, const B& y, const auto& valid, const B& shift)
+                    [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto at)
                     {
-                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
-                        const auto counts = valid && simd::not_equal(y, B(T(0)));
-                        labelled += simd::select(counts, B(T(1)), B(T(0)));
-                        label_sum += simd::select(counts, y, B(T(0)));
-                        label_dot += simd::select(counts, y * (x - shift), B(T(0)));
-                        if constexpr (Smoothed)
+                        B wy = y;
+                        if constexpr (WithOptions)
                         {
-                            shifted_sum += simd::select(valid, x - shift, B(T(0)));
+                            wy = lanes.weight(0, at) * y;
+                            add_weighted(x, y, valid, shift, e, at);
                         }
+                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
+                        const auto counts = valid && simd::not_equal(wy, zero);
+                        labelled += simd::select(counts, B(T(1)), zero);
+                        label_sum += simd::select(counts, wy, zero);
+                        label_dot += simd::select(counts, wy * (x - shift), zero);
                     },
                     keep_exp);
-                statistics<B> st{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot),
-                                 B(T(0))};
-                if constexpr (Smoothed)
+                if constexpr (WithOptions)
                 {
-                    st.shifted_sum = lanes.sum(shifted_sum);
+                    sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
                 }
-                return st;
+                return statistics<B>{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot), sums};
             }
 
-            template <bool Smoothed, class B>
+            template <bool WithOptions, class B>
             static B value_of(const statistics<B>& st, const options& o)
             {
                 using T = simd::scalar_t<B>;
                 const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
                 const B ce = simd::select(st.labelled == B(T(0)), B(T(0)), v);
-                if constexpr (!Smoothed)
+                if constexpr (!WithOptions)
                 {
                     return ce;
                 }
                 else
                 {
-                    const B total = label_share(ce, o.label_smoothing) + smoothing_and_z(st.norm, st.shifted_sum, o);
+                    const B total = label_share(ce, o.label_smoothing) + smoothing_and_z(st.norm, st.sums, o);
                     return simd::select(st.norm.selected == B(T(0)), B(T(0)), total);
                 }
             }
@@ -247,23 +285,26 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
-            // With t = (1 - eps) labels + eps / K:
-            // d/dlogits = g * ((S(t) + 2 z lse) * softmax - t); d/dlabels = g * -(1 - eps) log_softmax;
+            // With t = w ((1 - eps) labels + eps / K):
+            // d/dlogits = g * ((S(t) + 2 z lse) * softmax - t);
+            // d/dlabels = g * -(1 - eps) w log_softmax;
             // both 0 in a slice with no finite selected logit.
-            template <bool Smoothed, class Lanes, class Group>
+            template <bool WithOptions, class Lanes, class Group>
             static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 // exp(logits - shift) is left in grad[0] by the exp pass.
-                const auto st = collect<Smoothed>(lanes, grp.grad[0]);
+                const auto st = collect<WithOptions>(lanes, grp.grad[0]);
                 const B g = grp.upstream;
                 const B zero(T(0));
                 const T eps = static_cast<T>(o.label_smoothing);
-                // The uniform share of t, eps / K, and S(t) = (1 - eps) S(labels) + eps.
-                const B uniform = Smoothed ? B(eps) / st.norm.selected : zero;
-                const B target_sum = Smoothed ? label_share(st.label_sum, o.label_smoothing) + B(eps)
-                                              : st.label_sum;
+                // The uniform share of t per unit weight, eps / K, and S(t) =
+                // (1 - eps) S(w labels) + eps S(w) / K.
+                const B uniform = WithOptions ? B(eps) / st.norm.selected : zero;
+                const B target_sum = WithOptions
+                                         ? label_share(st.label_sum, o.label_smoothing) + uniform * st.sums.weight_sum
+                                         : st.label_sum;
                 const B label_scale(static_cast<T>(1 - o.label_smoothing));
                 // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
                 // log_softmax is -inf - -inf. With zero labels the value is 0 by the
@@ -271,34 +312,39 @@ XLOSS_NAMESPACE_BEGIN
                 // away per slice here rather than per element. A NaN sum has mass: the
                 // NaN must reach both gradients, whichever NaN the max pass kept.
                 const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
-                const B mass = Smoothed ? target_sum + z_slope(st.norm, o) : target_sum;
+                const B mass = WithOptions ? target_sum + z_slope(st.norm, o) : target_sum;
                 const B scale = simd::select(has_mass, g * mass / st.norm.sum_exp, zero);
                 const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at)
                     {
                         const B shifted = x - st.norm.shift;
+                        const B w = WithOptions ? lanes.weight(0, at) : B(T(1));
                         if (grp.grad[0])
                         {
                             B target = simd::select(simd::not_equal(y, zero), y, zero);
-                            if constexpr (Smoothed)
+                            if constexpr (WithOptions)
                             {
-                                target = label_scale * target + uniform;
+                                target = w * (label_scale * target + uniform);
                             }
                             const B e = lanes.load_back(grp.grad[0], at);
                             lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * target, zero));
                         }
                         if (grp.grad[1])
                         {
-                            const B d = Smoothed ? label_share(log_z - shifted, o.label_smoothing) : log_z - shifted;
+                            B d = log_z - shifted;
+                            if constexpr (WithOptions)
+                            {
+                                d = simd::select(simd::not_equal(w, zero), label_share(w * d, o.label_smoothing), zero);
+                            }
                             lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
                         }
                     });
-                return value_of<Smoothed>(st, o);
+                return value_of<WithOptions>(st, o);
             }
         };
 
-        struct softmax_cross_entropy_with_integer_labels_rule
+        struct softmax_cross_entropy_with_integer_labels_rule : cross_entropy_weights
         {
             static constexpr const char* name = "softmax_cross_entropy_with_integer_labels";
             using options = cross_entropy_options;
@@ -315,14 +361,25 @@ XLOSS_NAMESPACE_BEGIN
                 return o.ignore_index;
             }
 
-            // Each lane's logit at its label, and whether that element is selected.
+            // Per lane: the logit at its label, whether that element is selected,
+            // and its class weight (1 without).
+            template <class B>
+            struct picked
+            {
+                B logit;
+                simd::batch_bool<simd::scalar_t<B>> selected;
+                B weight;
+            };
+
             template <class Lanes, class Group>
             static auto pick(const Lanes& lanes, const Group& grp)
             {
                 using T = typename Lanes::value_type;
                 constexpr std::size_t W = simd::width<T>;
                 alignas(64) T logit[W] = {};
+                alignas(64) T weight[W];
                 alignas(64) std::uint8_t selected[W] = {};
+                std::fill(weight, weight + W, T(1));
                 for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
                 {
                     const std::ptrdiff_t label = grp.label[l];
@@ -333,25 +390,36 @@ XLOSS_NAMESPACE_BEGIN
                         const std::size_t at = lanes.offset_of(l, static_cast<std::size_t>(label));
                         logit[l] = lanes.x[at];
                         selected[l] = lanes.selected_at(at);
+                        if (lanes.weights[0])
+                        {
+                            weight[l] = lanes.weights[0][at];
+                        }
                     }
                 }
-                return std::make_pair(simd::load_aligned(+logit), simd::load_mask<T>(selected));
+                // Row lanes hold one slice in every lane: its weight scales the
+                // whole row's gradient, so every lane carries it (lanes past those
+                // in use are inactive otherwise).
+                std::fill(weight + lanes.lanes_in_use(), weight + W, weight[0]);
+                return picked<simd::batch<T>>{simd::load_aligned(+logit), simd::load_mask<T>(selected),
+                                              simd::load_aligned(+weight)};
             }
 
-            // shifted_sum: S(x - shift) over the selected elements, with options only.
-            template <bool Smoothed, class Lanes, class Group, class Norm, class B>
-            static auto value_of(const Lanes& lanes, const Group& grp, const Norm& norm, const B& shifted_sum,
-                                 const options& o)
+            // (1 - eps) w_label (lse - x_label) + smoothing and z-loss; a label
+            // of weight 0 adds 0, even on a masked-out element (+inf).
+            template <bool WithOptions, class Lanes, class Group, class Norm, class B>
+            static auto value_of(const Lanes& lanes, const Group& grp, const Norm& norm,
+                                 const weighted_sums<B>& sums, const options& o)
             {
                 using T = typename Lanes::value_type;
-                const auto [logit, selected] = pick(lanes, grp);
-                const B v = simd::log(norm.sum_exp) - (logit - norm.shift);
+                const auto label = pick(lanes, grp);
+                const B v = simd::log(norm.sum_exp) - (label.logit - norm.shift);
                 // A label on a masked-out element has probability 0.
                 const B inf(std::numeric_limits<T>::infinity());
-                B total = simd::select(selected, v, inf);
-                if constexpr (Smoothed)
+                B total = simd::select(label.selected, v, inf);
+                if constexpr (WithOptions)
                 {
-                    total = label_share(total, o.label_smoothing) + smoothing_and_z(norm, shifted_sum, o);
+                    total = simd::select(label.weight == B(T(0)), B(T(0)), label.weight * total);
+                    total = label_share(total, o.label_smoothing) + smoothing_and_z(norm, sums, o);
                 }
                 return simd::select(norm.selected == B(T(0)), B(T(0)), total);
             }
@@ -367,53 +435,50 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     using B = typename Lanes::batch;
                     using T = typename Lanes::value_type;
+                    weighted_sums<B> sums{B(T(0)), B(T(0))};
                     if (plain(o))
                     {
-                        return value_of<false>(lanes, grp, kernels::normaliser(lanes), B(T(0)), o);
+                        return value_of<false>(lanes, grp, kernels::normaliser(lanes), sums, o);
                     }
-                    B shifted_sum(T(0));
-                    const auto norm = kernels::normaliser(lanes, shifted_summer(shifted_sum));
-                    return value_of<true>(lanes, grp, norm, lanes.sum(shifted_sum), o);
+                    const auto norm = kernels::normaliser(lanes, weighted_summer(lanes, sums));
+                    sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
+                    return value_of<true>(lanes, grp, norm, sums, o);
                 }
             }
 
-            // The normaliser's extra: S(x - shift) over the selected elements.
-            template <class B>
-            static auto shifted_summer(B& sum)
-            {
-                return [&sum](const B& x, const B&, const auto& valid, const B& shift)
-                { sum += simd::select(valid, x - shift, B(simd::scalar_t<B>(0))); };
-            }
-
-            // d/dlogits = g * ((1 + 2 z lse) softmax - (1 - eps) one_hot(label) - eps / K).
-            template <bool Smoothed, class Lanes, class Group>
+            // d/dlogits = g * (((1 - eps) w_label + eps S(w) / K + 2 z lse) softmax
+            //                  - (1 - eps) w_label one_hot(label) - eps w / K).
+            template <bool WithOptions, class Lanes, class Group>
             static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 T* grad = grp.grad[0];
                 // The exp pass leaves exp(logits - shift) in grad; scale it.
-                B shifted_sum(T(0));
-                const auto norm = Smoothed ? kernels::normaliser(lanes, shifted_summer(shifted_sum), grad)
-                                           : kernels::normaliser(lanes, kernels::no_extra{}, grad);
-                shifted_sum = lanes.sum(shifted_sum);
-                const B scale = Smoothed ? grp.upstream * (B(T(1)) + z_slope(norm, o)) / norm.sum_exp
-                                         : grp.upstream / norm.sum_exp;
-                const B uniform = Smoothed ? grp.upstream * B(static_cast<T>(o.label_smoothing)) / norm.selected
-                                           : B(T(0));
+                weighted_sums<B> sums{B(T(0)), B(T(0))};
+                const auto norm = WithOptions ? kernels::normaliser(lanes, weighted_summer(lanes, sums), grad)
+                                              : kernels::normaliser(lanes, kernels::no_extra{}, grad);
+                sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
+                const T eps = static_cast<T>(o.label_smoothing);
+                const B label_weight = WithOptions ? pick(lanes, grp).weight : B(T(1));
+                const B uniform = WithOptions ? grp.upstream * B(eps) / norm.selected : B(T(0));
+                const B mass = WithOptions ? label_share(label_weight, o.label_smoothing)
+                                                 + B(eps) * sums.weight_sum / norm.selected + z_slope(norm, o)
+                                           : B(T(1));
+                const B scale = grp.upstream * mass / norm.sum_exp;
                 lanes.for_each(
                     [&](const B&, const B&, const auto& valid, auto at)
                     {
                         B d = scale * lanes.load_back(grad, at);
-                        if constexpr (Smoothed)
+                        if constexpr (WithOptions)
                         {
-                            d -= uniform;
+                            d -= uniform * lanes.weight(0, at);
                         }
                         lanes.store(grad, at, simd::select(valid, d, B(T(0))));
                     });
-                alignas(64) T upstream[simd::width<T>];
-                simd::store_aligned(upstream, grp.upstream);
-                const T label_scale = Smoothed ? static_cast<T>(1 - o.label_smoothing) : T(1);
+                // The label's own term, (1 - eps) w_label, per lane.
+                alignas(64) T label_term[simd::width<T>];
+                simd::store_aligned(label_term, grp.upstream * label_share(label_weight, o.label_smoothing));
                 for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
                 {
                     const std::ptrdiff_t label = grp.label[l];
@@ -422,11 +487,11 @@ XLOSS_NAMESPACE_BEGIN
                         const std::size_t at = lanes.offset_of(l, static_cast<std::size_t>(label));
                         if (lanes.selected_at(at) && lanes.lane_active(l))
                         {
-                            grad[at] -= Smoothed ? label_scale * upstream[l] : upstream[l];
+                            grad[at] -= label_term[l];
                         }
                     }
                 }
-                return value_of<Smoothed>(lanes, grp, norm, shifted_sum, o);
+                return value_of<WithOptions>(lanes, grp, norm, sums, o);
             }
         };
     }

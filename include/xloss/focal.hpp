@@ -4,7 +4,10 @@
 
 #include "config.hpp"
 
+#include <array>
 #include <optional>
+
+#include <xtensor/xarray.hpp>
 
 #include "axes.hpp"
 #include "detail/call.hpp"
@@ -18,6 +21,11 @@ XLOSS_NAMESPACE_BEGIN
         std::optional<double> alpha;
         /// Focusing parameter (>= 0); 0 gives sigmoid binary cross entropy.
         double gamma = 2;
+        /// Per-element alpha in [0, 1] (broadcast to the logits: [C] gives
+        /// each class its own), weighting as alpha does; none: alpha decides.
+        /// Giving both throws std::invalid_argument. (Initialised, so that
+        /// focal_options{alpha, gamma} stays free of missing-initializer warnings.)
+        std::optional<xt::xarray<double>> class_alpha = std::nullopt;
     };
 
     namespace detail
@@ -30,14 +38,16 @@ XLOSS_NAMESPACE_BEGIN
     ///   p = sigmoid(x), ce = -l log p - (1 - l) log(1 - p)
     ///   p_t = p l + (1 - p)(1 - l)
     ///   focal = ce (1 - p_t)^gamma  [* (alpha l + (1 - alpha)(1 - l)) with alpha]
+    ///   (with class_alpha, alpha is its element at each position)
     ///   loss = S(focal)
     ///
     /// - logits: floating expression; labels: floating expression in [0, 1]
     ///   (hard or soft), broadcastable with it.
     /// - axis (default -1): unlike Optax, the loss reduces over `axis`;
     ///   xloss::no_axes gives Optax's elementwise output (masked elements 0).
-    /// - options: xloss::focal_options{alpha, gamma}; alpha outside [0, 1],
-    ///   or a gamma that is negative, NaN or infinite, throws
+    /// - options: xloss::focal_options{alpha, gamma, class_alpha}; alpha (or
+    ///   an element of class_alpha) outside [0, 1], a gamma that is negative,
+    ///   NaN or infinite, or both alpha and class_alpha, throws
     ///   std::invalid_argument naming the option and its value.
     /// - result: xt::xarray of the common floating type, batch shape.
     ///
@@ -63,12 +73,32 @@ XLOSS_NAMESPACE_BEGIN
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
 
-            // alpha in [0, 1] when given; gamma finite and >= 0.
+            // class_alpha is weight array 0 (rule.hpp).
+            static constexpr std::array<const char*, 2> weight_array_names{"class_alpha", ""};
+            static std::array<const std::optional<xt::xarray<double>>*, 2> weight_arrays(const options& opts)
+            {
+                return {&opts.class_alpha, nullptr};
+            }
+
+            // alpha (or each element of class_alpha) in [0, 1], not both; gamma
+            // finite and >= 0.
             static void check_options(const options& opts, const char* function)
             {
                 if (opts.alpha)
                 {
                     check_option_in(function, "alpha", *opts.alpha, 0, 1);
+                }
+                if (opts.class_alpha)
+                {
+                    if (opts.alpha)
+                    {
+                        throw_invalid_argument(function, "options alpha and class_alpha are both given "
+                                                         "(class_alpha replaces alpha: give one)");
+                    }
+                    for (const double a : *opts.class_alpha)
+                    {
+                        check_option_in(function, "class_alpha", a, 0, 1);
+                    }
                 }
                 check_option_in(function, "gamma", opts.gamma, 0);
             }
@@ -102,8 +132,9 @@ XLOSS_NAMESPACE_BEGIN
                 using T = typename Lanes::value_type;
                 const B zero(T(0)), one(T(1));
                 const B gamma(static_cast<T>(opts.gamma));
-                const bool weighted = opts.alpha.has_value();
-                const B alpha(static_cast<T>(opts.alpha.value_or(0)));
+                const bool per_element = opts.class_alpha.has_value();
+                const bool weighted = opts.alpha.has_value() || per_element;
+                const B scalar_alpha(static_cast<T>(opts.alpha.value_or(0)));
                 B total = zero;
                 lanes.for_each(
                     [&](const B& x, const B& l, const auto& valid, auto at)
@@ -127,6 +158,7 @@ XLOSS_NAMESPACE_BEGIN
                                                                l * minus_log_p + (one - l) * minus_log_q));
                         const B u = p * (one - l) + q * l;  // 1 - p_t
                         const B u_gamma = power(u, gamma, opts.gamma);
+                        const B alpha = per_element ? lanes.weight(0, at) : scalar_alpha;
                         const B w = weighted ? alpha * l + (one - alpha) * (one - l) : one;
                         total += simd::select(valid, w * ce * u_gamma, zero);
                         if constexpr (Grad)

@@ -86,7 +86,7 @@ XLOSS_NAMESPACE_BEGIN
                 B labelled = zero, label_sum = zero, label_dot = zero, label_exp = zero;
                 const auto norm = kernels::normaliser(
                     lanes,
-                    [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e)
+                    [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto)
                     {
                         // Zero labels are skipped before the product: 0 * -inf would be NaN.
                         const auto counts = valid && simd::not_equal(y, zero);

@@ -130,11 +130,13 @@ TEMPLATE_LIST_TEST_CASE("xloss::sum and xloss::mean: the slices' sum, divided by
         REQUIRE(s.dimension() == 0);
         REQUIRE(a.dimension() == 0);
         CHECK(close(s(), total(per_slice), tolerance<T>::rel, tolerance<T>::abs));
-        CHECK(close(a(), total(per_slice) / D, tolerance<T>::rel, tolerance<T>::abs));
+        // each slice counts for its weight (1, or a class weight: PyTorch's weighted mean)
+        const double w = static_cast<double>(E::mean_weight(o));
+        CHECK(close(a(), total(per_slice) / (w * D), tolerance<T>::rel, tolerance<T>::abs));
         // without a mask every row takes part; a batch-rank mask counts its rows
-        CHECK(close(mean_of::call(o, x, y)(), total(xt::xarray<T>(E::call(o, x, y))) / 7, tolerance<T>::rel,
-                    tolerance<T>::abs));
-        CHECK(close(mean_of::call(o, x, y, -1, rows)(), total(xt::xarray<T>(E::call(o, x, y, -1, rows))) / 5,
+        CHECK(close(mean_of::call(o, x, y)(), total(xt::xarray<T>(E::call(o, x, y))) / (w * 7),
+                    tolerance<T>::rel, tolerance<T>::abs));
+        CHECK(close(mean_of::call(o, x, y, -1, rows)(), total(xt::xarray<T>(E::call(o, x, y, -1, rows))) / (w * 5),
                     tolerance<T>::rel, tolerance<T>::abs));
         // value_and_grad's value is the call's
         check_equal(mean_of::value_and_grad(o, x, y, -1, m).value, a);
@@ -156,7 +158,7 @@ TEMPLATE_LIST_TEST_CASE("xloss::mean and xloss::sum: the gradient is the loss's 
     const auto& x = in.x;
     const auto& y = in.y;
     const auto o = E::option_cases().back();
-    const xt::xarray<T> per_row = xt::ones<T>(shape_t{6}) / static_cast<T>(D);
+    const xt::xarray<T> per_row = xt::ones<T>(shape_t{6}) / static_cast<T>(E::mean_weight(o) * D);
     const xt::xarray<T> d_mean = mean_of::grad(o, x, y, -1, m);
     check_close<T>(d_mean, xt::xarray<T>(E::vjp(o, per_row, x, y, -1, m)));
     check_close<T>(sum_of::grad(o, x, y, -1, m), xt::xarray<T>(E::grad(o, x, y, -1, m)));

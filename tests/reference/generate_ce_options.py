@@ -4,11 +4,12 @@
     /usr/bin/python3 tests/reference/generate_ce_options.py > tests/reference/ce_options_torch.inc
 
 torch.nn.functional.cross_entropy in float64 (label_smoothing, ignore_index,
-integer and probability targets, reduction none / sum / mean) plus PaLM's
+weight, integer and probability targets, reduction none / sum / mean) plus PaLM's
 z-loss z * logsumexp^2 added on the slices that take part; gradients by
 autograd of sum(loss) (none), the sum, or the mean. Fixed seed; the output
 is deterministic. Each case is one C++ initializer:
-{name, kind, eps, z, ignore, reduction, logits, labels, value, grad}.
+{name, kind, eps, z, ignore, reduction, weight, logits, labels, value, grad}
+(weight {} when none).
 """
 
 import torch
@@ -22,9 +23,9 @@ def fmt(t):
     return "{" + ", ".join(repr(float(v)) for v in t.flatten().tolist()) + "}"
 
 
-def case(name, kind, eps, z, ignore, reduction, x, labels):
+def case(name, kind, eps, z, ignore, reduction, x, labels, weight=None):
     x = x.clone().requires_grad_(True)
-    kw = dict(label_smoothing=eps, reduction="none")
+    kw = dict(label_smoothing=eps, reduction="none", weight=weight)
     if ignore is not None:
         kw["ignore_index"] = ignore
     per = F.cross_entropy(x, labels, **kw)
@@ -35,18 +36,28 @@ def case(name, kind, eps, z, ignore, reduction, x, labels):
     elif reduction == "sum":
         value = total = per.sum()
     else:
-        if kind == "int" and ignore is not None:
-            # torch's mean over the slices that take part; 0/0 is NaN in torch,
-            # 0 in xloss (tested as such).
-            n = int(takes_part.sum())
-            value = total = per.sum() / n if n else per.sum() * 0
+        # torch's own mean (the z-loss, which torch lacks, is added to its
+        # per-slice values first, so the mean is taken here with torch's
+        # divisor): the slices that take part, or with integer labels and a
+        # weight the sum of their labels' weights. 0/0 is NaN in torch, 0 in
+        # xloss (tested as such). The divisor is checked against torch's own
+        # reduction='mean' where there is no z-loss.
+        if kind == "int":
+            w = weight if weight is not None else torch.ones(C, dtype=torch.float64)
+            safe = torch.where(takes_part, labels, torch.zeros_like(labels))
+            n = float((w[safe] * takes_part).sum())
         else:
-            value = total = per.mean()
+            n = float(B)
+        value = total = per.sum() / n if n else per.sum() * 0
+        if z == 0 and n:
+            kw["reduction"] = "mean"
+            assert torch.allclose(value, F.cross_entropy(x, labels, **kw), rtol=1e-14, atol=0)
     total.backward()
     ign = "std::nullopt" if ignore is None else str(ignore)
     lab = fmt(labels) if kind == "prob" else "{" + ", ".join(str(int(v)) for v in labels.tolist()) + "}"
-    print('    {"%s", %s, %r, %r, %s, "%s", %s, %s, %s, %s},' % (
-        name, "true" if kind == "int" else "false", eps, z, ign, reduction, fmt(x.detach()), lab,
+    wt = "{}" if weight is None else fmt(weight)
+    print('    {"%s", %s, %r, %r, %s, "%s", %s, %s, %s, %s, %s},' % (
+        name, "true" if kind == "int" else "false", eps, z, ign, reduction, wt, fmt(x.detach()), lab,
         fmt(value.detach()), fmt(x.grad)))
 
 
@@ -64,3 +75,15 @@ for red in ("none", "sum", "mean"):
             case("int ignore class 2", "int", eps, z, 2, red, x, labels)
             case("prob", "prob", eps, z, None, red, x, probs)
     case("int all ignored", "int", 0.1, 1e-2, -100, red, x, all_ignored)
+# Class weights (drawn after everything above, so those cases keep their values).
+weight = torch.rand(C, dtype=torch.float64) * 2 + 0.1
+zero_class = weight.clone()
+zero_class[2] = 0
+for red in ("none", "sum", "mean"):
+    for eps in (0.0, 0.1, 1.0):
+        for z in (0.0, 1e-2):
+            case("int weight", "int", eps, z, None, red, x, labels, weight)
+            case("int weight ignore -100", "int", eps, z, -100, red, x, ignored, weight)
+            case("prob weight", "prob", eps, z, None, red, x, probs, weight)
+    case("int weight, class 2 weighs 0", "int", 0.1, 0.0, None, red, x, labels, zero_class)
+    case("int weight all ignored", "int", 0.1, 1e-2, -100, red, x, all_ignored, weight)

@@ -70,6 +70,17 @@ XLOSS_NAMESPACE_BEGIN
             std::array<planned_buffer<T>, 2> weights;
         };
 
+        // The full shape with every axis that is not reduced set to 1.
+        inline shape_type class_shape(const layout& L)
+        {
+            shape_type s(L.full.size(), 1);
+            for (const std::size_t a : L.reduced)
+            {
+                s[a] = L.full[a];
+            }
+            return s;
+        }
+
         // The rule's weight arrays (rule.hpp), when it declares them: each given
         // one must broadcast to the full shape, and is planned like an input.
         template <class Rule, class T, class Label>
@@ -93,7 +104,11 @@ XLOSS_NAMESPACE_BEGIN
                                                    " of shape ", show(sw),
                                                    " does not broadcast to the input shape ", show(full));
                         }
-                        p.weights[i] = plan_buffer<T>(**w, L.full, L.perm);
+                        // A weight that varies along the reduced axes only (a [C] on
+                        // [B, C], [C, 1, 1] on NCHW axis 1) is kept as its n values.
+                        const shape_type by_class = class_shape(L);
+                        p.d.weight_by_class[i] = broadcasts_to(sw, by_class) && !runs_on_columns<T>(L);
+                        p.weights[i] = plan_buffer<T>(**w, p.d.weight_by_class[i] ? by_class : L.full, L.perm);
                         p.d.weight[i] = p.weights[i].data;
                     }
                 }
@@ -318,27 +333,47 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
-        // The number of slices that take part in xloss::mean: those with a
-        // selected element (and not masked out by a batch-rank mask).
+        // The weight of slice s's label (weight array 0 at the label): what a
+        // slice counts for in xloss::mean with integer labels and class weights.
         template <class T, class Label>
-        std::size_t slices_taking_part(const layout& L, const call_data<T, Label>& d)
+        double label_weight(const layout& L, const call_data<T, Label>& d, std::size_t s)
         {
-            std::size_t count = 0;
+            const auto k = static_cast<std::size_t>(d.labels[s]);
+            if (d.weight_by_class[0])
+            {
+                return static_cast<double>(d.weight[0][k]);
+            }
+            const std::size_t o = s / L.inner;
+            const std::size_t j = s % L.inner;
+            return static_cast<double>(d.weight[0][(o * L.n + k) * L.inner + j]);
+        }
+
+        // D of xloss::mean: the slices that take part, or with integer labels
+        // and a weight array (class_weights) the sum of their labels' weights
+        // (PyTorch's weighted mean). Labels were range-checked where they count.
+        template <class Rule, class T, class Label>
+        double mean_divisor(const layout& L, const call_data<T, Label>& d)
+        {
+            const bool weighted = takes_labels<Rule> && d.weight[0] != nullptr;
+            double total = 0;
             for (std::size_t s = 0; s < L.slices(); ++s)
             {
-                count += (!d.slice_mask || d.slice_mask[s]) && slice_has_selected(L, d.mask, s);
+                if ((!d.slice_mask || d.slice_mask[s]) && slice_has_selected(L, d.mask, s))
+                {
+                    total += weighted ? label_weight(L, d, s) : 1.0;
+                }
             }
-            return count;
+            return total;
         }
 
         // xloss::sum / xloss::mean: the divisor of the sum of the slices'
-        // values (1, or the slices taking part), known before the pass, so
-        // that the one fused pass gives each slice the upstream gradient
-        // g / divisor (g: the caller's scalar cotangent, 1 for grad).
+        // values (1, or D above), known before the pass, so that the one fused
+        // pass gives each slice the upstream gradient g / divisor (g: the
+        // caller's scalar cotangent, 1 for grad).
         template <class Rule, reduction R, class Want, class T, class Label, class Upstream>
-        std::size_t plan_reduction(const Upstream& upstream, const layout& L, planned_call<T, Label>& p)
+        double plan_reduction(const Upstream& upstream, const layout& L, planned_call<T, Label>& p)
         {
-            const std::size_t divisor = R == reduction::mean ? slices_taking_part(L, p.d) : 1;
+            const double divisor = R == reduction::mean ? mean_divisor<Rule>(L, p.d) : 1.0;
             if constexpr (Want::any)
             {
                 T g = 1;
@@ -363,7 +398,7 @@ XLOSS_NAMESPACE_BEGIN
         // The 0-d result of xloss::sum / xloss::mean: the slices' values summed
         // in double (0 when no slice takes part).
         template <class T>
-        xt::xarray<T> reduce_values(const xt::xarray<T>& values, std::size_t divisor)
+        xt::xarray<T> reduce_values(const xt::xarray<T>& values, double divisor)
         {
             double total = 0;
             for (const T v : values)
@@ -371,7 +406,7 @@ XLOSS_NAMESPACE_BEGIN
                 total += static_cast<double>(v);
             }
             xt::xarray<T> result = xt::xarray<T>::from_shape(shape_type{});
-            result() = divisor == 0 ? T(0) : static_cast<T>(total / static_cast<double>(divisor));
+            result() = divisor == 0 ? T(0) : static_cast<T>(total / divisor);
             return result;
         }
 
@@ -422,7 +457,7 @@ XLOSS_NAMESPACE_BEGIN
             plan_weights<base>(opts, full, L, p);
             plan_where<base>(where, L, p);
             plan_labels<base>(y, sx, sy, L, opts, p);
-            std::size_t divisor = 1;
+            double divisor = 1;
             if constexpr (reduce == reduction::none)
             {
                 plan_upstream<base>(upstream, L, p);

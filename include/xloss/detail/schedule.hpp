@@ -59,6 +59,9 @@ XLOSS_NAMESPACE_BEGIN
             T* value = nullptr;                        // per slice
             std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout; null: not wanted
             std::array<const T*, 2> weight{nullptr, nullptr};  // the rule's weight arrays, planned; null: none
+            // Weight i is by class: n values, element k of every slice reads the
+            // k-th (a [C] weight on [B, C]), not an array of the full shape.
+            std::array<bool, 2> weight_by_class{false, false};
         };
 
         // Weight arrays at `offset` from their origin (null stays null).
@@ -66,6 +69,19 @@ XLOSS_NAMESPACE_BEGIN
         std::array<const T*, 2> weights_at(const std::array<const T*, 2>& w, std::size_t offset)
         {
             return {w[0] ? w[0] + offset : nullptr, w[1] ? w[1] + offset : nullptr};
+        }
+
+        // The weight arrays of the slices at `offset` in planned layout: weights
+        // by class start at their origin for every slice.
+        template <class T, class Label>
+        std::array<const T*, 2> slice_weights(const call_data<T, Label>& d, std::size_t offset)
+        {
+            std::array<const T*, 2> w{};
+            for (std::size_t i = 0; i < 2; ++i)
+            {
+                w[i] = d.weight[i] && !d.weight_by_class[i] ? d.weight[i] + offset : d.weight[i];
+            }
+            return w;
         }
 
         // Bytes of one staging tile (one input's W-or-more slices): a quarter of a
@@ -121,7 +137,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
                 row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next,
-                                           weights_at(d.weight, base)};
+                                           slice_weights(d, base)};
                 group<T> grp;
                 grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
                 grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
@@ -269,6 +285,11 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         tw[i].resize(n * width);
                         tile_weight[i] = tw[i].data();
+                        if (d.weight_by_class[i])
+                        {
+                            // The same for every tile: staged once.
+                            transfer<true>(tw[i].data(), d.weight[i], n, width, width, 0, 1);
+                        }
                     }
                 }
             }
@@ -306,7 +327,7 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         for (std::size_t i = 0; i < 2; ++i)
                         {
-                            if (d.weight[i])
+                            if (d.weight[i] && !d.weight_by_class[i])
                             {
                                 transfer<true>(tw[i].data(), d.weight[i] + origin, n, count, width,
                                                slice_stride, element_stride);
@@ -354,9 +375,18 @@ XLOSS_NAMESPACE_BEGIN
                                            d.grad[1] ? d.grad[1] + base : nullptr};
                     run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
                                                   grad, n, inner, std::min(W, inner - j0), o * inner + j0,
-                                                  false, opts, weights_at(d.weight, base));
+                                                  false, opts, slice_weights(d, base));
                 }
             }
+        }
+
+        // Whether the plan runs the column kernel on the caller's layout
+        // (run_columns), where lanes read W neighbouring slices: weights by
+        // class cannot be read there.
+        template <class T>
+        bool runs_on_columns(const layout& L)
+        {
+            return L.inner != 1 && L.n * simd::width<T> * sizeof(T) > tile_budget_bytes;
         }
 
         // Picks the kernel shape for the plan.
@@ -364,7 +394,6 @@ XLOSS_NAMESPACE_BEGIN
         void dispatch(const layout& L, const call_data<T, Label>& d, const Options& opts)
         {
             constexpr std::size_t W = simd::width<T>;
-            const bool tile_fits = L.n * W * sizeof(T) <= tile_budget_bytes;
             if (L.inner == 1)
             {
                 // Rows shorter than a few batches waste most of a batch and pay a
@@ -378,7 +407,7 @@ XLOSS_NAMESPACE_BEGIN
                     run_rows<Rule, Grad, Masked>(L, d, opts);
                 }
             }
-            else if (tile_fits)
+            else if (!runs_on_columns<T>(L))
             {
                 run_tiled<Rule, Grad, Masked>(L, d, opts, L.inner, 1);
             }

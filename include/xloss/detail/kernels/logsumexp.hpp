@@ -6,7 +6,6 @@
 #include "../../config.hpp"
 
 #include <limits>
-#include <type_traits>
 
 #include "../simd.hpp"
 
@@ -35,12 +34,12 @@ XLOSS_NAMESPACE_BEGIN
         // Shifting by the max keeps exp finite for logits of any size; unselected
         // elements never reach exp. A loss that needs more sums once the shift is
         // known passes `extra`, called in the second pass as
-        // extra(x, y, valid, shift), or extra(x, y, valid, shift, e) with
-        // e = exp(x - shift) (0 where not selected) when it takes five
-        // arguments, so that the slice (and its mask) is not read a third time
-        // and exp is not computed twice. `keep_exp`, when given, receives exp(x - max) (0 where not
-        // selected) laid out like a gradient output: the gradient pass scales it
-        // rather than computing exp a second time.
+        // extra(x, y, valid, shift, e, at) with e = exp(x - shift) (0 where not
+        // selected) and `at` the batch's position (for lanes.weight), so that
+        // the slice (and its mask) is not read a third time and exp is not
+        // computed twice. `keep_exp`, when given, receives exp(x - max) (0 where
+        // not selected) laid out like a gradient output: the gradient pass scales
+        // it rather than computing exp a second time.
         template <class Lanes, class Extra = no_extra>
         auto normaliser(const Lanes& lanes,
                         Extra&& extra = {},
@@ -72,15 +71,7 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         lanes.store(keep_exp, at, e);
                     }
-                    if constexpr (std::is_invocable_v<Extra&, const B&, const B&, decltype(valid), const B&,
-                                                      const B&>)
-                    {
-                        extra(x, y, valid, shift, e);
-                    }
-                    else
-                    {
-                        extra(x, y, valid, shift);
-                    }
+                    extra(x, y, valid, shift, e, at);
                 });
             return softmax_normaliser<B>{shift, lanes.sum(sum), count};
         }
