@@ -2,8 +2,9 @@
 // (label smoothing 0.1, [C] class weights, z-loss 1e-4), family ce_opts, on
 // [4096, 1000] and NCHW [8, 21, 256, 256] with axis 1:
 //
-//   xloss                 the loss with the options (report.py compares it with
-//                         ce_int's plain xloss row of the same run: target 1.15x)
+//   xloss                 the loss with the options
+//   xloss_plain           the loss without options, same data (report.py: the
+//                         options' cost is xloss / xloss_plain, target 1.15x)
 //   torch                 libtorch F::cross_entropy(weight, label_smoothing) plus
 //                         z * logsumexp^2, one thread
 //   value_and_grad        the per-slice loss and d/dlogits, one fused pass
@@ -69,9 +70,17 @@ namespace
         return F::cross_entropy(logits, labels, opts) + z_loss * at::logsumexp(logits, axis).pow(2);
     }
 
+    // as_tensor shares the array's memory: the float weights live in a cache.
     at::Tensor torch_weight(const shape_case& c)
     {
-        return as_tensor(xt::xarray<float>(xt::cast<float>(class_weights(c))));
+        static std::map<std::size_t, xt::xarray<float>> cache;
+        const std::size_t n = c.shape[static_cast<std::size_t>(c.axis)];
+        auto it = cache.find(n);
+        if (it == cache.end())
+        {
+            it = cache.emplace(n, xt::xarray<float>(xt::cast<float>(class_weights(c)))).first;
+        }
+        return as_tensor(it->second);
     }
 #endif
 
@@ -106,6 +115,24 @@ namespace
         };
     }
 
+    // value_and_grad of `loss` with the options: one fused pass.
+    template <class Loss>
+    auto fused(const shape_case& c, const traffic& t, Loss loss)
+    {
+        return [c, t, loss](benchmark::State& st)
+        {
+            const auto& x = logits(c);
+            const auto& y = class_labels(c);
+            const auto o = options_of(c);
+            run(st, with_gradient(t),
+                [&]
+                {
+                    auto r = xloss::value_and_grad(loss, x, y, c.axis, o);
+                    return std::make_pair(std::move(r.value), std::move(r.grad));
+                });
+        };
+    }
+
     void register_shape(const shape_case& c)
     {
         const std::string family = "ce_opts";
@@ -120,34 +147,20 @@ namespace
                         const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
                         run(st, t, [&] { return loss(x, y, c.axis, o); });
                     });
+        // The plain loss in the same binary, for the options' cost on the same
+        // data (report.py: ce_opts xloss / xloss_plain).
+        add_checked(case_name(family, c, "xloss_plain"), check,
+                    [c, t](benchmark::State& st)
+                    {
+                        const auto& x = logits(c);
+                        const auto& y = class_labels(c);
+                        const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
+                        run(st, t, [&] { return loss(x, y, c.axis); });
+                    });
         add_checked(case_name(family, c, "value_and_grad"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = class_labels(c);
-                        const auto o = options_of(c);
-                        const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
-                        run(st, with_gradient(t),
-                            [&]
-                            {
-                                auto r = xloss::value_and_grad(loss, x, y, c.axis, o);
-                                return std::make_pair(std::move(r.value), std::move(r.grad));
-                            });
-                    });
+                    fused(c, t, xloss::softmax_cross_entropy_with_integer_labels));
         add_checked(case_name(family, c, "mean_value_and_grad"), check,
-                    [c, t](benchmark::State& st)
-                    {
-                        const auto& x = logits(c);
-                        const auto& y = class_labels(c);
-                        const auto o = options_of(c);
-                        const auto& loss = xloss::softmax_cross_entropy_with_integer_labels;
-                        run(st, with_gradient(t),
-                            [&]
-                            {
-                                auto r = xloss::value_and_grad(xloss::mean(loss), x, y, c.axis, o);
-                                return std::make_pair(std::move(r.value), std::move(r.grad));
-                            });
-                    });
+                    fused(c, t, xloss::mean(xloss::softmax_cross_entropy_with_integer_labels)));
 #ifdef XLOSS_BENCH_HAVE_TORCH
         add_checked(case_name(family, c, "torch"), check,
                     [c, t](benchmark::State& st)

@@ -956,6 +956,8 @@ namespace xloss_test
                          "options alpha and class_alpha are both given (class_alpha replaces alpha: give one)"}};
             }
 
+            // alpha and gamma as named; with gamma 1.5 the alpha goes to
+            // class_alpha instead (0-d), so that the fuzzer reaches both.
             static options options_from(const option_values& v)
             {
                 options o;
@@ -966,6 +968,11 @@ namespace xloss_test
                 if (v.count("gamma") && v.at("gamma"))
                 {
                     o.gamma = *v.at("gamma");
+                }
+                if (o.alpha && o.gamma == 1.5)
+                {
+                    o.class_alpha = xt::xarray<double>(*o.alpha);
+                    o.alpha.reset();
                 }
                 return o;
             }

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,22 @@ namespace xloss_test
             return actual == expected;
         }
         return std::abs(actual - expected) <= abs + rel * std::abs(expected);
+    }
+
+    // A result against the float64 values a generator in tests/reference/
+    // wrote: relative 1e-5 in float (its inputs are the values rounded),
+    // 1e-12 in double, and the absolute floor given for each.
+    template <class T, class A>
+    void check_reference(const A& actual, const std::vector<double>& expected, double abs_float, double abs_double)
+    {
+        REQUIRE(actual.size() == expected.size());
+        const double rel = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+        const double abs = std::is_same_v<T, float> ? abs_float : abs_double;
+        for (std::size_t i = 0; i < expected.size(); ++i)
+        {
+            CAPTURE(i, actual.flat(i), expected[i]);
+            CHECK(close(static_cast<double>(actual.flat(i)), expected[i], rel, abs));
+        }
     }
 
     // Elementwise comparison with the dtype's tolerance (scaled by `factor`);

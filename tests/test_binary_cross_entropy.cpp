@@ -82,14 +82,7 @@ namespace
     template <class T>
     void check_against(const xt::xarray<T>& actual, const std::vector<double>& expected)
     {
-        REQUIRE(actual.size() == expected.size());
-        const double rel = std::is_same_v<T, float> ? 1e-5 : 1e-12;
-        const double abs = std::is_same_v<T, float> ? 1e-5 : 1e-12;
-        for (std::size_t i = 0; i < expected.size(); ++i)
-        {
-            CAPTURE(i, actual.flat(i), expected[i]);
-            CHECK(close(static_cast<double>(actual.flat(i)), expected[i], rel, abs));
-        }
+        check_reference<T>(actual, expected, 1e-5, 1e-12);
     }
 
     ld softplus(ld z)

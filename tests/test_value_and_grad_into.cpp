@@ -4,8 +4,15 @@
 // over a std::vector); a buffer of another shape is refused, untouched. The
 // gradients themselves are checked by the generic tests through
 // value_and_grad; here equality with it is the whole contract, so the
-// comparisons are exact. Double only, to keep the instantiations few.
+// comparisons are exact. Double only, to keep the instantiations few. Then
+// what the direct path saves: the bytes the call allocates, counted by a
+// replacement of the global operator new (this executable only), against
+// value_and_grad's; and the buffers that must take the copying path (a dx
+// over x's own memory, a column-major dx) still get the right gradient.
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,7 +29,52 @@
 
 namespace
 {
+    std::atomic<std::size_t> allocated_bytes{0};
+}
+
+// Counts every allocation through operator new (xtensor's containers use
+// std::allocator, which comes here).
+void* operator new(std::size_t n)
+{
+    allocated_bytes += n;
+    if (void* p = std::malloc(n == 0 ? 1 : n))
+    {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+
+// GCC sees free() in a replacement operator delete and warns of a mismatch:
+// here the matching operator new is malloc().
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* p) noexcept
+{
+    std::free(p);
+}
+
+void operator delete(void* p, std::size_t) noexcept
+{
+    std::free(p);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace
+{
     using namespace xloss_test;
+
+    // Bytes allocated while f runs.
+    template <class F>
+    std::size_t bytes_allocated_by(F&& f)
+    {
+        const std::size_t before = allocated_bytes.load();
+        f();
+        return allocated_bytes.load() - before;
+    }
 
     // [B=3, T=2, V=4] logits of a padded sequence batch, its labels and the
     // [B, T] mask of real positions (row 2 has one real position; the label
@@ -104,4 +156,51 @@ TEST_CASE("value_and_grad_into refuses a buffer of another shape", "[grad][into]
     CHECK(message(flat)
           == "xloss::value_and_grad_into: the gradient buffer has shape [24] but x has shape [3, 2, 4]");
     CHECK(flat.dimension() == 1);  // not resized
+}
+
+TEST_CASE("value_and_grad_into writes a row-major buffer directly: the gradient is not allocated",
+          "[grad][into]")
+{
+    // [256, 1000] logits: a 2 MB gradient, next to a few KB of planning.
+    const xt::xtensor<double, 2> x = xt::cast<double>(xt::reshape_view(xt::arange<int>(256000) % 37, {256, 1000})) / 9.0;
+    xt::xtensor<int, 1> y = xt::xtensor<int, 1>::from_shape({256});
+    for (std::size_t i = 0; i < y.size(); ++i)
+    {
+        y(i) = static_cast<int>((i * 13) % 1000);
+    }
+    xloss::cross_entropy_options o;
+    o.label_smoothing = 0.1;
+    const auto loss = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+    const std::size_t gradient_bytes = x.size() * sizeof(double);
+    xt::xtensor<double, 2> dx = xt::zeros<double>(x.shape());
+    xloss::value_and_grad_into(dx, loss, x, y, -1, o);  // warm up
+    const auto expected = xloss::value_and_grad(loss, x, y, -1, o);
+    // The counter sees value_and_grad's gradient (so it would see ours)...
+    CHECK(bytes_allocated_by([&] { xloss::value_and_grad(loss, x, y, -1, o); }) >= gradient_bytes);
+    // ...and value_and_grad_into allocates a small fraction of it.
+    const double* buffer = dx.data();
+    const std::size_t into = bytes_allocated_by([&] { xloss::value_and_grad_into(dx, loss, x, y, -1, o); });
+    CAPTURE(into, gradient_bytes);
+    CHECK(into < gradient_bytes / 100);
+    CHECK(dx.data() == buffer);
+    check_equal(dx, expected.grad);
+}
+
+TEST_CASE("value_and_grad_into: buffers that take the copying path get the same gradient", "[grad][into]")
+{
+    constexpr auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+    const auto expected = xloss::value_and_grad(mean_ce, logits, labels, -1, real);
+    SECTION("dx is x itself: the passes must not read what they wrote")
+    {
+        xt::xtensor<double, 3> x = logits;
+        const auto value = xloss::value_and_grad_into(x, mean_ce, x, labels, -1, real);
+        check_same(x, value, expected);
+    }
+    SECTION("a column-major dx")
+    {
+        xt::xarray<double, xt::layout_type::column_major> dx = xt::zeros<double>(logits.shape());
+        const auto value = xloss::value_and_grad_into(dx, mean_ce, logits, labels, -1, real);
+        check_equal(value, expected.value);
+        check_equal(xt::xarray<double>(dx), expected.grad);
+    }
 }

@@ -132,17 +132,26 @@ XLOSS_NAMESPACE_BEGIN
             B shifted_sum;
         };
 
-        // The normaliser's extra that collects them (a zero weight adds 0, even
-        // against a -inf logit).
+        // The normaliser's extra that collects them. A zero weight adds 0, even
+        // against a -inf logit: that test is made only when the weights hold a
+        // zero (it costs a fifth of the pass on long rows).
         template <class Lanes, class B>
         auto weighted_summer(const Lanes& lanes, weighted_sums<B>& sums)
         {
-            return [&lanes, &sums](const B& x, const B&, const auto& valid, const B& shift, const B&, auto at)
+            const bool zeros = lanes.weights[0] && lanes.weight_has_zero[0];
+            return [&lanes, &sums, zeros](const B& x, const B&, const auto& valid, const B& shift, const B&, auto at)
             {
                 const B zero(simd::scalar_t<B>(0));
                 const B w = lanes.weight(0, at);
                 sums.weight_sum += simd::select(valid, w, zero);
-                sums.shifted_sum += simd::select(valid && simd::not_equal(w, zero), w * (x - shift), zero);
+                if (zeros)
+                {
+                    sums.shifted_sum += simd::select(valid && simd::not_equal(w, zero), w * (x - shift), zero);
+                }
+                else
+                {
+                    sums.shifted_sum += simd::select(valid, w * (x - shift), zero);
+                }
             };
         }
 

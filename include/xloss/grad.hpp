@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -73,6 +75,28 @@ XLOSS_NAMESPACE_BEGIN
             auto grads = pick_grads<Argnums...>(out.grad);
             return value_and_grad_result<decltype(out.value), decltype(grads)>{std::move(out.value),
                                                                                std::move(grads)};
+        }
+
+        // Whether a buffer of n values at p shares memory with expression e
+        // (which only an expression with its own data can). Compared as
+        // addresses converted to integers: they may point into different arrays.
+        template <class V, class E>
+        bool shares_memory(const V* p, std::size_t n, const E& e)
+        {
+            if constexpr (xt::has_data_interface<E>::value)
+            {
+                using W = typename E::value_type;
+                const auto a = reinterpret_cast<std::uintptr_t>(p);
+                const auto b = reinterpret_cast<std::uintptr_t>(e.data());
+                return a < b + e.storage().size() * sizeof(W) && b < a + n * sizeof(V);
+            }
+            else
+            {
+                (void)p;
+                (void)n;
+                (void)e;
+                return false;
+            }
         }
 
         template <class E, std::enable_if_t<!std::is_arithmetic_v<E>, int> = 0>
@@ -159,16 +183,18 @@ XLOSS_NAMESPACE_BEGIN
     /// returns it (a 0-d container for sum / mean). The trailing arguments
     /// are value_and_grad's (axis, where, options).
     ///
-    /// This version computes the gradient with value_and_grad and copies it
-    /// into dx, so it still allocates a gradient per call; it fixes the
-    /// interface a training loop writes against, and a later engine path
-    /// can write into dx directly without changing callers.
+    /// When dx is a row-major container or adaptor of the result's value type
+    /// and the call needs no transposition (the reduced axes are adjacent) and
+    /// x is not broadcast, the fused pass writes the gradient into dx's memory
+    /// directly: no gradient is allocated, touched twice or copied. Otherwise
+    /// (a column-major or strided dx, float dx for double results, ...) the
+    /// gradient is computed as value_and_grad computes it and copied into dx.
     ///
     /// Example: with logits x = {{0, 0}} and labels {1},
     /// value_and_grad_into(dx, mean(softmax_cross_entropy_with_integer_labels), x, labels)
     /// returns log 2 = 0.6931 and leaves dx = {{0.5, -0.5}}.
     template <class DX, class Loss, class X, class Y, class... Rest>
-    auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y, const Rest&... rest)
+    auto value_and_grad_into(DX&& dx, const Loss&, const X& x, const Y& y, const Rest&... rest)
     {
         const auto& want = x.shape();
         const auto& have = dx.shape();
@@ -179,11 +205,31 @@ XLOSS_NAMESPACE_BEGIN
             detail::throw_invalid_argument("value_and_grad_into", "the gradient buffer has shape ",
                                            detail::show(have), " but x has shape ", detail::show(want));
         }
-        auto result = value_and_grad(loss, x, y, rest...);
+        using D = std::decay_t<DX>;
+        using V = typename D::value_type;
+        using rule = typename Loss::rule;
+        if constexpr (xt::has_data_interface<D>::value && !std::is_const_v<std::remove_reference_t<DX>>)
+        {
+            V* data = dx.data() + dx.data_offset();
+            // The passes read x while they write the gradient: a dx over x's
+            // (or y's) own memory takes the copying path.
+            if (detail::is_contiguous_row_major(dx, detail::shape_of(dx))
+                && !detail::shares_memory(data, dx.size(), x) && !detail::shares_memory(data, dx.size(), y))
+            {
+                auto out = detail::call<rule>(detail::none_t{}, detail::wants_into<V>{{}, data},
+                                              x, y, rest...);
+                if (!out.grad_written_into)
+                {
+                    xt::noalias(dx) = out.grad[0];
+                }
+                return std::move(out.value);
+            }
+        }
+        auto out = detail::call<rule>(detail::none_t{}, detail::wants<true, false>{}, x, y, rest...);
         // noalias: the shapes match, so the buffer is written in place,
         // without a temporary or a resize.
-        xt::noalias(dx) = result.grad;
-        return std::move(result.value);
+        xt::noalias(dx) = out.grad[0];
+        return std::move(out.value);
     }
 
     template <class DX, class Loss, class X, class Y, class... Rest>

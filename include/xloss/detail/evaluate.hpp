@@ -10,6 +10,7 @@
 
 #include "../config.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,25 @@ XLOSS_NAMESPACE_BEGIN
         };
         using value_only = wants<false, false>;
 
+        // value_and_grad_into: d/dx (only) written straight into the caller's
+        // row-major buffer of x's shape, at `data`, when the plan lays the
+        // gradient out that way (no permutation, x not broadcast, the result's
+        // value type); otherwise it is computed as for value_and_grad.
+        template <class V>
+        struct wants_into : wants<true, false>
+        {
+            V* data;
+        };
+
+        template <class Want>
+        struct is_wants_into : std::false_type
+        {
+        };
+        template <class V>
+        struct is_wants_into<wants_into<V>> : std::true_type
+        {
+        };
+
         template <class X, class Y, bool Labels>
         struct result_value_type
         {
@@ -57,6 +77,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             xt::xarray<T> value;
             std::array<xt::xarray<T>, 2> grad;
+            bool grad_written_into = false;  // wants_into: grad[0] is in the caller's buffer, not here
         };
 
         // The planned arrays of one call (d) and the buffers that hold them.
@@ -110,6 +131,8 @@ XLOSS_NAMESPACE_BEGIN
                         p.d.weight_by_class[i] = broadcasts_to(sw, by_class) && !runs_on_columns<T>(L);
                         p.weights[i] = plan_buffer<T>(**w, p.d.weight_by_class[i] ? by_class : L.full, L.perm);
                         p.d.weight[i] = p.weights[i].data;
+                        p.d.weight_has_zero[i] = std::any_of((*w)->begin(), (*w)->end(),
+                                                             [](double v) { return static_cast<T>(v) == T(0); });
                     }
                 }
             }
@@ -388,9 +411,8 @@ XLOSS_NAMESPACE_BEGIN
                     }
                     g = static_cast<T>(*xt::xarray<T>(upstream).data());
                 }
-                const T per_slice = divisor == 0 ? T(0) : g / static_cast<T>(divisor);
-                p.upstream = plan_buffer<T>(xt::xarray<T>(per_slice), L.batch, {});
-                p.d.upstream = p.upstream.data;
+                // The same for every slice: no per-slice array.
+                p.d.upstream_all = divisor == 0 ? T(0) : g / static_cast<T>(divisor);
             }
             return divisor;
         }
@@ -410,16 +432,28 @@ XLOSS_NAMESPACE_BEGIN
             return result;
         }
 
-        // The result, and the wanted gradients in planned layout.
-        template <class Want, class T, class Label>
-        evaluation<T> allocate_outputs(const layout& L, call_data<T, Label>& d)
+        // The result, and the wanted gradients in planned layout (d/dx in the
+        // caller's buffer where wants_into allows it).
+        template <class T, class Label, class Want>
+        evaluation<T> allocate_outputs(const layout& L, const shape_type& sx, call_data<T, Label>& d, const Want& want)
         {
             evaluation<T> out;
             out.value = xt::xarray<T>::from_shape(L.batch);
             d.value = out.value.data();
+            if constexpr (is_wants_into<Want>::value)
+            {
+                if constexpr (std::is_same_v<std::remove_const_t<std::remove_pointer_t<decltype(want.data)>>, T>)
+                {
+                    if (L.perm.empty() && sx == L.full)
+                    {
+                        d.grad[0] = want.data;
+                        out.grad_written_into = true;
+                    }
+                }
+            }
             for (std::size_t i = 0; i < 2; ++i)
             {
-                if (Want::input[i])
+                if (Want::input[i] && !d.grad[i])
                 {
                     out.grad[i] = planned_output<T>(L);
                     d.grad[i] = out.grad[i].data();
@@ -437,7 +471,7 @@ XLOSS_NAMESPACE_BEGIN
                       const Where& where,
                       const typename Rule::options& opts,
                       const Upstream& upstream,
-                      Want)
+                      const Want& want)
         {
             using base = typename rule_traits<Rule>::base;
             constexpr reduction reduce = rule_traits<Rule>::reduce;
@@ -467,7 +501,7 @@ XLOSS_NAMESPACE_BEGIN
                 divisor = plan_reduction<base, reduce, Want>(upstream, L, p);
             }
 
-            evaluation<T> out = allocate_outputs<Want>(L, p.d);
+            evaluation<T> out = allocate_outputs(L, sx, p.d, want);
             run<base, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
             if constexpr (reduce != reduction::none)
             {
@@ -479,7 +513,7 @@ XLOSS_NAMESPACE_BEGIN
                 const std::array<const shape_type*, 2> input_shapes{&sx, &sy};
                 for (std::size_t i = 0; i < 2; ++i)
                 {
-                    if (Want::input[i])
+                    if (Want::input[i] && !(i == 0 && out.grad_written_into))
                     {
                         out.grad[i] = unplan(std::move(out.grad[i]), L, *input_shapes[i]);
                     }

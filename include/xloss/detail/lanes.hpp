@@ -88,6 +88,9 @@ XLOSS_NAMESPACE_BEGIN
             std::size_t n;
             std::size_t next = 0;  // elements from this slice to the next, 0: none to fetch
             std::array<const T*, 2> weights{nullptr, nullptr};  // a rule's weight arrays, null: none
+            // Whether weight array i holds a zero anywhere (a rule may then need
+            // to keep 0 * inf out of its sums; without zeros it can skip that).
+            std::array<bool, 2> weight_has_zero{true, true};
 
             // The batch of weight array i at `at` (ones when not given; lanes past
             // at.count read as 0 and are not valid).
@@ -221,6 +224,9 @@ XLOSS_NAMESPACE_BEGIN
             const std::uint8_t* active_lanes;  // the same, one byte per lane
             bool padded;  // W lanes may be read and written even when count < W (staged tiles)
             std::array<const T*, 2> weights{nullptr, nullptr};  // a rule's weight arrays, null: none
+            // Whether weight array i holds a zero anywhere (a rule may then need
+            // to keep 0 * inf out of its sums; without zeros it can skip that).
+            std::array<bool, 2> weight_has_zero{true, true};
 
             // The batch of weight array i at `at` (ones when not given).
             batch weight(std::size_t i, position at) const

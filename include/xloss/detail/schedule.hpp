@@ -55,13 +55,15 @@ XLOSS_NAMESPACE_BEGIN
             const std::uint8_t* mask = nullptr;        // per element
             const std::uint8_t* slice_mask = nullptr;  // per slice
             const Label* labels = nullptr;             // per slice
-            const T* upstream = nullptr;               // per slice
+            const T* upstream = nullptr;               // per slice; null: upstream_all for every slice
+            T upstream_all = T(1);
             T* value = nullptr;                        // per slice
             std::array<T*, 2> grad{nullptr, nullptr};  // planned full layout; null: not wanted
             std::array<const T*, 2> weight{nullptr, nullptr};  // the rule's weight arrays, planned; null: none
             // Weight i is by class: n values, element k of every slice reads the
             // k-th (a [C] weight on [B, C]), not an array of the full shape.
             std::array<bool, 2> weight_by_class{false, false};
+            std::array<bool, 2> weight_has_zero{true, true};  // weight i holds a zero (or is not scanned)
         };
 
         // Weight arrays at `offset` from their origin (null stays null).
@@ -138,9 +140,10 @@ XLOSS_NAMESPACE_BEGIN
                 const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
                 row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next,
                                            slice_weights(d, base)};
+                lanes.weight_has_zero = d.weight_has_zero;
                 group<T> grp;
                 grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
-                grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : T(1));
+                grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : d.upstream_all);
                 for (std::size_t i = 0; i < 2; ++i)
                 {
                     grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
@@ -181,6 +184,10 @@ XLOSS_NAMESPACE_BEGIN
                 std::copy(d.upstream + s0, d.upstream + s0 + count, upstream);
                 grp.upstream = simd::load(+upstream);
             }
+            else
+            {
+                grp.upstream = simd::batch<T>(d.upstream_all);
+            }
             if (d.labels)
             {
                 for (std::size_t l = 0; l < count; ++l)
@@ -190,6 +197,7 @@ XLOSS_NAMESPACE_BEGIN
             }
             const auto active = simd::load_mask<T>(selected);
             column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded, weight};
+            lanes.weight_has_zero = d.weight_has_zero;
             const auto v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts),
                                         simd::batch<T>(T(0)));
             alignas(64) T values[W];
