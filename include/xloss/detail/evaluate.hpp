@@ -378,6 +378,10 @@ XLOSS_NAMESPACE_BEGIN
         double mean_divisor(const layout& L, const call_data<T, Label>& d)
         {
             const bool weighted = takes_labels<Rule> && d.weight[0] != nullptr;
+            if (!weighted && !d.slice_mask && !d.mask)
+            {
+                return L.n > 0 ? static_cast<double>(L.slices()) : 0.0;  // every slice, without a walk
+            }
             double total = 0;
             for (std::size_t s = 0; s < L.slices(); ++s)
             {
