@@ -33,15 +33,46 @@ namespace
 }
 
 // Counts every allocation through operator new (xtensor's containers use
-// std::allocator, which comes here).
+// std::allocator, which comes here). Every form of new and delete that
+// pairs with malloc and free is replaced, so that no block allocated by one
+// (the nothrow or array forms included) is freed by another's counterpart:
+// AddressSanitizer reports such a mismatch.
+namespace
+{
+    void* counted_allocation(std::size_t n) noexcept
+    {
+        allocated_bytes += n;
+        return std::malloc(n == 0 ? 1 : n);
+    }
+
+    void* counted_or_throw(std::size_t n)
+    {
+        if (void* p = counted_allocation(n))
+        {
+            return p;
+        }
+        throw std::bad_alloc();
+    }
+}
+
 void* operator new(std::size_t n)
 {
-    allocated_bytes += n;
-    if (void* p = std::malloc(n == 0 ? 1 : n))
-    {
-        return p;
-    }
-    throw std::bad_alloc();
+    return counted_or_throw(n);
+}
+
+void* operator new[](std::size_t n)
+{
+    return counted_or_throw(n);
+}
+
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept
+{
+    return counted_allocation(n);
+}
+
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept
+{
+    return counted_allocation(n);
 }
 
 // GCC sees free() in a replacement operator delete and warns of a mismatch:
@@ -55,7 +86,27 @@ void operator delete(void* p) noexcept
     std::free(p);
 }
 
+void operator delete[](void* p) noexcept
+{
+    std::free(p);
+}
+
 void operator delete(void* p, std::size_t) noexcept
+{
+    std::free(p);
+}
+
+void operator delete[](void* p, std::size_t) noexcept
+{
+    std::free(p);
+}
+
+void operator delete(void* p, const std::nothrow_t&) noexcept
+{
+    std::free(p);
+}
+
+void operator delete[](void* p, const std::nothrow_t&) noexcept
 {
     std::free(p);
 }
