@@ -415,12 +415,11 @@ XLOSS_NAMESPACE_BEGIN
 
             // (1 - eps) w_label (lse - x_label) + smoothing and z-loss; a label
             // of weight 0 adds 0, even on a masked-out element (+inf).
-            template <bool WithOptions, class Lanes, class Group, class Norm, class B>
-            static auto value_of(const Lanes& lanes, const Group& grp, const Norm& norm,
-                                 const weighted_sums<B>& sums, const options& o)
+            template <bool WithOptions, class Norm, class B>
+            static B value_of(const picked<B>& label, const Norm& norm, const weighted_sums<B>& sums,
+                              const options& o)
             {
-                using T = typename Lanes::value_type;
-                const auto label = pick(lanes, grp);
+                using T = simd::scalar_t<B>;
                 const B v = simd::log(norm.sum_exp) - (label.logit - norm.shift);
                 // A label on a masked-out element has probability 0.
                 const B inf(std::numeric_limits<T>::infinity());
@@ -447,11 +446,11 @@ XLOSS_NAMESPACE_BEGIN
                     weighted_sums<B> sums{B(T(0)), B(T(0))};
                     if (plain(o))
                     {
-                        return value_of<false>(lanes, grp, kernels::normaliser(lanes), sums, o);
+                        return value_of<false>(pick(lanes, grp), kernels::normaliser(lanes), sums, o);
                     }
                     const auto norm = kernels::normaliser(lanes, weighted_summer(lanes, sums));
                     sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
-                    return value_of<true>(lanes, grp, norm, sums, o);
+                    return value_of<true>(pick(lanes, grp), norm, sums, o);
                 }
             }
 
@@ -469,7 +468,9 @@ XLOSS_NAMESPACE_BEGIN
                                               : kernels::normaliser(lanes, kernels::no_extra{}, grad);
                 sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
                 const T eps = static_cast<T>(o.label_smoothing);
-                const B label_weight = WithOptions ? pick(lanes, grp).weight : B(T(1));
+                // The label's logit, mask and weight, read once for the gradient and the value.
+                const auto label = pick(lanes, grp);
+                const B label_weight = WithOptions ? label.weight : B(T(1));
                 const B uniform = WithOptions ? grp.upstream * B(eps) / norm.selected : B(T(0));
                 const B mass = WithOptions ? label_share(label_weight, o.label_smoothing)
                                                  + B(eps) * sums.weight_sum / norm.selected + z_slope(norm, o)
@@ -500,7 +501,7 @@ XLOSS_NAMESPACE_BEGIN
                         }
                     }
                 }
-                return value_of<WithOptions>(lanes, grp, norm, sums, o);
+                return value_of<WithOptions>(label, norm, sums, o);
             }
         };
     }
