@@ -2,6 +2,7 @@
 // every standard shape (and cosine on [65536, 128]):
 //
 //   value_and_grad    xloss::value_and_grad: one fused pass
+//   value_and_grad_into   the same into the caller's buffers (no allocation)
 //   loss_then_grad    the loss, then xloss::grad: what a user does without it
 //   torch_fwd_bwd     libtorch forward + sum().backward(), one thread
 //
@@ -103,6 +104,22 @@ namespace
                             {
                                 auto r = xloss::value_and_grad(fn, x, y, c.axis);
                                 return std::make_pair(std::move(r.value), std::move(r.grad));
+                            });
+                    });
+        // A training step's form: the value and the gradient written into the
+        // caller's buffers, kept from call to call.
+        add_checked(case_name(loss, c, "value_and_grad_into"), check,
+                    [=](benchmark::State& st)
+                    {
+                        const auto& x = x_of(c);
+                        const auto& y = y_of(c);
+                        xt::xarray<float> dx = xt::zeros<float>(x.shape());
+                        xt::xarray<float> value = fn(x, y, c.axis);
+                        run(st, t,
+                            [&]
+                            {
+                                xloss::value_and_grad_into(value, dx, fn, x, y, c.axis);
+                                return value.data()[0];
                             });
                     });
         add_checked(case_name(loss, c, "loss_then_grad"), check,

@@ -1,7 +1,8 @@
 // value_and_grad_into: the same value and gradient as value_and_grad, for a
 // few losses and call forms (mask, axis list, mean), written into the three
 // kinds of buffer a training loop owns (xt::xtensor, xt::xarray, xt::adapt
-// over a std::vector); a buffer of another shape is refused, untouched. The
+// over a std::vector), with the value returned or written into a caller's
+// buffer; a buffer of another shape is refused, untouched. The
 // gradients themselves are checked by the generic tests through
 // value_and_grad; here equality with it is the whole contract, so the
 // comparisons are exact. Double only, to keep the instantiations few. Then
@@ -30,6 +31,7 @@
 namespace
 {
     std::atomic<std::size_t> allocated_bytes{0};
+    std::atomic<std::size_t> allocations{0};
 }
 
 // Counts every allocation through operator new (xtensor's containers use
@@ -42,6 +44,7 @@ namespace
     void* counted_allocation(std::size_t n) noexcept
     {
         allocated_bytes += n;
+        ++allocations;
         return std::malloc(n == 0 ? 1 : n);
     }
 
@@ -125,6 +128,15 @@ namespace
         const std::size_t before = allocated_bytes.load();
         f();
         return allocated_bytes.load() - before;
+    }
+
+    // Allocations made while f runs.
+    template <class F>
+    std::size_t allocations_by(F&& f)
+    {
+        const std::size_t before = allocations.load();
+        f();
+        return allocations.load() - before;
     }
 
     // [B=3, T=2, V=4] logits of a padded sequence batch, its labels and the
@@ -254,4 +266,99 @@ TEST_CASE("value_and_grad_into: buffers that take the copying path get the same 
         check_equal(value, expected.value);
         check_equal(xt::xarray<double>(dx), expected.grad);
     }
+}
+
+TEST_CASE("value_and_grad_into with a value buffer equals value_and_grad", "[grad][into]")
+{
+    constexpr auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+    const auto& ce = xloss::softmax_cross_entropy_with_integer_labels;
+    xt::xtensor<double, 3> dx = xt::zeros<double>(logits.shape());
+
+    SECTION("mean into a 0-d xt::xtensor")
+    {
+        const auto expected = xloss::value_and_grad(mean_ce, logits, labels, -1, real);
+        xt::xtensor<double, 0> value = xt::xtensor<double, 0>::from_shape({});
+        value() = -1.0;
+        xloss::value_and_grad_into(value, dx, mean_ce, logits, labels, -1, real);
+        check_same(dx, value, expected);
+    }
+    SECTION("per-slice values into a [B, T] xt::xarray, axis as a braced list")
+    {
+        const auto expected = xloss::value_and_grad(ce, logits, labels, {2}, real);
+        xt::xarray<double> value = xt::full_like(xt::xarray<double>::from_shape({3, 2}), -1.0);
+        const double* buffer = value.data();
+        xloss::value_and_grad_into(value, dx, ce, logits, labels, {2}, real);
+        check_same(dx, value, expected);
+        CHECK(value.data() == buffer);
+    }
+    SECTION("a float value buffer for double results takes the copying path")
+    {
+        const auto expected = xloss::value_and_grad(ce, logits, labels, -1, real);
+        xt::xtensor<float, 2> value = xt::zeros<float>({3, 2});
+        xloss::value_and_grad_into(value, dx, ce, logits, labels, -1, real);
+        check_equal(xt::xarray<double>(xt::cast<double>(value)), xt::xarray<double>(xt::cast<float>(expected.value)));
+        check_equal(dx, expected.grad);
+    }
+    SECTION("a value buffer of another shape is refused before any write")
+    {
+        xt::xtensor<double, 1> value = xt::full_like(xt::xtensor<double, 1>::from_shape({6}), 5.0);
+        std::string message = "no exception";
+        try
+        {
+            xloss::value_and_grad_into(value, dx, ce, logits, labels, -1, real);
+        }
+        catch (const std::invalid_argument& e)
+        {
+            message = e.what();
+        }
+        CHECK(message == "xloss::value_and_grad_into: the value buffer has shape [6] but the result has shape [3, 2]");
+        CHECK(value(0) == 5.0);
+        xt::xtensor<double, 1> not_0d = xt::zeros<double>({1});
+        CHECK_THROWS_AS(xloss::value_and_grad_into(not_0d, dx, mean_ce, logits, labels, -1, real),
+                        std::invalid_argument);
+    }
+}
+
+TEST_CASE("a training step with value_and_grad_into allocates nothing after the first call", "[grad][into]")
+{
+    // A classifier's minibatch ([64, 10]: short rows, run on the tiled kernel
+    // and its staging tiles), label smoothing, xloss::mean into a 0-d value.
+    xt::xtensor<double, 2> x = xt::xtensor<double, 2>::from_shape({64, 10});
+    xt::xtensor<int, 1> y = xt::xtensor<int, 1>::from_shape({64});
+    for (std::size_t i = 0; i < x.size(); ++i)
+    {
+        x.data()[i] = static_cast<double>((i * 7) % 11) / 4.0 - 1.0;
+    }
+    for (std::size_t i = 0; i < y.size(); ++i)
+    {
+        y(i) = static_cast<int>((i * 3) % 10);
+    }
+    xloss::cross_entropy_options o;
+    o.label_smoothing = 0.1;
+    constexpr auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
+    xt::xtensor<double, 2> dx = xt::zeros<double>(x.shape());
+    xt::xtensor<double, 0> value = xt::xtensor<double, 0>::from_shape({});
+    auto step = [&] { xloss::value_and_grad_into(value, dx, mean_ce, x, y, -1, o); };
+    step();  // the first call on this thread sizes its scratch
+    for (int i = 0; i < 3; ++i)
+    {
+        CHECK(allocations_by(step) == 0);
+    }
+    const auto expected = xloss::value_and_grad(mean_ce, x, y, -1, o);
+    check_same(dx, value, expected);
+
+    // Per-slice values with a batch-rank mask, over the middle axis of a
+    // [3, 4, 2] tensor (strided slices, tiled), into an [3, 2] value buffer.
+    const xt::xtensor<double, 3> z = xt::transpose(logits, {0, 2, 1});
+    xt::xtensor<double, 3> dz = xt::zeros<double>(z.shape());
+    xt::xtensor<double, 2> values = xt::zeros<double>({3, 2});
+    const auto& ce = xloss::softmax_cross_entropy_with_integer_labels;
+    auto strided_step = [&] { xloss::value_and_grad_into(values, dz, ce, z, labels, 1, real); };
+    strided_step();
+    CHECK(allocations_by(strided_step) == 0);
+    const auto strided_expected = xloss::value_and_grad(ce, z, labels, 1, real);
+    check_same(dz, values, strided_expected);
+
+    // The counter does count: the value-returning form allocates its result.
+    CHECK(allocations_by([&] { xloss::value_and_grad_into(dx, mean_ce, x, y, -1, o); }) > 0);
 }

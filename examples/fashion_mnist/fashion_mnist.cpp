@@ -213,8 +213,8 @@ namespace fashion_mnist
         // The batch loss is xloss::mean of the per-example cross entropy, with
         // integer labels and (--label-smoothing) the smoothing in the same
         // kernel pass: no smoothed [B, 10] target matrix. One fused pass gives
-        // the value and writes d(mean)/d(logits) into m_dlogits, which keeps
-        // its memory from step to step.
+        // the value and d(mean)/d(logits), written into m_loss and m_dlogits,
+        // which keep their memory from step to step.
         double train_step(const Matrix& images, const Labels& labels)
         {
             const Matrix logits = m_model->forward(images);
@@ -222,7 +222,8 @@ namespace fashion_mnist
             ce.label_smoothing = m_opt.label_smoothing;
             m_dlogits.resize(logits.shape());
             const auto mean_ce = xloss::mean(xloss::softmax_cross_entropy_with_integer_labels);
-            const double loss = xloss::value_and_grad_into(m_dlogits, mean_ce, logits, labels, -1, ce)();
+            xloss::value_and_grad_into(m_loss, m_dlogits, mean_ce, logits, labels, -1, ce);
+            const double loss = m_loss();
             m_model->backward(m_dlogits);
             m_optimiser.step(m_model->parameters(), learning_rate());
             ++m_step;
@@ -264,6 +265,7 @@ namespace fashion_mnist
         std::unique_ptr<Model> m_model;
         Adam m_optimiser;
         Matrix m_dlogits;  // d(loss)/d(logits), reused by every step
+        xt::xtensor<float, 0> m_loss = xt::xtensor<float, 0>::from_shape({});  // the batch's mean loss
     };
 
     // --smoke: one MLP epoch on a small fixed subset. Checks that training

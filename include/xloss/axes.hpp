@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <xtensor/xstorage.hpp>
+
 XLOSS_NAMESPACE_BEGIN
     /// Tag: reduce over no axis (the elementwise loss; masked elements give 0).
     struct no_axes_t
@@ -47,7 +49,8 @@ XLOSS_NAMESPACE_BEGIN
         struct axis_request
         {
             bool all = false;
-            std::vector<listed_axis> axes;  // as listed
+            // As listed; up to 8 without a heap allocation.
+            xt::svector<listed_axis, 8> axes;
         };
 
         template <class I>

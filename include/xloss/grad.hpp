@@ -6,6 +6,7 @@
 //   auto d  = xloss::vjp(loss, g, x, y, ...);                     // d sum(g * loss) / dx
 //   auto [value, d] = xloss::value_and_grad(loss, x, y, ...);     // one fused pass
 //   auto value = xloss::value_and_grad_into(dx, loss, x, y, ...); // d/dx written into dx
+//   xloss::value_and_grad_into(value, dx, loss, x, y, ...);       // and the value into value
 //
 // The template arguments are JAX's argnums (default 0). Every call form of
 // the loss is accepted after the inputs (axis, where, options).
@@ -171,17 +172,103 @@ XLOSS_NAMESPACE_BEGIN
         return vjp<Argnums...>(loss, g, x, y, std::vector<int>(axes), rest...);
     }
 
+    namespace detail
+    {
+        template <class L, class = void>
+        struct is_loss_impl : std::false_type
+        {
+        };
+        template <class L>
+        struct is_loss_impl<L, std::void_t<typename L::rule>> : std::true_type
+        {
+        };
+        // A loss function object (a loss, or xloss::sum / mean of one).
+        template <class L>
+        inline constexpr bool is_loss = is_loss_impl<std::decay_t<L>>::value;
+
+        // The memory of a caller's output buffer that the passes may write as
+        // they go: row-major, writable, and not over x's or y's memory (which
+        // the passes are still reading). Null otherwise.
+        template <class B, class X, class Y>
+        typename std::remove_const_t<B>::value_type* writable_data(B& b, const X& x, const Y& y)
+        {
+            if constexpr (xt::has_data_interface<std::remove_const_t<B>>::value && !std::is_const_v<B>)
+            {
+                auto* data = b.data() + b.data_offset();
+                if (is_contiguous_row_major(b, shape_of(b)) && !shares_memory(data, b.size(), x)
+                    && !shares_memory(data, b.size(), y))
+                {
+                    return data;
+                }
+            }
+            return nullptr;
+        }
+
+        // Both forms of value_and_grad_into; VB is the value buffer's type, or
+        // none_t when the value is returned.
+        template <class Loss, class VB, class DX, class X, class Y, class... Rest>
+        auto evaluate_into(VB* value, DX& dx, const X& x, const Y& y, const Rest&... rest)
+        {
+            const auto& want = x.shape();
+            const auto& have = dx.shape();
+            // Compared as sequences: x may be an xarray (dynamic shape) and dx an
+            // xtensor (std::array shape), or the other way round.
+            if (!std::equal(std::begin(have), std::end(have), std::begin(want), std::end(want)))
+            {
+                throw_invalid_argument("value_and_grad_into", "the gradient buffer has shape ", show(have),
+                                       " but x has shape ", show(want));
+            }
+            using V = typename std::remove_const_t<DX>::value_type;
+            using rule = typename Loss::rule;
+            if constexpr (std::is_same_v<VB, none_t>)
+            {
+                auto out = call<rule>(none_t{}, wants_into<V>{{}, writable_data(dx, x, y), nullptr, nullptr},
+                                      x, y, rest...);
+                if (!out.grad_written_into)
+                {
+                    xt::noalias(dx) = out.grad[0];
+                }
+                return out;
+            }
+            else
+            {
+                using VV = typename std::remove_const_t<VB>::value_type;
+                const shape_type value_shape = shape_of(*value);
+                auto out = call<rule>(none_t{},
+                                      wants_into<V, VV>{{}, writable_data(dx, x, y), writable_data(*value, x, y),
+                                                        &value_shape},
+                                      x, y, rest...);
+                if (!out.grad_written_into)
+                {
+                    xt::noalias(dx) = out.grad[0];
+                }
+                if (!out.value_written_into)
+                {
+                    // Same shape (the engine checked it), both walked in row-major
+                    // order. (Not an xtensor assignment: for a 0-d xt::xtensor,
+                    // g++ 12 warns of a null argument inside its resize.)
+                    std::copy(out.value.cbegin(), out.value.cend(), value->begin());
+                }
+                return out;
+            }
+        }
+    }
+
     /// value_and_grad with the gradient written into the caller's buffer:
     ///
     ///   auto value = xloss::value_and_grad_into(dx, LOSS, x, y, axis, where, opts);
+    ///   xloss::value_and_grad_into(value, dx, LOSS, x, y, axis, where, opts);
     ///
     /// dx: any xtensor container or xt::adapt (an rvalue adaptor too) of x's
     /// shape; it receives d sum(LOSS(x, y, ...)) / dx (for xloss::mean(LOSS),
     /// d mean / dx), masked-out elements 0. It is never resized: a shape
     /// other than x's throws std::invalid_argument naming the function and
-    /// both shapes, before any work. Returns the value, as the loss call
-    /// returns it (a 0-d container for sum / mean). The trailing arguments
-    /// are value_and_grad's (axis, where, options).
+    /// both shapes, before any work. The first form returns the value, as
+    /// the loss call returns it (a 0-d container for sum / mean); the second
+    /// writes it into `value`, a container of the result's shape (0-d for
+    /// sum / mean; another shape throws std::invalid_argument before any
+    /// result is written). The trailing arguments are value_and_grad's
+    /// (axis, where, options).
     ///
     /// When dx is a row-major container or adaptor of the result's value type
     /// and the call needs no transposition (the reduced axes are adjacent) and
@@ -189,54 +276,43 @@ XLOSS_NAMESPACE_BEGIN
     /// directly: no gradient is allocated, touched twice or copied. Otherwise
     /// (a column-major or strided dx, float dx for double results, ...) the
     /// gradient is computed as value_and_grad computes it and copied into dx.
+    /// The same holds for `value`. With both written directly, a call on
+    /// row-major containers allocates nothing once the thread has made one
+    /// such call (its scratch is kept, detail/scratch.hpp): a training step
+    /// costs no heap traffic.
     ///
     /// Example: with logits x = {{0, 0}} and labels {1},
     /// value_and_grad_into(dx, mean(softmax_cross_entropy_with_integer_labels), x, labels)
     /// returns log 2 = 0.6931 and leaves dx = {{0.5, -0.5}}.
-    template <class DX, class Loss, class X, class Y, class... Rest>
+    template <class DX, class Loss, class X, class Y, class... Rest,
+              std::enable_if_t<detail::is_loss<Loss>, int> = 0>
     auto value_and_grad_into(DX&& dx, const Loss&, const X& x, const Y& y, const Rest&... rest)
     {
-        const auto& want = x.shape();
-        const auto& have = dx.shape();
-        // Compared as sequences: x may be an xarray (dynamic shape) and dx an
-        // xtensor (std::array shape), or the other way round.
-        if (!std::equal(std::begin(have), std::end(have), std::begin(want), std::end(want)))
-        {
-            detail::throw_invalid_argument("value_and_grad_into", "the gradient buffer has shape ",
-                                           detail::show(have), " but x has shape ", detail::show(want));
-        }
-        using D = std::decay_t<DX>;
-        using V = typename D::value_type;
-        using rule = typename Loss::rule;
-        if constexpr (xt::has_data_interface<D>::value && !std::is_const_v<std::remove_reference_t<DX>>)
-        {
-            V* data = dx.data() + dx.data_offset();
-            // The passes read x while they write the gradient: a dx over x's
-            // (or y's) own memory takes the copying path.
-            if (detail::is_contiguous_row_major(dx, detail::shape_of(dx))
-                && !detail::shares_memory(data, dx.size(), x) && !detail::shares_memory(data, dx.size(), y))
-            {
-                auto out = detail::call<rule>(detail::none_t{}, detail::wants_into<V>{{}, data},
-                                              x, y, rest...);
-                if (!out.grad_written_into)
-                {
-                    xt::noalias(dx) = out.grad[0];
-                }
-                return std::move(out.value);
-            }
-        }
-        auto out = detail::call<rule>(detail::none_t{}, detail::wants<true, false>{}, x, y, rest...);
-        // noalias: the shapes match, so the buffer is written in place,
-        // without a temporary or a resize.
-        xt::noalias(dx) = out.grad[0];
-        return std::move(out.value);
+        return detail::evaluate_into<Loss>(static_cast<detail::none_t*>(nullptr), dx, x, y, rest...).value;
     }
 
-    template <class DX, class Loss, class X, class Y, class... Rest>
+    template <class DX, class Loss, class X, class Y, class... Rest,
+              std::enable_if_t<detail::is_loss<Loss>, int> = 0>
     auto value_and_grad_into(DX&& dx, const Loss& loss, const X& x, const Y& y,
                              std::initializer_list<int> axes, const Rest&... rest)
     {
         return value_and_grad_into(std::forward<DX>(dx), loss, x, y, std::vector<int>(axes), rest...);
+    }
+
+    template <class Value, class DX, class Loss, class X, class Y, class... Rest,
+              std::enable_if_t<detail::is_loss<Loss>, int> = 0>
+    void value_and_grad_into(Value&& value, DX&& dx, const Loss&, const X& x, const Y& y, const Rest&... rest)
+    {
+        detail::evaluate_into<Loss>(&value, dx, x, y, rest...);
+    }
+
+    template <class Value, class DX, class Loss, class X, class Y, class... Rest,
+              std::enable_if_t<detail::is_loss<Loss>, int> = 0>
+    void value_and_grad_into(Value&& value, DX&& dx, const Loss& loss, const X& x, const Y& y,
+                             std::initializer_list<int> axes, const Rest&... rest)
+    {
+        value_and_grad_into(std::forward<Value>(value), std::forward<DX>(dx), loss, x, y, std::vector<int>(axes),
+                            rest...);
     }
 XLOSS_NAMESPACE_END
 

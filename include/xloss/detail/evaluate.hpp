@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <xtensor/xarray.hpp>
 
@@ -24,6 +25,7 @@
 #include "plan.hpp"
 #include "rule.hpp"
 #include "schedule.hpp"
+#include "scratch.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     namespace detail
@@ -47,18 +49,24 @@ XLOSS_NAMESPACE_BEGIN
         // row-major buffer of x's shape, at `data`, when the plan lays the
         // gradient out that way (no permutation, x not broadcast, the result's
         // value type); otherwise it is computed as for value_and_grad.
-        template <class V>
+        // With a value buffer (value_shape not null), the value goes there: it
+        // must have the result's shape; written straight at `value` when that
+        // is a row-major buffer of the result's value type (not null), else
+        // returned for the caller to copy.
+        template <class V, class VV = V>
         struct wants_into : wants<true, false>
         {
             V* data;
+            VV* value;
+            const shape_type* value_shape;
         };
 
         template <class Want>
         struct is_wants_into : std::false_type
         {
         };
-        template <class V>
-        struct is_wants_into<wants_into<V>> : std::true_type
+        template <class V, class VV>
+        struct is_wants_into<wants_into<V, VV>> : std::true_type
         {
         };
 
@@ -75,9 +83,10 @@ XLOSS_NAMESPACE_BEGIN
         template <class T>
         struct evaluation
         {
-            xt::xarray<T> value;
-            std::array<xt::xarray<T>, 2> grad;
-            bool grad_written_into = false;  // wants_into: grad[0] is in the caller's buffer, not here
+            xt::xarray<T> value = no_array<T>();
+            std::array<xt::xarray<T>, 2> grad{no_array<T>(), no_array<T>()};
+            bool grad_written_into = false;   // wants_into: grad[0] is in the caller's buffer, not here
+            bool value_written_into = false;  // wants_into: so is the value
         };
 
         // The planned arrays of one call (d) and the buffers that hold them.
@@ -89,6 +98,7 @@ XLOSS_NAMESPACE_BEGIN
             planned_buffer<Label> labels;
             mask_plan masks;
             std::array<planned_buffer<T>, 2> weights;
+            std::vector<scratch_line> values_spill;  // per-slice values of a large sum / mean
         };
 
         // The full shape with every axis that is not reduced set to 1.
@@ -304,8 +314,8 @@ XLOSS_NAMESPACE_BEGIN
             {
                 keep.data()[s] = (!p.d.slice_mask || p.d.slice_mask[s]) && !is_ignored(p.d.labels[s], ignored);
             }
-            p.masks.slices.owned = std::move(keep);
-            p.masks.slices.data = p.masks.slices.owned.data();
+            p.masks.slices.owned.emplace(std::move(keep));
+            p.masks.slices.data = p.masks.slices.owned->data();
             p.d.slice_mask = p.masks.slices.data;
         }
 
@@ -424,31 +434,87 @@ XLOSS_NAMESPACE_BEGIN
         // The 0-d result of xloss::sum / xloss::mean: the slices' values summed
         // in double (0 when no slice takes part).
         template <class T>
-        xt::xarray<T> reduce_values(const xt::xarray<T>& values, double divisor)
+        T reduce_values(const T* values, std::size_t count, double divisor)
         {
             double total = 0;
-            for (const T v : values)
+            for (std::size_t s = 0; s < count; ++s)
             {
-                total += static_cast<double>(v);
+                total += static_cast<double>(values[s]);
             }
-            xt::xarray<T> result = xt::xarray<T>::from_shape(shape_type{});
-            result() = divisor == 0 ? T(0) : static_cast<T>(total / divisor);
-            return result;
+            return divisor == 0 ? T(0) : static_cast<T>(total / divisor);
         }
 
-        // The result, and the wanted gradients in planned layout (d/dx in the
-        // caller's buffer where wants_into allows it).
-        template <class T, class Label, class Want>
-        evaluation<T> allocate_outputs(const layout& L, const shape_type& sx, call_data<T, Label>& d, const Want& want)
+        // Where the kernels write the values: the caller's value buffer
+        // (value_and_grad_into with one), our scratch when they are only summed
+        // (sum / mean), else the result array.
+        template <reduction R, class T, class Label, class Want>
+        void place_values(const layout& L, planned_call<T, Label>& p, evaluation<T>& out, const Want& want)
         {
-            evaluation<T> out;
-            out.value = xt::xarray<T>::from_shape(L.batch);
-            d.value = out.value.data();
+            if constexpr (is_wants_into<Want>::value)
+            {
+                if (want.value_shape)
+                {
+                    const shape_type result = R == reduction::none ? L.batch : shape_type{};
+                    if (*want.value_shape != result)
+                    {
+                        throw_invalid_argument("value_and_grad_into", "the value buffer has shape ",
+                                               show(*want.value_shape), " but the result has shape ",
+                                               show(result));
+                    }
+                    if constexpr (std::is_same_v<std::remove_pointer_t<decltype(want.value)>, T>)
+                    {
+                        out.value_written_into = want.value != nullptr;
+                        if (R == reduction::none && want.value)
+                        {
+                            p.d.value = want.value;
+                            return;
+                        }
+                    }
+                }
+            }
+            if constexpr (R != reduction::none)
+            {
+                p.d.value = static_cast<T*>(scratch<slice_values_slot>(L.slices() * sizeof(T), p.values_spill));
+            }
+            else
+            {
+                out.value = xt::xarray<T>::from_shape(L.batch);
+                p.d.value = out.value.data();
+            }
+        }
+
+        // The 0-d value of a sum / mean, into the caller's buffer or the result.
+        template <class T, class Label, class Want>
+        void store_reduced(const layout& L, const call_data<T, Label>& d, double divisor,
+                           evaluation<T>& out, const Want& want)
+        {
+            const T total = reduce_values(d.value, L.slices(), divisor);
+            if constexpr (is_wants_into<Want>::value)
+            {
+                if constexpr (std::is_same_v<std::remove_pointer_t<decltype(want.value)>, T>)
+                {
+                    if (out.value_written_into)
+                    {
+                        *want.value = total;
+                        return;
+                    }
+                }
+            }
+            out.value = xt::xarray<T>::from_shape(shape_type{});
+            out.value() = total;
+        }
+
+        // The wanted gradients in planned layout (d/dx in the caller's buffer
+        // where wants_into allows it).
+        template <class T, class Label, class Want>
+        void place_gradients(const layout& L, const shape_type& sx, call_data<T, Label>& d,
+                             evaluation<T>& out, const Want& want)
+        {
             if constexpr (is_wants_into<Want>::value)
             {
                 if constexpr (std::is_same_v<std::remove_const_t<std::remove_pointer_t<decltype(want.data)>>, T>)
                 {
-                    if (L.perm.empty() && sx == L.full)
+                    if (want.data && L.perm.empty() && sx == L.full)
                     {
                         d.grad[0] = want.data;
                         out.grad_written_into = true;
@@ -463,7 +529,6 @@ XLOSS_NAMESPACE_BEGIN
                     d.grad[i] = out.grad[i].data();
                 }
             }
-            return out;
         }
 
         // Rule: a loss's rule, or reduced_rule<rule, sum | mean> (its kernels
@@ -505,11 +570,13 @@ XLOSS_NAMESPACE_BEGIN
                 divisor = plan_reduction<base, reduce, Want>(upstream, L, p);
             }
 
-            evaluation<T> out = allocate_outputs(L, sx, p.d, want);
+            evaluation<T> out;
+            place_values<reduce>(L, p, out, want);
+            place_gradients(L, sx, p.d, out, want);
             run<base, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
             if constexpr (reduce != reduction::none)
             {
-                out.value = reduce_values(out.value, divisor);
+                store_reduced(L, p.d, divisor, out, want);
             }
 
             if constexpr (Want::any)

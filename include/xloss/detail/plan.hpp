@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -37,7 +38,10 @@
 XLOSS_NAMESPACE_BEGIN
     namespace detail
     {
-        using shape_type = std::vector<std::size_t>;
+        // Shapes and axis lists. Up to rank 8 they live inside the object: a
+        // call's plan allocates nothing.
+        using shape_type = xt::svector<std::size_t, 8>;
+        using flags_type = xt::svector<bool, 8>;
 
         template <class E>
         shape_type shape_of(const E& e)
@@ -85,8 +89,8 @@ XLOSS_NAMESPACE_BEGIN
         struct layout
         {
             shape_type full;                   // broadcast input shape
-            std::vector<std::size_t> reduced;  // reduced axes, in slice order
-            std::vector<std::size_t> perm;     // batch axes, then reduced axes; empty: identity
+            shape_type reduced;                // reduced axes, in slice order
+            shape_type perm;                   // batch axes, then reduced axes; empty: identity
             shape_type batch;                  // result shape: full without the reduced axes
             std::size_t outer = 1;
             std::size_t n = 1;      // elements per slice
@@ -119,12 +123,12 @@ XLOSS_NAMESPACE_BEGIN
         // (in range, not repeated) and normalised to non-negative. With
         // `listed_order` they keep the order they were given in (integer labels
         // index the slice flattened in that order); otherwise ascending.
-        inline std::vector<std::size_t> reduced_axes(const char* function,
+        inline shape_type reduced_axes(const char* function,
                                                      std::size_t rank,
                                                      const axis_request& request,
                                                      bool listed_order)
         {
-            std::vector<std::size_t> reduced;
+            shape_type reduced;
             if (request.all)
             {
                 for (std::size_t a = 0; a < rank; ++a)
@@ -133,7 +137,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 return reduced;
             }
-            std::vector<bool> seen(rank, false);
+            flags_type seen(rank, false);
             for (const listed_axis& axis : request.axes)
             {
                 const char* sign = axis.negative ? "-" : "";
@@ -161,7 +165,7 @@ XLOSS_NAMESPACE_BEGIN
 
         // outer, n, inner (and perm) of L, whose full shape, reduced axes and
         // batch are set; batch_axes are the axes that are not reduced.
-        inline void lay_out_slices(layout& L, const std::vector<std::size_t>& batch_axes)
+        inline void lay_out_slices(layout& L, const shape_type& batch_axes)
         {
             const std::size_t rank = L.full.size();
             const std::size_t k = L.reduced.size();
@@ -206,12 +210,12 @@ XLOSS_NAMESPACE_BEGIN
             layout L;
             const std::size_t rank = full.size();
             L.reduced = reduced_axes(function, rank, request, listed_order);
-            std::vector<bool> is_reduced(rank, false);
+            flags_type is_reduced(rank, false);
             for (auto a : L.reduced)
             {
                 is_reduced[a] = true;
             }
-            std::vector<std::size_t> batch_axes;
+            shape_type batch_axes;
             for (std::size_t a = 0; a < rank; ++a)
             {
                 if (!is_reduced[a])
@@ -225,12 +229,21 @@ XLOSS_NAMESPACE_BEGIN
             return L;
         }
 
-        // A buffer in planned layout: either the caller's memory, or ours.
+        // An empty container of shape {0}: unlike a default-constructed
+        // xt::xarray (0-d, one element), it holds no heap memory.
+        template <class T>
+        xt::xarray<T> no_array()
+        {
+            return xt::xarray<T>::from_shape({0});
+        }
+
+        // A buffer in planned layout: either the caller's memory, or ours
+        // (constructed only when needed: an xarray is not cheap to construct).
         template <class T>
         struct planned_buffer
         {
             const T* data = nullptr;
-            xt::xarray<T> owned;
+            std::optional<xt::xarray<T>> owned;
         };
 
         // Row-major and contiguous, with the given shape (extent-1 axes may have
@@ -267,7 +280,7 @@ XLOSS_NAMESPACE_BEGIN
         template <class T, class E>
         planned_buffer<T> plan_buffer(const E& e,
                                       const shape_type& target,
-                                      const std::vector<std::size_t>& perm)
+                                      const shape_type& perm)
         {
             planned_buffer<T> b;
             using value_type = typename E::value_type;
@@ -281,14 +294,14 @@ XLOSS_NAMESPACE_BEGIN
             }
             if (perm.empty())
             {
-                b.owned = xt::broadcast(e, target);
+                b.owned.emplace(xt::broadcast(e, target));
             }
             else
             {
                 xt::xarray<T> full = xt::broadcast(e, target);
-                b.owned = xt::transpose(full, perm);
+                b.owned.emplace(xt::transpose(full, perm));
             }
-            b.data = b.owned.data();
+            b.data = b.owned->data();
             return b;
         }
 
@@ -297,13 +310,13 @@ XLOSS_NAMESPACE_BEGIN
         struct planned_mask
         {
             const std::uint8_t* data = nullptr;
-            xt::xarray<std::uint8_t> owned;
+            std::optional<xt::xarray<std::uint8_t>> owned;
         };
 
         template <class E>
         planned_mask plan_mask_buffer(const E& e,
                                       const shape_type& target,
-                                      const std::vector<std::size_t>& perm)
+                                      const shape_type& perm)
         {
             planned_mask m;
             using value_type = typename E::value_type;
@@ -323,14 +336,14 @@ XLOSS_NAMESPACE_BEGIN
             auto as_bytes = xt::cast<std::uint8_t>(xt::not_equal(e, value_type(0)));
             if (perm.empty())
             {
-                m.owned = xt::broadcast(as_bytes, target);
+                m.owned.emplace(xt::broadcast(as_bytes, target));
             }
             else
             {
                 xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
-                m.owned = xt::transpose(full, perm);
+                m.owned.emplace(xt::transpose(full, perm));
             }
-            m.data = m.owned.data();
+            m.data = m.owned->data();
             return m;
         }
 
@@ -429,9 +442,9 @@ XLOSS_NAMESPACE_BEGIN
             return out;
         }
 
-        inline std::vector<std::size_t> inverse_permutation(const std::vector<std::size_t>& perm)
+        inline shape_type inverse_permutation(const shape_type& perm)
         {
-            std::vector<std::size_t> inverse(perm.size());
+            shape_type inverse(perm.size());
             for (std::size_t a = 0; a < perm.size(); ++a)
             {
                 inverse[perm[a]] = a;
@@ -455,7 +468,7 @@ XLOSS_NAMESPACE_BEGIN
             xt::xarray<T> out = xt::zeros<T>(input_shape);
             const std::size_t rank = full.size();
             const std::size_t lead = rank - input_shape.size();
-            std::vector<std::size_t> stride(rank, 0);
+            shape_type stride(rank, 0);
             std::size_t step = 1;
             for (std::size_t a = rank; a-- > lead;)
             {
@@ -463,7 +476,7 @@ XLOSS_NAMESPACE_BEGIN
                 stride[a] = extent == 1 ? 0 : step;
                 step *= extent;
             }
-            std::vector<std::size_t> index(rank, 0);
+            shape_type index(rank, 0);
             std::size_t at = 0;
             T* const o = out.data();
             const T* const in = g.data();
@@ -491,7 +504,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             if (!L.perm.empty())
             {
-                const std::vector<std::size_t> inverse = inverse_permutation(L.perm);
+                const shape_type inverse = inverse_permutation(L.perm);
                 xt::xarray<T> unpermuted = xt::transpose(g, inverse);
                 g = std::move(unpermuted);
             }

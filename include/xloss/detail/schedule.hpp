@@ -30,6 +30,7 @@
 #include "lanes.hpp"
 #include "plan.hpp"
 #include "rule.hpp"
+#include "scratch.hpp"
 #include "simd.hpp"
 
 XLOSS_NAMESPACE_BEGIN
@@ -253,6 +254,27 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // Hands out the tiles of one scratch block in turn: `cells` elements
+        // each, every tile starting on a cache line.
+        struct tile_carver
+        {
+            std::size_t cells;
+            unsigned char* at;
+
+            std::size_t rounded(std::size_t element_bytes) const
+            {
+                constexpr std::size_t line = sizeof(scratch_line);
+                return (cells * element_bytes + line - 1) / line * line;
+            }
+            template <class U>
+            U* take()
+            {
+                U* tile = reinterpret_cast<U*>(at);
+                at += rounded(sizeof(U));
+                return tile;
+            }
+        };
+
         // Slices that are not contiguous rows run W at a time on the column
         // kernel. They are first staged, a tile of slices at a time, into small
         // contiguous buffers: strided reads straight from memory defeat the
@@ -279,39 +301,47 @@ XLOSS_NAMESPACE_BEGIN
             const std::size_t per_outer = slice_stride == 1 ? L.inner : L.outer;  // slices per contiguous run
             const std::size_t runs = slice_stride == 1 ? L.outer : 1;
             const bool same_inputs = d.x == d.y;
-            std::vector<T> tx(n * width), ty(same_inputs ? 0 : n * width);
-            std::vector<std::uint8_t> tm(Masked ? n * width : 0);
-            // The rule's weight arrays, staged like the inputs (only for rules
-            // that declare them).
-            std::array<std::vector<T>, 2> tw;
-            std::array<const T*, 2> tile_weight{nullptr, nullptr};
+            // The tiles: x (and y), the mask, the rule's weight arrays (only
+            // for rules that declare them) and the wanted gradients, each
+            // n * width, carved from the thread's scratch.
+            std::array<bool, 2> weighted{false, false};
             if constexpr (has_weight_arrays<Rule>::value)
             {
-                for (std::size_t i = 0; i < 2; ++i)
+                weighted = {d.weight[0] != nullptr, d.weight[1] != nullptr};
+            }
+            const std::size_t cells = n * width;
+            const std::size_t tiles = 1 + !same_inputs + weighted[0] + weighted[1] + (d.grad[0] != nullptr)
+                                      + (d.grad[1] != nullptr);
+            tile_carver carve{cells, nullptr};
+            std::vector<scratch_line> spill;
+            carve.at = static_cast<unsigned char*>(
+                scratch<tile_slot>(tiles * carve.rounded(sizeof(T)) + (Masked ? carve.rounded(1) : 0), spill));
+            T* const tx = carve.take<T>();
+            T* const ty = same_inputs ? nullptr : carve.take<T>();
+            const T* const tile_y = same_inputs ? tx : ty;
+            std::uint8_t* const tm = Masked ? carve.take<std::uint8_t>() : nullptr;
+            std::array<T*, 2> tw{nullptr, nullptr};
+            for (std::size_t i = 0; i < 2; ++i)
+            {
+                if (weighted[i])
                 {
-                    if (d.weight[i])
+                    tw[i] = carve.take<T>();
+                    if (d.weight_by_class[i])
                     {
-                        tw[i].resize(n * width);
-                        tile_weight[i] = tw[i].data();
-                        if (d.weight_by_class[i])
-                        {
-                            // The same for every tile: staged once.
-                            transfer<true>(tw[i].data(), d.weight[i], n, width, width, 0, 1);
-                        }
+                        // The same for every tile: staged once.
+                        transfer<true>(tw[i], d.weight[i], n, width, width, 0, 1);
                     }
                 }
             }
-            std::array<std::vector<T>, 2> tg;
+            const std::array<const T*, 2> tile_weight{tw[0], tw[1]};
             std::array<T*, 2> tile_grad{nullptr, nullptr};
             for (std::size_t i = 0; i < 2; ++i)
             {
                 if (d.grad[i])
                 {
-                    tg[i].resize(n * width);
-                    tile_grad[i] = tg[i].data();
+                    tile_grad[i] = carve.take<T>();
                 }
             }
-            const T* tile_y = same_inputs ? tx.data() : ty.data();
             for (std::size_t r = 0; r < runs; ++r)
             {
                 for (std::size_t j0 = 0; j0 < per_outer; j0 += width)
@@ -320,15 +350,15 @@ XLOSS_NAMESPACE_BEGIN
                     // Offset of the tile's first element, and index of its first slice.
                     const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
                     const std::size_t s0 = r * L.inner + j0;
-                    transfer<true>(tx.data(), d.x + origin, n, count, width, slice_stride, element_stride);
+                    transfer<true>(tx, d.x + origin, n, count, width, slice_stride, element_stride);
                     if (!same_inputs)
                     {
-                        transfer<true>(ty.data(), d.y + origin, n, count, width, slice_stride,
+                        transfer<true>(ty, d.y + origin, n, count, width, slice_stride,
                                        element_stride);
                     }
                     if constexpr (Masked)
                     {
-                        transfer<true>(tm.data(), d.mask + origin, n, count, width, slice_stride,
+                        transfer<true>(tm, d.mask + origin, n, count, width, slice_stride,
                                        element_stride);
                     }
                     if constexpr (has_weight_arrays<Rule>::value)
@@ -337,7 +367,7 @@ XLOSS_NAMESPACE_BEGIN
                         {
                             if (d.weight[i] && !d.weight_by_class[i])
                             {
-                                transfer<true>(tw[i].data(), d.weight[i] + origin, n, count, width,
+                                transfer<true>(tw[i], d.weight[i] + origin, n, count, width,
                                                slice_stride, element_stride);
                             }
                         }
@@ -346,8 +376,7 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
                                                tile_grad[1] ? tile_grad[1] + g : nullptr};
-                        run_group<Rule, Grad, Masked>(d, tx.data() + g, tile_y + g,
-                                                      Masked ? tm.data() + g : nullptr, grad, n, width,
+                        run_group<Rule, Grad, Masked>(d, tx + g, tile_y + g, Masked ? tm + g : nullptr, grad, n, width,
                                                       std::min(W, count - g), s0 + g, true, opts,
                                                       weights_at(tile_weight, g));
                     }
