@@ -77,6 +77,29 @@ TEMPLATE_TEST_CASE("input kinds equal copies", "[inputs]", float, double)
     }
 }
 
+TEMPLATE_TEST_CASE("channels-last memory seen as NCHW gives the results of copies", "[inputs]", float, double)
+{
+    // [N=2, H=3, W=4, C=5] in memory, seen as [N, C, H, W] through a permuted
+    // view, reduced over C (axis 1): read in place as rows of C.
+    using T = TestType;
+    const auto nhwc_x = random_normal<T>({2, 3, 4, 5}, 2.0, 11);
+    const auto nhwc_y = random_probabilities<T>({2, 3, 4, 5}, -1, 12);
+    const auto x = xt::transpose(nhwc_x, {0, 3, 1, 2});
+    const auto y = xt::transpose(nhwc_y, {0, 3, 1, 2});
+    const xt::xarray<T> xc = x, yc = y;
+    const auto labels = random_labels({2, 3, 4}, 5, 13);
+    const auto mask = random_mask({2, 3, 4}, 0.7, 14);
+    const auto& ce = xloss::softmax_cross_entropy_with_integer_labels;
+    check_close<T>(xloss::softmax_cross_entropy(x, y, 1), xloss::softmax_cross_entropy(xc, yc, 1));
+    check_close<T>(ce(x, labels, 1, mask), ce(xc, labels, 1, mask));
+    const auto got = xloss::value_and_grad(ce, x, labels, 1, mask);
+    const auto expected = xloss::value_and_grad(ce, xc, labels, 1, mask);
+    check_close<T>(got.value, expected.value);
+    check_close<T>(got.grad, expected.grad);
+    // Two axes of the view, {1, 3} (C and W): apart in memory, so copied.
+    check_close<T>(xloss::softmax_cross_entropy(x, y, {1, 3}), xloss::softmax_cross_entropy(xc, yc, {1, 3}));
+}
+
 TEST_CASE("result value types follow the inputs", "[inputs]")
 {
     const xt::xarray<float> f = {{1.f, 2.f}};

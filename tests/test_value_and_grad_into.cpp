@@ -22,6 +22,7 @@
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
+#include <xtensor/xmanipulation.hpp>
 #include <xtensor/xtensor.hpp>
 
 #include <xloss/xloss.hpp>
@@ -361,4 +362,29 @@ TEST_CASE("a training step with value_and_grad_into allocates nothing after the 
 
     // The counter does count: the value-returning form allocates its result.
     CHECK(allocations_by([&] { xloss::value_and_grad_into(dx, mean_ce, x, y, -1, o); }) > 0);
+}
+
+TEST_CASE("column-major and transposed inputs are read where they are, without a copy", "[inputs][into]")
+{
+    // [512, 300] doubles (1.2 MB) reduced over the last axis, stored column-major.
+    const xt::xtensor<double, 2> rows = xt::cast<double>(xt::reshape_view(xt::arange<int>(153600) % 29, {512, 300})) / 7.0;
+    xt::xtensor<int, 1> y = xt::xtensor<int, 1>::from_shape({512});
+    for (std::size_t i = 0; i < y.size(); ++i)
+    {
+        y(i) = static_cast<int>((i * 17) % 300);
+    }
+    const std::size_t input_bytes = rows.size() * sizeof(double);
+    const auto& ce = xloss::softmax_cross_entropy_with_integer_labels;
+    const auto expected = ce(rows, y, -1);
+    const xt::xtensor<double, 2, xt::layout_type::column_major> columns = rows;
+    const xt::xtensor<double, 2> transposed_copy = xt::transpose(rows);
+    const auto view = xt::transpose(transposed_copy);
+    ce(columns, y, -1);  // warm up this thread's scratch
+    std::size_t bytes = bytes_allocated_by([&] { check_close<double>(ce(columns, y, -1), expected); });
+    CAPTURE(bytes, input_bytes);
+    CHECK(bytes < input_bytes / 100);
+    bytes = bytes_allocated_by([&] { check_close<double>(ce(view, y, -1), expected); });
+    CHECK(bytes < input_bytes / 100);
+    // The counter sees a copy: a lazy expression is still evaluated whole.
+    CHECK(bytes_allocated_by([&] { ce(rows * 1.0, y, -1); }) >= input_bytes);
 }

@@ -554,7 +554,9 @@ XLOSS_NAMESPACE_BEGIN
             const shape_type sx = shape_of(x);
             const shape_type sy = shape_of(y);
             const shape_type full = full_shape<base>(sx, sy);
-            const layout L = make_layout(base::name, full, axes, labels);
+            // A column-major or transposed x is read where it is, when its memory
+            // order allows (plan.hpp).
+            const layout L = make_layout(base::name, full, axes, labels, sx == full ? memory_order(x) : shape_type{});
             planned_call<T, label_type> p;
             plan_inputs<base>(x, y, L, p);
             plan_weights<base>(opts, full, L, p);

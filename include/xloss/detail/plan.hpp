@@ -4,11 +4,13 @@
 // gradient computed in planned layout is permuted and summed down to its
 // input's shape (unplan).
 //
-// Inputs already in that layout (contiguous row-major containers of the
-// right value type and full shape, with the reduced axes adjacent) are read
-// in place. Anything else (views with gaps, lazy expressions, column-major,
-// broadcasting operands, non-adjacent reduced axes) is evaluated once into a
-// contiguous temporary, as xtensor's own sort does for non-leading axes.
+// Inputs already in that layout are read in place: contiguous containers
+// of the right value type and full shape whose memory order (row-major,
+// column-major, a transposed view: the axes by decreasing stride) keeps the
+// reduced axes adjacent and the other axes in order. Anything else (views
+// with gaps, lazy expressions, broadcasting operands, reduced axes apart in
+// memory) is evaluated once into a contiguous temporary, as xtensor's own
+// sort does for non-leading axes.
 #ifndef XLOSS_DETAIL_PLAN_HPP
 #define XLOSS_DETAIL_PLAN_HPP
 
@@ -90,7 +92,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             shape_type full;                   // broadcast input shape
             shape_type reduced;                // reduced axes, in slice order
-            shape_type perm;                   // batch axes, then reduced axes; empty: identity
+            shape_type perm;                   // planned axis order (see make_layout); empty: identity
             shape_type batch;                  // result shape: full without the reduced axes
             std::size_t outer = 1;
             std::size_t n = 1;      // elements per slice
@@ -200,12 +202,61 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // Lays the slices out along `memory` (the first input's axes from the
+        // outermost in memory, as memory_order gives), when that reads them in
+        // place: the reduced axes adjacent there (in the listed order when it
+        // matters) and the other axes in their own order, so that slice s is
+        // still the s-th of the batch shape. False otherwise.
+        inline bool lay_out_along(layout& L, const shape_type& memory, bool listed_order)
+        {
+            const std::size_t k = L.reduced.size();
+            std::size_t first = memory.size();
+            shape_type in_memory;      // the reduced axes, in memory order
+            std::size_t last_batch = 0;
+            bool batch_in_order = true, seen_batch = false;
+            for (std::size_t i = 0; i < memory.size(); ++i)
+            {
+                const std::size_t a = memory[i];
+                if (std::find(L.reduced.begin(), L.reduced.end(), a) != L.reduced.end())
+                {
+                    first = std::min(first, i);
+                    in_memory.push_back(a);
+                }
+                else
+                {
+                    batch_in_order = batch_in_order && (!seen_batch || a > last_batch);
+                    last_batch = a;
+                    seen_batch = true;
+                }
+            }
+            const bool adjacent = k == 0 || std::all_of(memory.begin() + static_cast<std::ptrdiff_t>(first),
+                                                        memory.begin() + static_cast<std::ptrdiff_t>(first + k),
+                                                        [&](std::size_t a)
+                                                        {
+                                                            return std::find(L.reduced.begin(), L.reduced.end(),
+                                                                             a) != L.reduced.end();
+                                                        });
+            if (k == 0 || !batch_in_order || !adjacent || (listed_order && in_memory != L.reduced))
+            {
+                return false;
+            }
+            L.reduced = in_memory;  // the slice order
+            L.perm = memory;
+            const shape_type planned = L.planned_shape();
+            L.outer = product(planned, 0, first);
+            L.n = product(planned, first, first + k);
+            L.inner = product(planned, first + k, planned.size());
+            return true;
+        }
+
         // Checks the axes against the rank and lays the work out (see
-        // reduced_axes for `listed_order`).
+        // reduced_axes for `listed_order`; memory_order for `memory`, empty
+        // for row-major).
         inline layout make_layout(const char* function,
                                   shape_type full,
                                   const axis_request& request,
-                                  bool listed_order)
+                                  bool listed_order,
+                                  const shape_type& memory = {})
         {
             layout L;
             const std::size_t rank = full.size();
@@ -225,7 +276,10 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
             L.full = std::move(full);
-            lay_out_slices(L, batch_axes);
+            if (memory.empty() || !lay_out_along(L, memory, listed_order))
+            {
+                lay_out_slices(L, batch_axes);
+            }
             return L;
         }
 
@@ -246,10 +300,11 @@ XLOSS_NAMESPACE_BEGIN
             std::optional<xt::xarray<T>> owned;
         };
 
-        // Row-major and contiguous, with the given shape (extent-1 axes may have
-        // any stride), starting at data() + data_offset().
+        // Contiguous with the given shape, its axes laid out in memory in the
+        // order `order` (outermost first; empty: row-major), starting at
+        // data() + data_offset(). Extent-1 axes may have any stride.
         template <class E>
-        bool is_contiguous_row_major(const E& e, const shape_type& shape)
+        bool is_contiguous_in_order(const E& e, const shape_type& shape, const shape_type& order)
         {
             if constexpr (xt::has_data_interface<E>::value)
             {
@@ -260,11 +315,12 @@ XLOSS_NAMESPACE_BEGIN
                 std::ptrdiff_t expected = 1;
                 for (std::size_t i = shape.size(); i-- > 0;)
                 {
-                    if (shape[i] != 1 && static_cast<std::ptrdiff_t>(e.strides()[i]) != expected)
+                    const std::size_t a = order.empty() ? i : order[i];
+                    if (shape[a] != 1 && static_cast<std::ptrdiff_t>(e.strides()[a]) != expected)
                     {
                         return false;
                     }
-                    expected *= static_cast<std::ptrdiff_t>(shape[i]);
+                    expected *= static_cast<std::ptrdiff_t>(shape[a]);
                 }
                 return true;
             }
@@ -272,6 +328,70 @@ XLOSS_NAMESPACE_BEGIN
             {
                 return false;
             }
+        }
+
+        template <class E>
+        bool is_contiguous_row_major(const E& e, const shape_type& shape)
+        {
+            return is_contiguous_in_order(e, shape, {});
+        }
+
+        // The axes of a contiguous container or view in memory order
+        // (decreasing stride; an extent-1 axis, whose stride says nothing,
+        // right after the axis before it), when that is not row-major:
+        // column-major containers, transposed or permuted views. Empty for
+        // row-major, gaps, or no memory of its own.
+        template <class E>
+        shape_type memory_order(const E& e)
+        {
+            if constexpr (xt::has_data_interface<E>::value)
+            {
+                const shape_type shape = shape_of(e);
+                if (is_contiguous_row_major(e, shape))
+                {
+                    return {};
+                }
+                const std::size_t rank = shape.size();
+                shape_type sized;  // axes of extent > 1, by decreasing stride
+                for (std::size_t a = 0; a < rank; ++a)
+                {
+                    if (shape[a] != 1)
+                    {
+                        sized.push_back(a);
+                    }
+                }
+                std::stable_sort(sized.begin(), sized.end(),
+                                 [&](std::size_t a, std::size_t b) { return e.strides()[a] > e.strides()[b]; });
+                // Each extent-1 axis follows its nearest sized predecessor
+                // (rank: none, it goes first).
+                shape_type anchor(rank, rank);
+                for (std::size_t a = 1; a < rank; ++a)
+                {
+                    anchor[a] = shape[a - 1] != 1 ? a - 1 : anchor[a - 1];
+                }
+                shape_type order;
+                const auto push_followers = [&](std::size_t after)
+                {
+                    for (std::size_t a = 0; a < rank; ++a)
+                    {
+                        if (shape[a] == 1 && anchor[a] == after)
+                        {
+                            order.push_back(a);
+                        }
+                    }
+                };
+                push_followers(rank);
+                for (const std::size_t a : sized)
+                {
+                    order.push_back(a);
+                    push_followers(a);
+                }
+                if (is_contiguous_in_order(e, shape, order))
+                {
+                    return order;
+                }
+            }
+            return {};
         }
 
         // Evaluates `e` broadcast to `target` (and permuted by `perm` if not
@@ -286,7 +406,7 @@ XLOSS_NAMESPACE_BEGIN
             using value_type = typename E::value_type;
             if constexpr (std::is_same_v<value_type, T> && xt::has_data_interface<E>::value)
             {
-                if (perm.empty() && is_contiguous_row_major(e, target))
+                if (is_contiguous_in_order(e, target, perm))
                 {
                     b.data = e.data() + e.data_offset();
                     return b;
@@ -325,7 +445,7 @@ XLOSS_NAMESPACE_BEGIN
             if constexpr (std::is_same_v<value_type, bool> && sizeof(bool) == 1
                           && xt::has_data_interface<E>::value)
             {
-                if (perm.empty() && is_contiguous_row_major(e, target))
+                if (is_contiguous_in_order(e, target, perm))
                 {
                     // A bool object is one byte holding 0 or 1; reading it through
                     // unsigned char is allowed by the aliasing rules.

@@ -219,7 +219,8 @@ XLOSS_NAMESPACE_BEGIN
                       std::size_t count,
                       std::size_t width,
                       std::size_t slice_stride,
-                      std::size_t element_stride)
+                      std::size_t element_stride,
+                      std::ptrdiff_t fetch_ahead = 0)
         {
             auto move = [&](std::size_t l, std::size_t k)
             {
@@ -236,6 +237,17 @@ XLOSS_NAMESPACE_BEGIN
             {
                 for (std::size_t k = 0; k < n; ++k)
                 {
+                    if constexpr (ToTile)
+                    {
+                        if (fetch_ahead != 0)
+                        {
+                            const char* line = reinterpret_cast<const char*>(outside + k * element_stride + fetch_ahead);
+                            for (std::size_t b = 0; b < count * sizeof(V); b += 64)
+                            {
+                                __builtin_prefetch(line + b);
+                            }
+                        }
+                    }
                     for (std::size_t l = 0; l < count; ++l)
                     {
                         move(l, k);
@@ -350,11 +362,15 @@ XLOSS_NAMESPACE_BEGIN
                     // Offset of the tile's first element, and index of its first slice.
                     const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
                     const std::size_t s0 = r * L.inner + j0;
-                    transfer<true>(tx, d.x + origin, n, count, width, slice_stride, element_stride);
+                    // Strided slices: fetch the next tile's lines while this one is
+                    // staged (each of its n lines is a separate DRAM access).
+                    const std::ptrdiff_t ahead = slice_stride == 1 && j0 + 2 * width <= per_outer
+                                                     ? static_cast<std::ptrdiff_t>(width) : 0;
+                    transfer<true>(tx, d.x + origin, n, count, width, slice_stride, element_stride, ahead);
                     if (!same_inputs)
                     {
                         transfer<true>(ty, d.y + origin, n, count, width, slice_stride,
-                                       element_stride);
+                                       element_stride, ahead);
                     }
                     if constexpr (Masked)
                     {
