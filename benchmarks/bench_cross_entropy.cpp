@@ -205,6 +205,27 @@ namespace
                         run(st, with_full_mask(t),
                             [&] { return xloss::softmax_cross_entropy(x, y, c.axis, w); });
                     });
+        if (c.shape.size() == 2)
+        {
+            // The same values held column-major, and as a transposed view of a
+            // transposed copy: read in place along their memory order.
+            add_checked(case_name(loss, c, "xloss_column_major"), check,
+                        [c, t](benchmark::State& st)
+                        {
+                            const xt::xarray<float, xt::layout_type::column_major> x = logits(c);
+                            const xt::xarray<float, xt::layout_type::column_major> y = prob_labels(c);
+                            run(st, t, [&] { return xloss::softmax_cross_entropy(x, y, c.axis); });
+                        });
+            add_checked(case_name(loss, c, "xloss_transposed_view"), check,
+                        [c, t](benchmark::State& st)
+                        {
+                            const xt::xarray<float> xt_copy = xt::transpose(logits(c));
+                            const xt::xarray<float> yt_copy = xt::transpose(prob_labels(c));
+                            const auto x = xt::transpose(xt_copy);
+                            const auto y = xt::transpose(yt_copy);
+                            run(st, t, [&] { return xloss::softmax_cross_entropy(x, y, c.axis); });
+                        });
+        }
         add_checked(case_name(loss, c, "xloss_mask_batch"), check,
                     [c, t](benchmark::State& st)
                     {

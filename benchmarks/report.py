@@ -23,8 +23,9 @@ Columns:
   vs torch      libtorch time / this time (speedup; value_and_grad rows:
                 against torch forward + backward)
   vs naive      naive xtensor time / this time (speedup)
-  ratio         mask rows: time / unmasked xloss time; value_and_grad:
-                time / (loss then grad) time
+  ratio         mask, column-major and transposed rows: time / row-major
+                unmasked xloss time; value_and_grad: time / (loss then grad)
+                time; value_and_grad_into: time / value_and_grad time
 
 Python 3 standard library only.
 """
@@ -53,9 +54,12 @@ VARIANT_ORDER = [
     "xloss_mask_full",
     "xloss_mask_batch",
     "xloss_plain",
+    "xloss_column_major",
+    "xloss_transposed_view",
     "naive_xtensor",
     "torch",
     "value_and_grad",
+    "value_and_grad_into",
     "mean_value_and_grad",
     "loss_then_grad",
     "torch_fwd_bwd",
@@ -72,6 +76,7 @@ VS_NAIVE = 10.0
 FUSED_VS_TORCH = 3.0
 FUSED_VS_SEPARATE = 0.6
 TINY_NS = 1000.0
+STRIDED_VS_ROW_MAJOR = 1.3  # column-major containers and transposed views against row-major
 OPTIONS_VS_PLAIN = 1.15   # ce_int with smoothing + class weights + z-loss, against plain ce_int
 MEAN_VS_PER_SLICE = 1.05  # xloss::mean's value_and_grad against the per-slice one
 SHORT_ROW_MAX = 32        # innermost-axis slices of at most this many elements are "short rows"
@@ -322,11 +327,11 @@ class Report:
                         ratio = t / ns["xloss"]
                     if variant == "xloss_plain":
                         vs_torch = None  # torch runs with the options
-                elif variant in ("value_and_grad", "loss_then_grad", "mean_value_and_grad"):
+                elif variant in ("value_and_grad", "loss_then_grad", "mean_value_and_grad", "value_and_grad_into"):
                     vs_torch = ns["torch_fwd_bwd"] / t if "torch_fwd_bwd" in ns and t else None
                     if variant == "value_and_grad" and "loss_then_grad" in ns:
                         ratio = t / ns["loss_then_grad"]
-                    if variant == "mean_value_and_grad" and "value_and_grad" in ns:
+                    if variant in ("mean_value_and_grad", "value_and_grad_into") and "value_and_grad" in ns:
                         ratio = t / ns["value_and_grad"]
                 self.derived[key + (variant,)] = {"ns": t, "x_bound": xb, "vs_torch": vs_torch,
                                                   "vs_naive": vs_naive, "ratio": ratio,
@@ -394,6 +399,16 @@ class Report:
         check("xloss::mean value_and_grad >= %gx faster than libtorch forward+backward" % FUSED_VS_TORCH,
               [(label(k), d[k]["vs_torch"]) for k in d if k[3] == "mean_value_and_grad"],
               lambda v: v >= FUSED_VS_TORCH, "min")
+        check("column-major and transposed inputs <= %gx row-major" % STRIDED_VS_ROW_MAJOR,
+              [(label(k) + " " + k[3][6:], d[k]["ratio"]) for k in d
+               if k[3] in ("xloss_column_major", "xloss_transposed_view")],
+              lambda v: v <= STRIDED_VS_ROW_MAJOR, "max")
+        vgi = [k for k in d if k[3] == "value_and_grad_into" and d[k]["ratio"] is not None]
+        if vgi:
+            worst = max(vgi, key=lambda k: d[k]["ratio"])
+            best = min(vgi, key=lambda k: d[k]["ratio"])
+            out.append("- value_and_grad_into / value_and_grad: %.2f (%s) to %.2f (%s)"
+                       % (d[best]["ratio"], label(best), d[worst]["ratio"], label(worst)))
         tiny = [k for k in d if k[1] == "32x10"]
         for k in sorted(tiny, key=lambda k: VARIANT_ORDER.index(k[3]) if k[3] in VARIANT_ORDER else 99):
             line = "- tiny %s %s: %.0f ns per call" % (k[0], k[3], d[k]["call_ns"])

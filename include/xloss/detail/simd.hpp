@@ -483,6 +483,26 @@ XLOSS_NAMESPACE_BEGIN
             (void)p;
 #endif
         }
+
+        // Asks for the lines of [p, p + bytes) to be brought into every cache
+        // level (they are the next data at hand). Only a hint.
+        inline void prefetch_lines(const void* p, std::size_t bytes)
+        {
+#if defined(__GNUC__)
+            const char* first = static_cast<const char*>(p);
+            for (std::size_t b = 0; b < bytes; b += 64)
+            {
+                __builtin_prefetch(first + b);
+            }
+            if (bytes > 0)
+            {
+                __builtin_prefetch(first + bytes - 1);  // the last line, when p is not line-aligned
+            }
+#else
+            (void)p;
+            (void)bytes;
+#endif
+        }
     }
 XLOSS_NAMESPACE_END
 
