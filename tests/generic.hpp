@@ -393,8 +393,7 @@ namespace xloss_test
             }
         }
         // One SECTION per input kind that is not a plain container: a view, a
-        // strided view, a transposed view, xt::adapt over raw pointers and a
-        // lazy expression. Each
+        // strided view, xt::adapt over raw pointers and a lazy expression. Each
         // calls check_kind(make), where make(a) gives the [5, 19] array `a` as
         // that kind of expression (what it refers to stays alive meanwhile).
         template <class T, class Check>
@@ -421,15 +420,6 @@ namespace xloss_test
                         keep.push_back(xt::zeros<T>({10, 57}));
                         xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)}) = a;
                         return xt::strided_view(keep.back(), {xt::range(0, 10, 2), xt::range(1, 57, 3)});
-                    });
-            }
-            SECTION("xt::transpose of a transposed copy (column-major memory, read in place)")
-            {
-                check_kind(
-                    [&](const xt::xarray<T>& a)
-                    {
-                        keep.push_back(xt::transpose(a));
-                        return xt::transpose(keep.back());
                     });
             }
             SECTION("xt::adapt over raw pointers")

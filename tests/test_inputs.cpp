@@ -42,6 +42,10 @@ TEMPLATE_TEST_CASE("input kinds equal copies", "[inputs]", float, double)
         const xt::xarray<bool, xt::layout_type::column_major> mc = mask;
         check_close<T>(xloss::softmax_cross_entropy(xc, yc, -1, mc), expected);
         check_close<T>(xloss::cosine_similarity(xc, yc, 0, mc), expected0);
+        // The same memory order through a transposed view of a transposed copy.
+        const xt::xarray<T> xt_copy = xt::transpose(x), yt_copy = xt::transpose(y);
+        check_close<T>(xloss::cosine_similarity(xt::transpose(xt_copy), xt::transpose(yt_copy), 0, mask),
+                       expected0);
     }
     SECTION("views and strided views")
     {
