@@ -360,6 +360,16 @@ TEST_CASE("a training step with value_and_grad_into allocates nothing after the 
     const auto strided_expected = xloss::value_and_grad(ce, z, labels, 1, real);
     check_same(dz, values, strided_expected);
 
+    // Padded positions left out by ignore_index instead of a mask (the
+    // slice mask it makes is kept scratch too), xloss::mean into a 0-d value.
+    xloss::cross_entropy_options ignoring;
+    ignoring.ignore_index = -100;
+    xt::xtensor<double, 3> dlogits = xt::zeros<double>(logits.shape());
+    auto ignoring_step = [&] { xloss::value_and_grad_into(value, dlogits, mean_ce, logits, labels, -1, ignoring); };
+    ignoring_step();
+    CHECK(allocations_by(ignoring_step) == 0);
+    check_same(dlogits, value, xloss::value_and_grad(mean_ce, logits, labels, -1, real));
+
     // The counter does count: the value-returning form allocates its result.
     CHECK(allocations_by([&] { xloss::value_and_grad_into(dx, mean_ce, x, y, -1, o); }) > 0);
 }

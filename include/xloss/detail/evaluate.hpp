@@ -99,6 +99,7 @@ XLOSS_NAMESPACE_BEGIN
             mask_plan masks;
             std::array<planned_buffer<T>, 2> weights;
             std::vector<scratch_line> values_spill;  // per-slice values of a large sum / mean
+            std::vector<scratch_line> kept_spill;    // a large slice mask with ignore_index folded in
         };
 
         // The full shape with every axis that is not reduced set to 1.
@@ -309,14 +310,13 @@ XLOSS_NAMESPACE_BEGIN
         template <class T, class Label>
         void mask_ignored_slices(std::int64_t ignored, const layout& L, planned_call<T, Label>& p)
         {
-            xt::xarray<std::uint8_t> keep = xt::xarray<std::uint8_t>::from_shape(L.batch);
+            auto* keep = static_cast<std::uint8_t*>(scratch<kept_slices_slot>(L.slices(), p.kept_spill));
             for (std::size_t s = 0; s < L.slices(); ++s)
             {
-                keep.data()[s] = (!p.d.slice_mask || p.d.slice_mask[s]) && !is_ignored(p.d.labels[s], ignored);
+                keep[s] = (!p.d.slice_mask || p.d.slice_mask[s]) && !is_ignored(p.d.labels[s], ignored);
             }
-            p.masks.slices.owned.emplace(std::move(keep));
-            p.masks.slices.data = p.masks.slices.owned->data();
-            p.d.slice_mask = p.masks.slices.data;
+            p.masks.slices.data = keep;
+            p.d.slice_mask = keep;
         }
 
         // Labels: one per slice, of the batch shape (broadcastable).

@@ -1,7 +1,8 @@
 // Per-thread working memory that outlives a call: the staging tiles of the
-// tiled kernels and the per-slice values behind xloss::sum / xloss::mean are
-// allocated once per thread and reused, so that a training step that calls
-// the same loss again allocates nothing for them.
+// tiled kernels, the per-slice values behind xloss::sum / xloss::mean and the
+// slice mask with ignore_index folded in are allocated once per thread and
+// reused, so that a training step that calls the same loss again allocates
+// nothing for them.
 #ifndef XLOSS_DETAIL_SCRATCH_HPP
 #define XLOSS_DETAIL_SCRATCH_HPP
 
@@ -50,6 +51,9 @@ XLOSS_NAMESPACE_BEGIN
         {
         };
         struct slice_values_slot
+        {
+        };
+        struct kept_slices_slot
         {
         };
     }
