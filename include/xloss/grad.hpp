@@ -220,28 +220,31 @@ XLOSS_NAMESPACE_BEGIN
             }
             using V = typename std::remove_const_t<DX>::value_type;
             using rule = typename Loss::rule;
-            if constexpr (std::is_same_v<VB, none_t>)
+            constexpr bool has_value_buffer = !std::is_same_v<VB, none_t>;
+            shape_type value_shape;
+            auto out = [&]
             {
-                auto out = call<rule>(none_t{}, wants_into<V>{{}, writable_data(dx, x, y), nullptr, nullptr},
-                                      x, y, rest...);
-                if (!out.grad_written_into)
+                if constexpr (has_value_buffer)
                 {
-                    xt::noalias(dx) = out.grad[0];
-                }
-                return out;
-            }
-            else
-            {
-                using VV = typename std::remove_const_t<VB>::value_type;
-                const shape_type value_shape = shape_of(*value);
-                auto out = call<rule>(none_t{},
+                    using VV = typename std::remove_const_t<VB>::value_type;
+                    value_shape = shape_of(*value);
+                    return call<rule>(none_t{},
                                       wants_into<V, VV>{{}, writable_data(dx, x, y), writable_data(*value, x, y),
                                                         &value_shape},
                                       x, y, rest...);
-                if (!out.grad_written_into)
-                {
-                    xt::noalias(dx) = out.grad[0];
                 }
+                else
+                {
+                    return call<rule>(none_t{}, wants_into<V>{{}, writable_data(dx, x, y), nullptr, nullptr}, x, y,
+                                      rest...);
+                }
+            }();
+            if (!out.grad_written_into)
+            {
+                xt::noalias(dx) = out.grad[0];
+            }
+            if constexpr (has_value_buffer)
+            {
                 if (!out.value_written_into)
                 {
                     // Same shape (the engine checked it), both walked in row-major
@@ -249,8 +252,8 @@ XLOSS_NAMESPACE_BEGIN
                     // g++ 12 warns of a null argument inside its resize.)
                     std::copy(out.value.cbegin(), out.value.cend(), value->begin());
                 }
-                return out;
             }
+            return out;
         }
     }
 

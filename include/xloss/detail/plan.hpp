@@ -210,6 +210,8 @@ XLOSS_NAMESPACE_BEGIN
         inline bool lay_out_along(layout& L, const shape_type& memory, bool listed_order)
         {
             const std::size_t k = L.reduced.size();
+            const auto is_reduced = [&](std::size_t a)
+            { return std::find(L.reduced.begin(), L.reduced.end(), a) != L.reduced.end(); };
             std::size_t first = memory.size();
             shape_type in_memory;      // the reduced axes, in memory order
             std::size_t last_batch = 0;
@@ -217,7 +219,7 @@ XLOSS_NAMESPACE_BEGIN
             for (std::size_t i = 0; i < memory.size(); ++i)
             {
                 const std::size_t a = memory[i];
-                if (std::find(L.reduced.begin(), L.reduced.end(), a) != L.reduced.end())
+                if (is_reduced(a))
                 {
                     first = std::min(first, i);
                     in_memory.push_back(a);
@@ -231,11 +233,7 @@ XLOSS_NAMESPACE_BEGIN
             }
             const bool adjacent = k == 0 || std::all_of(memory.begin() + static_cast<std::ptrdiff_t>(first),
                                                         memory.begin() + static_cast<std::ptrdiff_t>(first + k),
-                                                        [&](std::size_t a)
-                                                        {
-                                                            return std::find(L.reduced.begin(), L.reduced.end(),
-                                                                             a) != L.reduced.end();
-                                                        });
+                                                        is_reduced);
             if (k == 0 || !batch_in_order || !adjacent || (listed_order && in_memory != L.reduced))
             {
                 return false;
