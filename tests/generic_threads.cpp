@@ -3,12 +3,15 @@
 // shared read-only inputs gives exactly the single-threaded results.
 // The library keeps no mutable global or static state; this test is what
 // ThreadSanitizer watches (.ci/robustness.sh builds it with
-// -DXLOSS_SANITIZE=thread). Catch2's macros are not thread-safe, so the
-// threads only count mismatches and the main thread checks the counts.
+// -DXLOSS_SANITIZE=thread, with the OpenMP pool on). Catch2's macros are not
+// thread-safe, so the threads only count mismatches and the main thread
+// checks the counts. Also the parallel path: a call split into parts gives
+// the one-part result, bitwise, and only large calls are split.
 #include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -18,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include <xtensor/xarray.hpp>
+#include <xtensor/xbuilder.hpp>
 #include <xtensor/xview.hpp>
 
 #include <xloss/xloss.hpp>
@@ -129,61 +133,112 @@ namespace
         }
     };
 
+    // Collects the arrays of one evaluation: a call's value, or a
+    // value_and_grad's value and gradients.
     template <class E, class T>
-    outputs<T> work(const shared_inputs<E, T>& in, const typename E::options& o)
+    struct recorder
     {
+        const typename E::options& o;
         outputs<T> out;
-        auto add_vg = [&](auto&& vg)
+
+        template <class... A>
+        void value(const A&... a)
         {
-            out.push_back(std::move(vg.value));
+            out.push_back(E::call(o, a...));
+        }
+
+        template <class... A>
+        void value_and_grad(const A&... a)
+        {
             if constexpr (E::differentiable[1])
             {
+                auto vg = E::template value_and_grad<0, 1>(o, a...);
+                out.push_back(std::move(vg.value));
                 out.push_back(std::move(vg.grad.first));
                 out.push_back(std::move(vg.grad.second));
             }
             else
             {
+                auto vg = E::template value_and_grad<0>(o, a...);
+                out.push_back(std::move(vg.value));
                 out.push_back(std::move(vg.grad));
             }
-        };
-        const auto vg = [&](const auto&... a)
-        {
-            if constexpr (E::differentiable[1])
-            {
-                return E::template value_and_grad<0, 1>(o, a...);
-            }
-            else
-            {
-                return E::template value_and_grad<0>(o, a...);
-            }
-        };
-        out.push_back(E::call(o, in.rows.x, in.rows.y, -1, in.mask));
-        add_vg(vg(in.rows.x, in.rows.y, -1, in.mask));
-        out.push_back(E::call(o, in.cols.x, in.cols.y, 0, in.mask));  // column lanes
-        add_vg(vg(in.rows.x, in.rows.y, -1, in.batch_mask));
-        out.push_back(E::call(o, in.nchw.x, in.nchw.y, 1, in.nchw_mask));
-        add_vg(vg(in.nchw.x, in.nchw.y, 1, in.nchw_mask));
-        out.push_back(E::call(o, in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1}));  // permuted temporary
-        add_vg(vg(in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1}));
+        }
+    };
+
+    template <class E, class T>
+    outputs<T> work(const shared_inputs<E, T>& in, const typename E::options& o)
+    {
+        recorder<E, T> r{o, {}};
+        const auto vg = [&](const auto&... a) { r.value_and_grad(a...); };
+        r.value(in.rows.x, in.rows.y, -1, in.mask);
+        vg(in.rows.x, in.rows.y, -1, in.mask);
+        r.value(in.cols.x, in.cols.y, 0, in.mask);  // column lanes
+        vg(in.rows.x, in.rows.y, -1, in.batch_mask);
+        r.value(in.nchw.x, in.nchw.y, 1, in.nchw_mask);
+        vg(in.nchw.x, in.nchw.y, 1, in.nchw_mask);
+        r.value(in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1});  // permuted temporary
+        vg(in.nchw31.x, in.nchw31.y, std::vector<int>{3, 1});
         auto strided = xt::view(in.all.x, xt::all(), xt::range(0, 5, 2), xt::all(), xt::all());
         if constexpr (E::integer_labels)
         {
             const xt::xarray<int> label(in.all.y() % 72);  // the view has 72 elements
-            out.push_back(E::call(o, strided, label, xloss::all_axes));
+            r.value(strided, label, xloss::all_axes);
         }
         else
         {
             auto strided_y = xt::view(in.all.y, xt::all(), xt::range(0, 5, 2), xt::all(), xt::all());
-            out.push_back(E::call(o, strided, strided_y, xloss::all_axes));
+            r.value(strided, strided_y, xloss::all_axes);
             // a broadcast second input
             const xt::xarray<T> y_row = xt::view(in.rows.y, xt::range(0, 1), xt::all());
-            out.push_back(E::call(o, in.rows.x, y_row, -1, in.mask));
+            r.value(in.rows.x, y_row, -1, in.mask);
         }
         if constexpr (!E::integer_labels)
         {
-            out.push_back(E::call(o, in.rows.x, in.rows.y, xloss::no_axes, in.mask));
+            r.value(in.rows.x, in.rows.y, xloss::no_axes, in.mask);
         }
-        return out;
+        return r.out;
+    }
+
+    // Sets detail::forced_parts on this thread for a scope.
+    struct forced_parts
+    {
+        explicit forced_parts(std::size_t parts)
+        {
+            xloss::detail::forced_parts() = parts;
+        }
+        ~forced_parts()
+        {
+            xloss::detail::forced_parts() = 0;
+        }
+        forced_parts(const forced_parts&) = delete;
+        forced_parts& operator=(const forced_parts&) = delete;
+    };
+
+    // Inputs whose calls have several work units in every kernel shape the
+    // engine splits: rows, tiles of short rows, tiles of strided slices
+    // (shared_inputs: [6, 37] and NCHW), and groups of columns too long to
+    // stage ([2100, 20] over axis 0: 2100 floats x 8 lanes > the tile budget).
+    template <class E, class T>
+    struct split_inputs
+    {
+        shared_inputs<E, T> shared;
+        xt::xarray<bool> short_mask = xloss_test::random_mask({150, 3}, 0.7, 11);
+        xt::xarray<bool> long_mask = xloss_test::random_mask({2100, 20}, 0.9, 12);
+        xloss_test::inputs<E, T> short_rows = xloss_test::make_inputs<E, T>({150, 3}, {1}, 13, &short_mask);
+        xloss_test::inputs<E, T> long_cols = xloss_test::make_inputs<E, T>({2100, 20}, {0}, 14, &long_mask);
+    };
+
+    template <class E, class T>
+    outputs<T> split_work(const split_inputs<E, T>& in, const typename E::options& o)
+    {
+        recorder<E, T> r{o, work<E, T>(in.shared, o)};
+        r.value(in.short_rows.x, in.short_rows.y, -1, in.short_mask);
+        r.value_and_grad(in.short_rows.x, in.short_rows.y, -1, in.short_mask);
+        r.value(in.long_cols.x, in.long_cols.y, 0, in.long_mask);
+        r.value_and_grad(in.long_cols.x, in.long_cols.y, 0, in.long_mask);
+        r.value_and_grad(in.long_cols.x, in.long_cols.y, 0);
+        return r.out;
     }
 }
 
@@ -256,4 +311,90 @@ TEMPLATE_LIST_TEST_CASE("the value and the gradient run concurrently on the same
     b.join();
     CHECK(bad[0] == 0);
     CHECK(bad[1] == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("a call split into parts gives the one-part result, bitwise, for every split",
+                        "[threads][parallel]",
+                        xloss_test::entry_cases)
+{
+    // The parts run on the pool's threads in a threaded build
+    // (XLOSS_USE_OPENMP / XLOSS_USE_TBB), one after the other otherwise: the
+    // split itself is tested in every build. Sums and means are taken from
+    // the per-slice values after the parts end, so they follow.
+    using E = typename TestType::entry;
+    using T = typename TestType::T;
+    INFO(E::name);
+    const split_inputs<E, T> in;
+    for (const auto& o : E::option_cases())
+    {
+        INFO(E::describe(o));
+        outputs<T> whole;
+        {
+            const forced_parts one(1);
+            whole = split_work<E, T>(in, o);
+        }
+        for (const std::size_t parts : {2, 3, 7})
+        {
+            INFO(parts << " parts");
+            const forced_parts split(parts);
+            CHECK(identical(split_work<E, T>(in, o), whole));
+        }
+    }
+}
+
+namespace
+{
+    // The threads of this process, from /proc (Linux); 0 where unknown.
+    std::size_t process_threads()
+    {
+        std::ifstream status("/proc/self/status");
+        std::string line;
+        while (std::getline(status, line))
+        {
+            if (line.rfind("Threads:", 0) == 0)
+            {
+                return static_cast<std::size_t>(std::stoul(line.substr(8)));
+            }
+        }
+        return 0;
+    }
+}
+
+TEST_CASE("calls under two grains stay whole; only a threaded build splits, and starts threads",
+          "[threads][parallel]")
+{
+    using xloss::detail::parallel_grain;
+    using xloss::detail::parts_for;
+    const std::size_t budget = xloss::detail::thread_budget();
+#if defined(XLOSS_USE_OPENMP) || defined(XLOSS_USE_TBB)
+    constexpr bool threaded = true;
+#else
+    constexpr bool threaded = false;
+    CHECK(budget == 1);
+#endif
+    CHECK(parts_for(1000, 64) == 1);                         // 64,000 elements
+    CHECK(parts_for(2 * parallel_grain - 1, 1) == 1);
+    CHECK(parts_for(2 * parallel_grain, 1) == std::min<std::size_t>(budget, 2));
+    CHECK(parts_for(std::size_t(1) << 20, 64) == budget);    // 2^26 elements
+    CHECK(parts_for(3, std::size_t(1) << 20) == std::min<std::size_t>(budget, 3));  // no more parts than units
+
+    // A call of 2^17 elements: split over the pool, or on this thread alone.
+    const std::size_t before = process_threads();
+    const xt::xarray<float> logits = xt::ones<float>({512, 256});
+    const xt::xarray<float> labels = xt::ones<float>({512, 256}) / 256.0f;
+    const xt::xarray<float> loss = xloss::softmax_cross_entropy(logits, labels);
+    CHECK(loss.size() == 512);
+    const std::size_t after = process_threads();
+    if (before != 0)
+    {
+        INFO("threads before " << before << ", after " << after << ", budget " << budget);
+        if (!threaded)
+        {
+            CHECK(after == before);
+        }
+        else
+        {
+            CHECK(after >= std::min<std::size_t>(budget, 2));
+        }
+    }
 }

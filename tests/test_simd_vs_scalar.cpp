@@ -23,7 +23,7 @@ TEST_CASE("the two builds are different functions to the linker", "[backend]")
 {
     // If the inline namespace were missing, the linker would keep one of the
     // two definitions and this test would compare a backend with itself.
-    CHECK(std::string(typeid(xloss::cosine_options).name()).find("simd_v0") != std::string::npos);
+    CHECK(std::string(typeid(xloss::cosine_options).name()).find("simd_") != std::string::npos);
 }
 
 TEST_CASE("SIMD and scalar backends agree on every loss, shape, mask and gradient", "[backend]")

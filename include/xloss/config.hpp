@@ -40,8 +40,18 @@
 // linked into one program without breaking the one-definition rule: to the
 // linker they are different functions. Users write xloss::... as ever. The
 // SIMD-versus-scalar test and the fuzzer link both builds side by side.
-#ifdef XLOSS_NO_SIMD
+// The threaded builds (XLOSS_USE_OPENMP, XLOSS_USE_TBB: detail/parallel.hpp)
+// get names of their own for the same reason.
+#if defined(XLOSS_NO_SIMD) && defined(XLOSS_USE_OPENMP)
+#define XLOSS_ABI_NAMESPACE scalar_omp_v0
+#elif defined(XLOSS_NO_SIMD) && defined(XLOSS_USE_TBB)
+#define XLOSS_ABI_NAMESPACE scalar_tbb_v0
+#elif defined(XLOSS_NO_SIMD)
 #define XLOSS_ABI_NAMESPACE scalar_v0
+#elif defined(XLOSS_USE_OPENMP)
+#define XLOSS_ABI_NAMESPACE simd_omp_v0
+#elif defined(XLOSS_USE_TBB)
+#define XLOSS_ABI_NAMESPACE simd_tbb_v0
 #else
 #define XLOSS_ABI_NAMESPACE simd_v0
 #endif

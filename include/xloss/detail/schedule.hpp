@@ -5,9 +5,13 @@
 //   run()          empty calls; masked or not
 //   dispatch()     picks the shape for the layout
 //   run_rows()     one contiguous slice at a time (row_lanes)
-//   run_tiled()    short rows or strided slices staged into small contiguous
+//   run_tiles()    short rows or strided slices staged into small contiguous
 //                  tiles, W slices side by side (column_lanes via run_group)
 //   run_columns()  strided slices too long to stage, in place (column_lanes)
+//
+// Each driver walks a range of its work units (rows, tiles, groups of
+// columns), so that dispatch() can hand parts of a large call to other
+// threads (parallel.hpp).
 //
 // Grad (gradients wanted) and Masked (an element mask) are template
 // parameters: each call instantiates only the kernels it can run.
@@ -28,6 +32,7 @@
 #endif
 
 #include "lanes.hpp"
+#include "parallel.hpp"
 #include "plan.hpp"
 #include "rule.hpp"
 #include "scratch.hpp"
@@ -111,8 +116,10 @@ XLOSS_NAMESPACE_BEGIN
             return half;
         }
 
+        // Rows [first, last) of a layout of contiguous slices.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-        XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts)
+        XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts,
+                                    std::size_t first, std::size_t last)
         {
             const std::size_t n = L.n;
             // Prefetch the next row while this one is worked on from cache, when
@@ -120,7 +127,7 @@ XLOSS_NAMESPACE_BEGIN
             // pass anyway, and fetching ahead would evict the current one).
             const std::size_t row_bytes = n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
             const bool fetch_next = row_bytes <= half_l2_bytes();
-            for (std::size_t s = 0; s < L.outer; ++s)
+            for (std::size_t s = first; s < last; ++s)
             {
                 const std::size_t base = s * n;
                 if (d.slice_mask && !d.slice_mask[s])
@@ -138,7 +145,7 @@ XLOSS_NAMESPACE_BEGIN
                     }
                     continue;
                 }
-                const std::size_t next = s + 1 < L.outer && fetch_next ? n : 0;
+                const std::size_t next = s + 1 < last && fetch_next ? n : 0;
                 row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next,
                                            slice_weights(d, base)};
                 lanes.weight_has_zero = d.weight_has_zero;
@@ -297,23 +304,46 @@ XLOSS_NAMESPACE_BEGIN
         // staged the same way, transposed, so that the kernel vectorizes across
         // slices instead of within one.
         //
-        // slices: `count` of them from `first`; element k of slice s at
-        // origin(s) + k * element_stride, with consecutive slices in a tile
-        // slice_stride apart.
+        // Element k of slice s is at origin(s) + k * element_stride, with
+        // consecutive slices in a tile slice_stride apart. The tiles of a call
+        // are numbered run by run (a run: the slices of one contiguous block).
+        struct tiling
+        {
+            std::size_t element_stride;
+            std::size_t slice_stride;
+            std::size_t width;      // slices per tile
+            std::size_t per_run;    // slices per run
+            std::size_t tiles_per_run;
+            std::size_t tiles;
+
+            template <class T>
+            static tiling of(const layout& L, std::size_t element_stride, std::size_t slice_stride)
+            {
+                constexpr std::size_t W = simd::width<T>;
+                // Tile width: up to 8 batches, as long as one tile stays within budget.
+                const std::size_t width = std::min<std::size_t>(8 * W,
+                                                                tile_budget_bytes / (L.n * sizeof(T)) / W * W);
+                const std::size_t per_run = slice_stride == 1 ? L.inner : L.outer;
+                const std::size_t runs = slice_stride == 1 ? L.outer : 1;
+                const std::size_t per = (per_run + width - 1) / width;
+                return {element_stride, slice_stride, width, per_run, per, runs * per};
+            }
+        };
+
+        // Tiles [first, last) of the tiling.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-        void run_tiled(const layout& L,
+        void run_tiles(const layout& L,
                        const call_data<T, Label>& d,
                        const Options& opts,
-                       std::size_t element_stride,
-                       std::size_t slice_stride)
+                       const tiling& tl,
+                       std::size_t first,
+                       std::size_t last)
         {
             constexpr std::size_t W = simd::width<T>;
             const std::size_t n = L.n;
-            // Tile width: up to 8 batches, as long as one tile stays within budget.
-            const std::size_t width = std::min<std::size_t>(8 * W,
-                                                            tile_budget_bytes / (n * sizeof(T)) / W * W);
-            const std::size_t per_outer = slice_stride == 1 ? L.inner : L.outer;  // slices per contiguous run
-            const std::size_t runs = slice_stride == 1 ? L.outer : 1;
+            const std::size_t width = tl.width;
+            const std::size_t element_stride = tl.element_stride;
+            const std::size_t slice_stride = tl.slice_stride;
             const bool same_inputs = d.x == d.y;
             // The tiles: x (and y), the mask, the rule's weight arrays (only
             // for rules that declare them) and the wanted gradients, each
@@ -356,57 +386,56 @@ XLOSS_NAMESPACE_BEGIN
                     tile_grad[i] = carve.take<T>();
                 }
             }
-            for (std::size_t r = 0; r < runs; ++r)
+            for (std::size_t t = first; t < last; ++t)
             {
-                for (std::size_t j0 = 0; j0 < per_outer; j0 += width)
+                const std::size_t r = t / tl.tiles_per_run;
+                const std::size_t j0 = t % tl.tiles_per_run * width;
+                const std::size_t count = std::min(width, tl.per_run - j0);
+                // Offset of the tile's first element, and index of its first slice.
+                const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
+                const std::size_t s0 = r * L.inner + j0;
+                // Strided slices: fetch the next tile's lines while this one is
+                // staged (each of its n lines is a separate DRAM access).
+                const std::ptrdiff_t ahead = slice_stride == 1 && j0 + 2 * width <= tl.per_run
+                                                 ? static_cast<std::ptrdiff_t>(width) : 0;
+                transfer<true>(tx, d.x + origin, n, count, width, slice_stride, element_stride, ahead);
+                if (!same_inputs)
                 {
-                    const std::size_t count = std::min(width, per_outer - j0);
-                    // Offset of the tile's first element, and index of its first slice.
-                    const std::size_t origin = slice_stride == 1 ? r * n * L.inner + j0 : j0 * n;
-                    const std::size_t s0 = r * L.inner + j0;
-                    // Strided slices: fetch the next tile's lines while this one is
-                    // staged (each of its n lines is a separate DRAM access).
-                    const std::ptrdiff_t ahead = slice_stride == 1 && j0 + 2 * width <= per_outer
-                                                     ? static_cast<std::ptrdiff_t>(width) : 0;
-                    transfer<true>(tx, d.x + origin, n, count, width, slice_stride, element_stride, ahead);
-                    if (!same_inputs)
+                    transfer<true>(ty, d.y + origin, n, count, width, slice_stride,
+                                   element_stride, ahead);
+                }
+                if constexpr (Masked)
+                {
+                    transfer<true>(tm, d.mask + origin, n, count, width, slice_stride,
+                                   element_stride);
+                }
+                if constexpr (has_weight_arrays<Rule>::value)
+                {
+                    for (std::size_t i = 0; i < 2; ++i)
                     {
-                        transfer<true>(ty, d.y + origin, n, count, width, slice_stride,
-                                       element_stride, ahead);
-                    }
-                    if constexpr (Masked)
-                    {
-                        transfer<true>(tm, d.mask + origin, n, count, width, slice_stride,
-                                       element_stride);
-                    }
-                    if constexpr (has_weight_arrays<Rule>::value)
-                    {
-                        for (std::size_t i = 0; i < 2; ++i)
+                        if (d.weight[i] && !d.weight_by_class[i])
                         {
-                            if (d.weight[i] && !d.weight_by_class[i])
-                            {
-                                transfer<true>(tw[i], d.weight[i] + origin, n, count, width,
-                                               slice_stride, element_stride);
-                            }
+                            transfer<true>(tw[i], d.weight[i] + origin, n, count, width,
+                                           slice_stride, element_stride);
                         }
                     }
-                    for (std::size_t g = 0; g < count; g += W)
+                }
+                for (std::size_t g = 0; g < count; g += W)
+                {
+                    std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
+                                           tile_grad[1] ? tile_grad[1] + g : nullptr};
+                    run_group<Rule, Grad, Masked>(d, tx + g, tile_y + g, Masked ? tm + g : nullptr, grad, n, width,
+                                                  std::min(W, count - g), s0 + g, true, opts,
+                                                  weights_at(tile_weight, g));
+                }
+                if constexpr (Grad)
+                {
+                    for (std::size_t i = 0; i < 2; ++i)
                     {
-                        std::array<T*, 2> grad{tile_grad[0] ? tile_grad[0] + g : nullptr,
-                                               tile_grad[1] ? tile_grad[1] + g : nullptr};
-                        run_group<Rule, Grad, Masked>(d, tx + g, tile_y + g, Masked ? tm + g : nullptr, grad, n, width,
-                                                      std::min(W, count - g), s0 + g, true, opts,
-                                                      weights_at(tile_weight, g));
-                    }
-                    if constexpr (Grad)
-                    {
-                        for (std::size_t i = 0; i < 2; ++i)
+                        if (d.grad[i])
                         {
-                            if (d.grad[i])
-                            {
-                                transfer<false>(tile_grad[i], d.grad[i] + origin, n, count, width,
-                                                slice_stride, element_stride);
-                            }
+                            transfer<false>(tile_grad[i], d.grad[i] + origin, n, count, width,
+                                            slice_stride, element_stride);
                         }
                     }
                 }
@@ -415,23 +444,32 @@ XLOSS_NAMESPACE_BEGIN
 
         // The column kernel straight on the caller's layout, for slices too long
         // to stage (a tile of W of them would not fit the budget).
+        // Its units: groups of W neighbouring slices, numbered outer index by
+        // outer index; groups [first, last).
+        template <class T>
+        std::size_t column_groups_per_outer(const layout& L)
+        {
+            return (L.inner + simd::width<T> - 1) / simd::width<T>;
+        }
+
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-        void run_columns(const layout& L, const call_data<T, Label>& d, const Options& opts)
+        void run_columns(const layout& L, const call_data<T, Label>& d, const Options& opts,
+                         std::size_t first, std::size_t last)
         {
             constexpr std::size_t W = simd::width<T>;
             const std::size_t n = L.n;
             const std::size_t inner = L.inner;
-            for (std::size_t o = 0; o < L.outer; ++o)
+            const std::size_t per_outer = column_groups_per_outer<T>(L);
+            for (std::size_t u = first; u < last; ++u)
             {
-                for (std::size_t j0 = 0; j0 < inner; j0 += W)
-                {
-                    const std::size_t base = o * n * inner + j0;
-                    std::array<T*, 2> grad{d.grad[0] ? d.grad[0] + base : nullptr,
-                                           d.grad[1] ? d.grad[1] + base : nullptr};
-                    run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
-                                                  grad, n, inner, std::min(W, inner - j0), o * inner + j0,
-                                                  false, opts, slice_weights(d, base));
-                }
+                const std::size_t o = u / per_outer;
+                const std::size_t j0 = u % per_outer * W;
+                const std::size_t base = o * n * inner + j0;
+                std::array<T*, 2> grad{d.grad[0] ? d.grad[0] + base : nullptr,
+                                       d.grad[1] ? d.grad[1] + base : nullptr};
+                run_group<Rule, Grad, Masked>(d, d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
+                                              grad, n, inner, std::min(W, inner - j0), o * inner + j0,
+                                              false, opts, slice_weights(d, base));
             }
         }
 
@@ -444,31 +482,46 @@ XLOSS_NAMESPACE_BEGIN
             return L.inner != 1 && L.n * simd::width<T> * sizeof(T) > tile_budget_bytes;
         }
 
-        // Picks the kernel shape for the plan.
+        // Picks the kernel shape for the plan, and splits its units into parts
+        // (one, unless the call is large and the build has threads). The kernel
+        // shape depends on the whole layout, never on a part: each slice is
+        // computed the same way for every split.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
         void dispatch(const layout& L, const call_data<T, Label>& d, const Options& opts)
         {
             constexpr std::size_t W = simd::width<T>;
+            const auto tiled = [&](std::size_t element_stride, std::size_t slice_stride)
+            {
+                const tiling tl = tiling::of<T>(L, element_stride, slice_stride);
+                for_each_part(tl.tiles, parts_for(tl.tiles, tl.width * L.n),
+                              [&](std::size_t first, std::size_t last)
+                              { run_tiles<Rule, Grad, Masked>(L, d, opts, tl, first, last); });
+            };
             if (L.inner == 1)
             {
                 // Rows shorter than a few batches waste most of a batch and pay a
                 // horizontal reduction per row: transpose them into tiles.
                 if (L.n <= 4 * W && L.outer >= W)
                 {
-                    run_tiled<Rule, Grad, Masked>(L, d, opts, 1, L.n);
+                    tiled(1, L.n);
                 }
                 else
                 {
-                    run_rows<Rule, Grad, Masked>(L, d, opts);
+                    for_each_part(L.outer, parts_for(L.outer, L.n),
+                                  [&](std::size_t first, std::size_t last)
+                                  { run_rows<Rule, Grad, Masked>(L, d, opts, first, last); });
                 }
             }
             else if (!runs_on_columns<T>(L))
             {
-                run_tiled<Rule, Grad, Masked>(L, d, opts, L.inner, 1);
+                tiled(L.inner, 1);
             }
             else
             {
-                run_columns<Rule, Grad, Masked>(L, d, opts);
+                const std::size_t groups = L.outer * column_groups_per_outer<T>(L);
+                for_each_part(groups, parts_for(groups, W * L.n),
+                              [&](std::size_t first, std::size_t last)
+                              { run_columns<Rule, Grad, Masked>(L, d, opts, first, last); });
             }
         }
 
