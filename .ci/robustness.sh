@@ -11,7 +11,11 @@
 #      the other standard, the other ISA and the sanitizers: the main CI runs
 #      the suite with g++, C++17 and the widest ISA, and a full test build per
 #      configuration is what CI time goes to.
-#   b) ThreadSanitizer (clang++-14): test_threads only
+#   b) ThreadSanitizer (clang++-14) on the parallel build (XLOSS_USE_OPENMP,
+#      LLVM's libomp, whose Archer tool tells TSan about OpenMP's
+#      synchronisation): test_threads only, with a pool of two threads. It
+#      holds two threads calling every loss at once, and every loss split
+#      into parts on the pool, compared bitwise with the one-part result.
 #   c) the libFuzzer target (clang, ASan + UBSan, -march=native: the widest
 #      xsimd batches this machine has). The binary holds the checks twice, on
 #      the SIMD backend and on the scalar fallback (fuzz/fuzz_scalar.cpp),
@@ -116,14 +120,17 @@ step_a() {
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j "$jobs" --output-on-failure -R "$code_tests")
 }
 
-# --- b) ThreadSanitizer: test_threads -----------------------------------------
+# --- b) ThreadSanitizer on the OpenMP build: test_threads ---------------------
 step_b() {
-  local dir=$out/b-clang-tsan
+  local dir=$out/b-clang-tsan-openmp
   mkdir -p "$dir"
-  configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_SANITIZE=thread \
+  # ignore_noninstrumented_modules: libomp itself is not instrumented; Archer
+  # (loaded by libomp when TSan is present) supplies its synchronisation.
+  configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_SANITIZE=thread -DXLOSS_USE_OPENMP=ON \
     -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" &&
     cmake --build "$dir" -j "$jobs" --target test_threads &&
-    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$dir/tests/test_threads"
+    OMP_NUM_THREADS=2 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1 \
+      "$dir/tests/test_threads"
 }
 
 # --- c) the fuzzer --------------------------------------------------

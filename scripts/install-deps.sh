@@ -17,7 +17,9 @@ for what in "$@"; do
     # /usr/share/dict/american-english) and the training example's libraries.
     words) packages+=(libxtensor-blas-dev libopenblas-dev liblapack-dev libcli11-dev wamerican gnuplot-nox) ;;
     bench) packages+=(libbenchmark-dev libtorch-dev python3) ;;
-    robust) packages+=(clang-14 libclang-rt-14-dev) ;;
+    # libomp-14-dev: LLVM's OpenMP runtime and its Archer tool, for the
+    # ThreadSanitizer build of the parallel path.
+    robust) packages+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
     *) echo "install-deps.sh: unknown set '$what' (test, train, words, bench, robust)" >&2; exit 2 ;;
   esac
 done
