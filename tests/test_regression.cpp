@@ -7,6 +7,7 @@
 // numerics of issue 12: log-cosh exact where cosh overflows and for tiny
 // errors, Huber's gradient continuous at |e| = delta. The generic properties
 // (masks, axes, references, gradients) run over the catalogue.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -122,4 +123,51 @@ TEMPLATE_TEST_CASE("log_cosh: Optax's test inputs, exact where cosh overflows an
         CHECK(xloss::grad(xloss::log_cosh, x, z)(0)
               == Approx(static_cast<double>(std::tanh(le))).epsilon(4 * std::numeric_limits<T>::epsilon()));
     }
+}
+
+TEMPLATE_TEST_CASE("log_cosh: within 3 epsilons of a long-double reference from 1e-6 to 200, both signs",
+                   "[regression]",
+                   float,
+                   double)
+{
+    // Every step of the float form (polynomials below |e| = 3/4, exp above) and the
+    // double one (expm1, log1p) is crossed: 2 x 1700 errors in geometric steps, and a
+    // dense run of floats around 3/4 and 1 where the forms meet.
+    using T = TestType;
+    std::vector<T> errors;
+    for (double e = 1e-6; e < 200; e *= 1.01)
+    {
+        errors.push_back(static_cast<T>(e));
+        errors.push_back(static_cast<T>(-e));
+    }
+    for (const double seam : {0.75, 1.0})
+    {
+        for (int k = -200; k <= 200; ++k)
+        {
+            errors.push_back(static_cast<T>(seam + k * 1e-5));
+        }
+    }
+    const std::size_t n = errors.size();
+    xt::xarray<T> x = xt::zeros<T>({n});
+    std::copy(errors.begin(), errors.end(), x.begin());
+    const xt::xarray<T> zero = xt::zeros<T>({n});
+    const xt::xarray<T> value = xloss::log_cosh(x, zero, xloss::no_axes);
+    const xt::xarray<T> slope = xloss::grad(xloss::log_cosh, x, zero);
+    const long double eps = std::numeric_limits<T>::epsilon();
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+        const long double e = x(i);
+        const long double half = std::sinh(e / 2);
+        const long double exact = std::log1p(2 * half * half);
+        const long double tanh = std::tanh(e);
+        if (std::fabs(value(i) - exact) > 3 * eps * exact || std::fabs(slope(i) - tanh) > 3 * eps * std::fabs(tanh))
+        {
+            ++bad;
+            UNSCOPED_INFO("e " << static_cast<double>(e) << ": " << value(i) << " against "
+                               << static_cast<double>(exact) << ", tanh " << slope(i) << " against "
+                               << static_cast<double>(tanh));
+        }
+    }
+    CHECK(bad == 0);
 }
