@@ -12,6 +12,7 @@
 #include "axes.hpp"
 #include "detail/call.hpp"
 #include "detail/errors.hpp"
+#include "detail/kernels/softplus.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of sigmoid_binary_cross_entropy.
@@ -101,8 +102,9 @@ XLOSS_NAMESPACE_BEGIN
                     [&](const B& x, const B& l, const auto& valid, auto at)
                     {
                         // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e).
-                        const B e = simd::exp(-simd::abs(x));
-                        const B log1p_e = simd::log1p(e);
+                        const B a = simd::abs(x);
+                        const B e = simd::exp(-a);
+                        const B log1p_e = kernels::log1p_exp_minus<T>(a, e);
                         const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
                         const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
                         // pw multiplies the positive term (exactly 1 when not given).

@@ -12,6 +12,7 @@
 #include "axes.hpp"
 #include "detail/call.hpp"
 #include "detail/errors.hpp"
+#include "detail/kernels/softplus.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of sigmoid_focal_loss.
@@ -142,8 +143,9 @@ XLOSS_NAMESPACE_BEGIN
                         // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
                         // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
                         // order. One exp and one log1p; no 1 - p cancellation.
-                        const B e = simd::exp(-simd::abs(x));
-                        const B log1p_e = simd::log1p(e);
+                        const B a = simd::abs(x);
+                        const B e = simd::exp(-a);
+                        const B log1p_e = kernels::log1p_exp_minus<T>(a, e);
                         const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
                         const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
                         const B r = one / (one + e);

@@ -5,12 +5,11 @@
 
 #include "config.hpp"
 
-#include <array>
-#include <cstddef>
 #include <type_traits>
 
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/kernels/softplus.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of huber_loss.
@@ -183,7 +182,7 @@ XLOSS_NAMESPACE_BEGIN
                     // 1 - q does not cancel.
                     const B q = exp_minus_2(a);
                     const B far = (B(1.0f) - q) / (B(1.0f) + q);
-                    const B t = simd::select(a < B(0.75f), a * horner(e * e, tanh_q), far);
+                    const B t = simd::select(a < B(0.75f), kernels::tanh_near(a), far);
                     return simd::select(simd::is_nan(e), e, simd::select(e < B(0.0f), -t, t));
                 }
                 else
@@ -205,32 +204,6 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::exp(B(-2.0f) * simd::select(a < B(40.0f), a, B(40.0f)));
             }
 
-            // Polynomials of degree 5, each within 1.3 float epsilons (relative) of its
-            // function and exact at 0 (fitted by scripts/fit_log_cosh.py). With u = e^2
-            // and q = exp(-2|e|): log cosh e = u P(u) and tanh e = e Q(u) for |e| < 3/4,
-            // log1p(q) = q R(q) for |e| >= 3/4. They keep log and division, whose long
-            // latency (chained after exp) halved the kernel's throughput, out of the value.
-            template <class B>
-            static B horner(const B& t, const std::array<float, 6>& c)
-            {
-                B p(c[0]);
-                for (std::size_t k = 1; k < c.size(); ++k)
-                {
-                    p = p * t + B(c[k]);
-                }
-                return p;
-            }
-
-            static constexpr std::array<float, 6> log_cosh_p{-4.337846583e-04f, 2.020378732e-03f,
-                                                             -6.702145422e-03f, 2.221705057e-02f,
-                                                             -8.333313300e-02f, 0.5f};
-            static constexpr std::array<float, 6> tanh_q{-4.769490976e-03f, 1.966491469e-02f,
-                                                         -5.339025922e-02f, 1.332652119e-01f,
-                                                         -3.333306838e-01f, 1.0f};
-            static constexpr std::array<float, 6> log1p_r{-9.887762673e-02f, 1.852561711e-01f,
-                                                          -2.484553898e-01f, 3.332609686e-01f,
-                                                          -4.999988852e-01f, 1.0f};
-
             // One exp and five multiply-adds per element on either side.
             template <class B>
             static B value_float(const B& e)
@@ -240,8 +213,8 @@ XLOSS_NAMESPACE_BEGIN
                 // |e| >= 3/4: |e| - log 2 + log1p(exp(-2|e|)); a NaN or infinite error is
                 // carried by the offset.
                 const B q = exp_minus_2(a);
-                const B far = (a - B(0.693147181f)) + q * horner(q, log1p_r);
-                return simd::select(a < B(0.75f), u * horner(u, log_cosh_p), far);
+                const B far = (a - B(0.693147181f)) + kernels::log1p_small(q);
+                return simd::select(a < B(0.75f), kernels::log_cosh_near(u), far);
             }
 
             template <class B>
