@@ -1304,6 +1304,13 @@ namespace xloss_test
                 return {options{}, options{-1.0}, options{0.0}, options{5.5}};
             }
 
+            static std::vector<invalid_option<options>> invalid_option_cases()
+            {
+                return {{options{std::numeric_limits<double>::quiet_NaN()}, "option epsilon = nan is outside (-inf, inf)"},
+                        {options{-std::numeric_limits<double>::infinity()},
+                         "option epsilon = -inf is outside (-inf, inf)"}};
+            }
+
             static options options_from(const option_values& v)
             {
                 options o;

@@ -5,17 +5,20 @@
 
 #include "config.hpp"
 
+#include <cmath>
+
 #include "axes.hpp"
 #include "detail/call.hpp"
+#include "detail/errors.hpp"
 #include "detail/kernels/logsumexp.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     /// Options of poly_loss_cross_entropy.
     struct poly_options
     {
-        /// Weight of the polynomial term; any real number (the paper's Poly-1
-        /// uses -1 as well as positive values; 0 gives softmax_cross_entropy).
-        // TODO(options check): epsilon not NaN
+        /// Weight of the polynomial term; any finite real number (the paper's
+        /// Poly-1 uses -1 as well as positive values; 0 gives
+        /// softmax_cross_entropy). NaN and infinities throw.
         double epsilon = 2;
     };
 
@@ -64,6 +67,14 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "poly_loss_cross_entropy";
             using options = poly_options;
             static constexpr second_input second = second_input::elementwise;
+
+            static void check_options(const options& opts, const char* function)
+            {
+                if (!std::isfinite(opts.epsilon))
+                {
+                    throw_option_outside(function, "epsilon", opts.epsilon, "(-inf, inf)");
+                }
+            }
 
             template <class B>
             struct statistics
