@@ -24,6 +24,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "simd.hpp"
 
@@ -49,12 +50,7 @@ XLOSS_NAMESPACE_BEGIN
                 simd::store(out + at.offset, v);
                 return;
             }
-            alignas(64) T tmp[W];
-            simd::store_aligned(tmp, v);
-            for (std::size_t j = 0; j < at.count; ++j)
-            {
-                out[at.offset + j] = tmp[j];
-            }
+            simd::store_first(out + at.offset, v, at.count);
         }
 
         // What store_at wrote at `at` (lanes past at.count read as 0).
@@ -66,12 +62,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 return simd::load(from + at.offset);
             }
-            alignas(64) T tmp[W] = {};
-            for (std::size_t j = 0; j < at.count; ++j)
-            {
-                tmp[j] = from[at.offset + j];
-            }
-            return simd::load_aligned(+tmp);
+            return simd::load_first(from + at.offset, at.count);
         }
 
         template <class T, bool Masked>
@@ -117,24 +108,14 @@ XLOSS_NAMESPACE_BEGIN
                 if (i < n)
                 {
                     const std::size_t c = n - i;
-                    alignas(64) T xt[W] = {};
-                    alignas(64) T yt[W] = {};
-                    alignas(64) std::uint8_t mt[W] = {};
-                    for (std::size_t j = 0; j < c; ++j)
-                    {
-                        xt[j] = x[i + j];
-                        yt[j] = y[i + j];
-                        if constexpr (Masked)
-                        {
-                            mt[j] = mask[i + j];
-                        }
-                    }
                     batch_bool valid = simd::first_lanes<T>(c);
                     if constexpr (Masked)
                     {
+                        alignas(64) std::uint8_t mt[W] = {};
+                        std::memcpy(mt, mask + i, c);
                         valid = valid && simd::load_mask<T>(mt);
                     }
-                    f(simd::load(+xt), simd::load(+yt), valid, position{i, c});
+                    f(simd::load_first(x + i, c), simd::load_first(y + i, c), valid, position{i, c});
                 }
             }
 
@@ -257,24 +238,14 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     // A partial group: copy its lanes so nothing past the row is read.
                     const std::size_t o = k * stride;
-                    alignas(64) T xt[W] = {};
-                    alignas(64) T yt[W] = {};
-                    alignas(64) std::uint8_t mt[W] = {};
-                    for (std::size_t j = 0; j < count; ++j)
-                    {
-                        xt[j] = x[o + j];
-                        yt[j] = y[o + j];
-                        if constexpr (Masked)
-                        {
-                            mt[j] = mask[o + j];
-                        }
-                    }
                     batch_bool valid = active;
                     if constexpr (Masked)
                     {
+                        alignas(64) std::uint8_t mt[W] = {};
+                        std::memcpy(mt, mask + o, count);
                         valid = valid && simd::load_mask<T>(mt);
                     }
-                    f(simd::load(+xt), simd::load(+yt), valid, position{o, count});
+                    f(simd::load_first(x + o, count), simd::load_first(y + o, count), valid, position{o, count});
                 }
             }
 
