@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <random>
@@ -25,6 +26,28 @@
 
 namespace xloss_test
 {
+    // Arguments for an accuracy sweep of an elementwise function: +-a for a from
+    // `from` to `to` in steps of 1% (both signs), and 2 * half + 1 points `step`
+    // apart around each seam, where a piecewise form changes branch.
+    template <class T>
+    std::vector<T> signed_sweep(double from, double to, std::initializer_list<double> seams, int half, double step)
+    {
+        std::vector<T> out;
+        for (double a = from; a < to; a *= 1.01)
+        {
+            out.push_back(static_cast<T>(a));
+            out.push_back(static_cast<T>(-a));
+        }
+        for (const double seam : seams)
+        {
+            for (int k = -half; k <= half; ++k)
+            {
+                out.push_back(static_cast<T>(seam + k * step));
+            }
+        }
+        return out;
+    }
+
     // Relative and absolute tolerance per value type, the one table of the
     // tests. float: the kernels' exp/log are within a few ulp and sums of a
     // few thousand terms add rounding; double: round-off of the same sums.

@@ -390,17 +390,7 @@ TEMPLATE_TEST_CASE("sigmoid_binary_cross_entropy: within 4 epsilons of a long-do
     // is a fitted polynomial in float (below and above |x| = 3/2, dense around the
     // seam), and where it is exp(-|x|) itself (tiny losses to full relative accuracy).
     using T = TestType;
-    std::vector<T> logits;
-    for (double a = 1e-5; a < 80; a *= 1.01)
-    {
-        logits.push_back(static_cast<T>(a));
-        logits.push_back(static_cast<T>(-a));
-    }
-    for (int k = -300; k <= 300; ++k)
-    {
-        logits.push_back(static_cast<T>(1.5 + k * 1e-5));
-        logits.push_back(static_cast<T>(-1.5 + k * 1e-5));
-    }
+    std::vector<T> logits = signed_sweep<T>(1e-5, 80, {1.5, -1.5}, 300, 1e-5);
     logits.push_back(T(0));
     const std::size_t n = logits.size();
     const xt::xarray<T> x = xt::adapt(logits, {n});

@@ -134,19 +134,7 @@ TEMPLATE_TEST_CASE("log_cosh: within 3 epsilons of a long-double reference from 
     // double one (expm1, log1p) is crossed: 2 x 1700 errors in geometric steps, and a
     // dense run of floats around 3/4 and 1 where the forms meet.
     using T = TestType;
-    std::vector<T> errors;
-    for (double e = 1e-6; e < 200; e *= 1.01)
-    {
-        errors.push_back(static_cast<T>(e));
-        errors.push_back(static_cast<T>(-e));
-    }
-    for (const double seam : {0.75, 1.0})
-    {
-        for (int k = -200; k <= 200; ++k)
-        {
-            errors.push_back(static_cast<T>(seam + k * 1e-5));
-        }
-    }
+    const std::vector<T> errors = signed_sweep<T>(1e-6, 200, {0.75, 1.0}, 200, 1e-5);
     const std::size_t n = errors.size();
     xt::xarray<T> x = xt::zeros<T>({n});
     std::copy(errors.begin(), errors.end(), x.begin());
