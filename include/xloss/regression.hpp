@@ -195,9 +195,9 @@ XLOSS_NAMESPACE_BEGIN
             }
 
         private:
-            // exp(-2|e|) for float, taken as exp(-80) beyond |e| = 40 (where both forms no
-            // longer see it): NaN and inf never reach xsimd 8.1's exp, which casts them to
-            // integers.
+            // exp(-2|e|) for float, taken as exp(-80) beyond |e| = 40, where neither the
+            // value nor tanh can resolve it any more: NaN and inf never reach xsimd 8.1's
+            // exp, which casts them to integers.
             template <class B>
             static B exp_minus_2(const B& a)
             {

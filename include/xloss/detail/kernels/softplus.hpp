@@ -2,9 +2,9 @@
 // polynomials: the shared math of sigmoid_binary_cross_entropy,
 // sigmoid_focal_loss and log_cosh.
 //
-// xsimd 8.1's log1p (two divisions) chained after exp ran at 0.72 ns per
-// float on the AVX-512 VM, against 0.46 for the two apart: their latency, not
-// their throughput, set the pace. The polynomials have no division and no log.
+// xsimd 8.1's log1p has two divisions; chained after exp, the pair's latency,
+// not the units' throughput, set the pace of these kernels. The polynomials
+// have no division and no log.
 // Double keeps xsimd's log1p and expm1 (a polynomial there would need twice
 // the degree).
 #ifndef XLOSS_DETAIL_KERNELS_SOFTPLUS_HPP
