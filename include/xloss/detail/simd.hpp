@@ -391,6 +391,25 @@ XLOSS_NAMESPACE_BEGIN
             return r;
         }
 
+        // exp of an argument <= 0 (or NaN) whose result goes into a sum of at least
+        // 1, as a softmax normaliser's terms do: float takes xsimd's exp without
+        // the edge check above, so results below ~1.2e-38 (arguments below ~-87.3)
+        // read as 0, which such a sum cannot see; -inf gives 0 and NaN stays NaN.
+        // The check's compare and branch are a real share of a loop that does little
+        // else. Double needs the clamping of exp and takes it.
+        template <class T>
+        XLOSS_ALWAYS_INLINE batch<T> exp_into_sum(const batch<T>& x)
+        {
+            if constexpr (std::is_same_v<T, float>)
+            {
+                return xsimd::exp(x);
+            }
+            else
+            {
+                return exp(x);
+            }
+        }
+
         // log that is right for denormals. xsimd 8.1's double log is off by up
         // to ~33 below numeric_limits<double>::min() (float is right): scale such
         // inputs by 2^54 into the normal range and take 54 ln 2 back off.
@@ -561,6 +580,12 @@ XLOSS_NAMESPACE_BEGIN
 
         template <class T>
         T exp(T x)
+        {
+            return std::exp(x);
+        }
+
+        template <class T>
+        T exp_into_sum(T x)
         {
             return std::exp(x);
         }

@@ -65,7 +65,7 @@ XLOSS_NAMESPACE_BEGIN
             lanes.for_each_fetching_next(
                 [&](const B& x, const B& y, const auto& valid, auto at)
                 {
-                    const B e = simd::select(valid, simd::exp(x - shift), B(T(0)));
+                    const B e = simd::select(valid, simd::exp_into_sum(x - shift), B(T(0)));
                     sum += e;
                     if (keep_exp)
                     {
