@@ -1306,7 +1306,8 @@ namespace xloss_test
 
             static std::vector<invalid_option<options>> invalid_option_cases()
             {
-                return {{options{std::numeric_limits<double>::quiet_NaN()}, "option epsilon = nan is outside (-inf, inf)"},
+                return {{options{std::numeric_limits<double>::quiet_NaN()},
+                         "option epsilon = nan is outside (-inf, inf)"},
                         {options{-std::numeric_limits<double>::infinity()},
                          "option epsilon = -inf is outside (-inf, inf)"}};
             }

@@ -30,7 +30,11 @@ namespace xloss_test
     // `from` to `to` in steps of 1% (both signs), and 2 * half + 1 points `step`
     // apart around each seam, where a piecewise form changes branch.
     template <class T>
-    std::vector<T> signed_sweep(double from, double to, std::initializer_list<double> seams, int half, double step)
+    std::vector<T> signed_sweep(double from,
+                                double to,
+                                std::initializer_list<double> seams,
+                                int half,
+                                double step)
     {
         std::vector<T> out;
         for (double a = from; a < to; a *= 1.01)

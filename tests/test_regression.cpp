@@ -149,7 +149,8 @@ TEMPLATE_TEST_CASE("log_cosh: within 3 epsilons of a long-double reference from 
         const long double half = std::sinh(e / 2);
         const long double exact = std::log1p(2 * half * half);
         const long double tanh = std::tanh(e);
-        if (std::fabs(value(i) - exact) > 3 * eps * exact || std::fabs(slope(i) - tanh) > 3 * eps * std::fabs(tanh))
+        if (std::fabs(value(i) - exact) > 3 * eps * exact
+            || std::fabs(slope(i) - tanh) > 3 * eps * std::fabs(tanh))
         {
             ++bad;
             UNSCOPED_INFO("e " << static_cast<double>(e) << ": " << value(i) << " against "

@@ -91,7 +91,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             // Calls f(x, y, valid, position) for each batch of the slice. The tail
-            // is copied into a zero-padded batch so nothing is read past the end.
+            // is loaded masked into a zero-padded batch: nothing is read past the end.
             template <class F>
             void for_each(F&& f) const
             {
@@ -236,7 +236,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 for (std::size_t k = 0; k < n; ++k)
                 {
-                    // A partial group: copy its lanes so nothing past the row is read.
+                    // A partial group: masked loads, so nothing past the row is read.
                     const std::size_t o = k * stride;
                     batch_bool valid = active;
                     if constexpr (Masked)
@@ -245,7 +245,8 @@ XLOSS_NAMESPACE_BEGIN
                         std::memcpy(mt, mask + o, count);
                         valid = valid && simd::load_mask<T>(mt);
                     }
-                    f(simd::load_first(x + o, count), simd::load_first(y + o, count), valid, position{o, count});
+                    f(simd::load_first(x + o, count), simd::load_first(y + o, count), valid,
+                      position{o, count});
                 }
             }
 

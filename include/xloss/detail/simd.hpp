@@ -161,7 +161,9 @@ XLOSS_NAMESPACE_BEGIN
                 if constexpr (std::is_same_v<T, float>)
                 {
                     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane), v);
+                    _mm256_maskstore_ps(p,
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane),
+                                        v);
                 }
                 else
                 {
