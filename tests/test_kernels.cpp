@@ -4,11 +4,14 @@
 // extent, including inner extents that are not multiples of W), with masks
 // and with NaN/-inf under false masks. Oracle: the long-double reference.
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xview.hpp>
 
+#include <xloss/detail/schedule.hpp>
 #include <xloss/detail/simd.hpp>
 #include <xloss/xloss.hpp>
 
@@ -154,6 +157,45 @@ TEMPLATE_TEST_CASE("short rows, transposed into tiles, equal the row kernel", "[
         check_against_row_kernel<T>(xloss::kl_divergence, x, y, mask);
         check_against_row_kernel<T>(xloss::cosine_distance, x, y, mask);
         check_against_row_kernel<T>(xloss::sigmoid_focal_loss, x, y, mask, xloss::focal_options{0.25, 2});
+    }
+}
+
+TEMPLATE_TEST_CASE("short rows go into a tile and back element for element", "[kernels]", std::uint8_t, float,
+                   double)
+{
+    // transfer() in block transposes (16 x 16 bytes, 4 x 4 floats, 2 x 2
+    // doubles on x86-64) with element-by-element edges: slice counts and
+    // lengths below, at and past a block, rows with a gap after them.
+    using V = TestType;
+    for (std::size_t n : {1, 2, 3, 4, 5, 15, 16, 17, 33, 64})
+    {
+        for (std::size_t count : {1, 3, 4, 15, 16, 17, 40, 128})
+        {
+            for (std::size_t gap : {0, 3})
+            {
+                CAPTURE(n, count, gap);
+                const std::size_t width = count + 9;
+                const std::size_t stride = n + gap;
+                std::vector<V> rows(count * stride), tile(n * width), back(count * stride, V(0));
+                for (std::size_t i = 0; i < rows.size(); ++i)
+                {
+                    rows[i] = static_cast<V>(i % 251 + 1);
+                }
+                xloss::detail::transfer<true>(tile.data(), rows.data(), n, count, width, stride, 1);
+                xloss::detail::transfer<false>(tile.data(), back.data(), n, count, width, stride, 1);
+                std::size_t wrong_in = 0, wrong_back = 0;
+                for (std::size_t l = 0; l < count; ++l)
+                {
+                    for (std::size_t k = 0; k < stride; ++k)
+                    {
+                        wrong_in += k < n && tile[k * width + l] != rows[l * stride + k];
+                        wrong_back += back[l * stride + k] != (k < n ? rows[l * stride + k] : V(0));
+                    }
+                }
+                CHECK(wrong_in == 0);
+                CHECK(wrong_back == 0);
+            }
+        }
     }
 }
 

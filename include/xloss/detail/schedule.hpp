@@ -213,23 +213,21 @@ XLOSS_NAMESPACE_BEGIN
             std::copy(values, values + count, d.value + s0);
         }
 
-        // Copies `count` slices of n elements between the caller's layout
-        // (element k of slice l at outside[l * slice_stride + k * element_stride])
-        // and a tile (at tile[k * width + l]): into the tile with ToTile, back out
-        // of it without. The loops run so that the writes are contiguous; the
-        // strided side of a short-row transpose is a few KiB that stay in L1,
-        // while strided writes would each touch a new cache line. fetch_ahead
-        // (elements; 0: none) asks for the lines that far ahead of each row
-        // read: the next tile's, when the slices are an outer axis's.
+        // transfer() element by element, for slices [l0, l1) and elements
+        // [k0, k1). The loops run so that the writes are contiguous; the strided
+        // side of a short-row copy is a few KiB that stay in L1, while strided
+        // writes would each touch a new cache line.
         template <bool ToTile, class V>
-        void transfer(V* tile,
-                      std::conditional_t<ToTile, const V*, V*> outside,
-                      std::size_t n,
-                      std::size_t count,
-                      std::size_t width,
-                      std::size_t slice_stride,
-                      std::size_t element_stride,
-                      std::ptrdiff_t fetch_ahead = 0)
+        void transfer_elements(V* tile,
+                               std::conditional_t<ToTile, const V*, V*> outside,
+                               std::size_t l0,
+                               std::size_t l1,
+                               std::size_t k0,
+                               std::size_t k1,
+                               std::size_t width,
+                               std::size_t slice_stride,
+                               std::size_t element_stride,
+                               std::ptrdiff_t fetch_ahead)
         {
             auto move = [&](std::size_t l, std::size_t k)
             {
@@ -244,16 +242,17 @@ XLOSS_NAMESPACE_BEGIN
             };
             if (ToTile || slice_stride == 1)
             {
-                for (std::size_t k = 0; k < n; ++k)
+                for (std::size_t k = k0; k < k1; ++k)
                 {
                     if constexpr (ToTile)
                     {
                         if (fetch_ahead != 0)
                         {
-                            simd::prefetch_lines(outside + k * element_stride + fetch_ahead, count * sizeof(V));
+                            simd::prefetch_lines(outside + l0 * slice_stride + k * element_stride + fetch_ahead,
+                                                 (l1 - l0) * sizeof(V));
                         }
                     }
-                    for (std::size_t l = 0; l < count; ++l)
+                    for (std::size_t l = l0; l < l1; ++l)
                     {
                         move(l, k);
                     }
@@ -261,14 +260,60 @@ XLOSS_NAMESPACE_BEGIN
             }
             else
             {
-                for (std::size_t l = 0; l < count; ++l)
+                for (std::size_t l = l0; l < l1; ++l)
                 {
-                    for (std::size_t k = 0; k < n; ++k)
+                    for (std::size_t k = k0; k < k1; ++k)
                     {
                         move(l, k);
                     }
                 }
             }
+        }
+
+        // Copies `count` slices of n elements between the caller's layout
+        // (element k of slice l at outside[l * slice_stride + k * element_stride])
+        // and a tile (at tile[k * width + l]): into the tile with ToTile, back out
+        // of it without. Where the slices' elements are contiguous (short rows),
+        // the bulk goes in B x B block transposes (simd::transpose_square) and
+        // only the edges element by element. fetch_ahead (elements; 0: none)
+        // asks for the lines that far ahead of each row read: the next tile's,
+        // when the slices are an outer axis's.
+        template <bool ToTile, class V>
+        void transfer(V* tile,
+                      std::conditional_t<ToTile, const V*, V*> outside,
+                      std::size_t n,
+                      std::size_t count,
+                      std::size_t width,
+                      std::size_t slice_stride,
+                      std::size_t element_stride,
+                      std::ptrdiff_t fetch_ahead = 0)
+        {
+            constexpr std::size_t B = simd::transpose_block<V>;
+            const bool blocks = B > 1 && element_stride == 1;
+            const std::size_t whole_l = blocks ? count / B * B : 0;
+            const std::size_t whole_k = blocks ? n / B * B : 0;
+            for (std::size_t l = 0; l < whole_l; l += B)
+            {
+                for (std::size_t k = 0; k < whole_k; k += B)
+                {
+                    if constexpr (ToTile)
+                    {
+                        simd::transpose_square(outside + l * slice_stride + k, slice_stride, tile + k * width + l,
+                                               width);
+                    }
+                    else
+                    {
+                        simd::transpose_square(tile + k * width + l, width, outside + l * slice_stride + k,
+                                               slice_stride);
+                    }
+                }
+            }
+            // The edges: every slice's elements past whole_k, and the slices past
+            // whole_l up to whole_k.
+            transfer_elements<ToTile>(tile, outside, 0, count, whole_k, n, width, slice_stride, element_stride,
+                                      fetch_ahead);
+            transfer_elements<ToTile>(tile, outside, whole_l, count, 0, whole_k, width, slice_stride,
+                                      element_stride, fetch_ahead);
         }
 
         // Hands out the tiles of one scratch block in turn: `cells` elements

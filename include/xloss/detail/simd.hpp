@@ -630,6 +630,81 @@ XLOSS_NAMESPACE_BEGIN
             (void)bytes;
 #endif
         }
+
+        // Square blocks for transposing short rows into tiles (transfer() in
+        // schedule.hpp): B x B elements, one 16-byte register per block row
+        // whatever the batch width, so that the same SSE2 code serves every
+        // x86-64 build: 4 x 4 floats, 2 x 2 doubles, 16 x 16 mask bytes (wider
+        // registers gained little more: the tiles' stores set the pace). B = 1:
+        // no block transpose (the scalar fallback, other CPUs).
+        template <class V>
+        inline constexpr std::size_t transpose_block =
+#if !defined(XLOSS_NO_SIMD) && defined(__SSE2__)
+            sizeof(V) == 1 || sizeof(V) == 4 || sizeof(V) == 8 ? 16 / sizeof(V) : 1;
+#else
+            1;
+#endif
+
+#if !defined(XLOSS_NO_SIMD) && defined(__SSE2__)
+        // Interleaves the low (High: high) halves of a and b, element by element.
+        template <std::size_t Size, bool High>
+        XLOSS_ALWAYS_INLINE __m128i interleave(__m128i a, __m128i b)
+        {
+            if constexpr (Size == 1)
+            {
+                return High ? _mm_unpackhi_epi8(a, b) : _mm_unpacklo_epi8(a, b);
+            }
+            else if constexpr (Size == 4)
+            {
+                return High ? _mm_unpackhi_epi32(a, b) : _mm_unpacklo_epi32(a, b);
+            }
+            else
+            {
+                return High ? _mm_unpackhi_epi64(a, b) : _mm_unpacklo_epi64(a, b);
+            }
+        }
+
+        // dst[j * dst_stride + i] = src[i * src_stride + j] for i, j < B, in
+        // log2(B) rounds of interleaving register i with register i + B/2 into
+        // registers 2i and 2i + 1. Each round moves the top bit of the element
+        // position into the register number and the top bit of the register
+        // number into the element position; after the last, register j is
+        // column j.
+        template <class V>
+        XLOSS_ALWAYS_INLINE void transpose_square(const V* src, std::size_t src_stride, V* dst,
+                                                  std::size_t dst_stride)
+        {
+            constexpr std::size_t B = transpose_block<V>;
+            __m128i rows[B];
+            __m128i next[B];
+            for (std::size_t i = 0; i < B; ++i)
+            {
+                rows[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * src_stride));
+            }
+            for (std::size_t round = 1; round < B; round *= 2)
+            {
+                for (std::size_t i = 0; i < B / 2; ++i)
+                {
+                    next[2 * i] = interleave<sizeof(V), false>(rows[i], rows[i + B / 2]);
+                    next[2 * i + 1] = interleave<sizeof(V), true>(rows[i], rows[i + B / 2]);
+                }
+                for (std::size_t i = 0; i < B; ++i)
+                {
+                    rows[i] = next[i];
+                }
+            }
+            for (std::size_t j = 0; j < B; ++j)
+            {
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j * dst_stride), rows[j]);
+            }
+        }
+#else
+        template <class V>
+        void transpose_square(const V* src, std::size_t, V* dst, std::size_t)
+        {
+            *dst = *src;
+        }
+#endif
     }
 XLOSS_NAMESPACE_END
 
