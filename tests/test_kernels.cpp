@@ -160,7 +160,10 @@ TEMPLATE_TEST_CASE("short rows, transposed into tiles, equal the row kernel", "[
     }
 }
 
-TEMPLATE_TEST_CASE("short rows go into a tile and back element for element", "[kernels]", std::uint8_t, float,
+TEMPLATE_TEST_CASE("short rows go into a tile and back element for element",
+                   "[kernels]",
+                   std::uint8_t,
+                   float,
                    double)
 {
     // transfer() in block transposes (16 x 16 bytes, 4 x 4 floats, 2 x 2

@@ -248,7 +248,8 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         if (fetch_ahead != 0)
                         {
-                            simd::prefetch_lines(outside + l0 * slice_stride + k * element_stride + fetch_ahead,
+                            simd::prefetch_lines(outside + l0 * slice_stride + k * element_stride
+                                                     + fetch_ahead,
                                                  (l1 - l0) * sizeof(V));
                         }
                     }
@@ -298,8 +299,8 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     if constexpr (ToTile)
                     {
-                        simd::transpose_square(outside + l * slice_stride + k, slice_stride, tile + k * width + l,
-                                               width);
+                        simd::transpose_square(outside + l * slice_stride + k, slice_stride,
+                                               tile + k * width + l, width);
                     }
                     else
                     {
@@ -310,8 +311,8 @@ XLOSS_NAMESPACE_BEGIN
             }
             // The edges: every slice's elements past whole_k, and the slices past
             // whole_l up to whole_k.
-            transfer_elements<ToTile>(tile, outside, 0, count, whole_k, n, width, slice_stride, element_stride,
-                                      fetch_ahead);
+            transfer_elements<ToTile>(tile, outside, 0, count, whole_k, n, width, slice_stride,
+                                      element_stride, fetch_ahead);
             transfer_elements<ToTile>(tile, outside, whole_l, count, 0, whole_k, width, slice_stride,
                                       element_stride, fetch_ahead);
         }

@@ -671,7 +671,9 @@ XLOSS_NAMESPACE_BEGIN
         // number into the element position; after the last, register j is
         // column j.
         template <class V>
-        XLOSS_ALWAYS_INLINE void transpose_square(const V* src, std::size_t src_stride, V* dst,
+        XLOSS_ALWAYS_INLINE void transpose_square(const V* src,
+                                                  std::size_t src_stride,
+                                                  V* dst,
                                                   std::size_t dst_stride)
         {
             constexpr std::size_t B = transpose_block<V>;
