@@ -53,10 +53,15 @@ namespace xloss_bench
         int axis;
     };
 
-    // The shapes: long rows, very long rows, short rows, NCHW over C.
+    // The issues' shapes: long rows, very long rows, short rows (two lengths),
+    // NCHW over C.
     inline std::vector<shape_case> standard_shapes()
     {
-        return {{{4096, 1000}, 1}, {{256, 32000}, 1}, {{65536, 16}, 1}, {{8, 21, 256, 256}, 1}};
+        return {{{4096, 1000}, 1},
+                {{256, 32000}, 1},
+                {{65536, 16}, 1},
+                {{65536, 64}, 1},
+                {{8, 21, 256, 256}, 1}};
     }
 
     inline std::size_t elements(const shape_t& s)

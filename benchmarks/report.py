@@ -68,7 +68,7 @@ LOSS_ORDER = ["ce_int", "ce_opts", "ce_prob", "kl", "kl_convex", "cosine", "foca
 
 # Targets from the issue.
 LONG_ROW_BOUND = 1.6      # long rows and NCHW: within 1.6x of the bound
-SHORT_ROW_BOUND = 2.5     # [65536, 16]: within 2.5x
+SHORT_ROW_BOUND = 2.0     # [65536, 16] and [65536, 64]: within 2.0x (issue 13; 2.5x in 0.1)
 FULL_MASK_RATIO = 1.25    # full-shape mask at most 1.25x unmasked
 BATCH_MASK_RATIO = 1.05   # "nothing measurable": within 5% (the run-to-run noise here)
 VS_TORCH = 3.0
@@ -79,7 +79,7 @@ TINY_NS = 1000.0
 STRIDED_VS_ROW_MAJOR = 1.3  # column-major containers and transposed views against row-major
 OPTIONS_VS_PLAIN = 1.15   # ce_int with smoothing + class weights + z-loss, against plain ce_int
 MEAN_VS_PER_SLICE = 1.05  # xloss::mean's value_and_grad against the per-slice one
-SHORT_ROW_MAX = 32        # innermost-axis slices of at most this many elements are "short rows"
+SHORT_ROW_MAX = 64        # innermost-axis slices of at most this many elements are "short rows" (issue 13: 16 and 64)
 
 
 # The allocator the binaries run with by default (glibc >= 2.35 tunables):
@@ -120,7 +120,9 @@ def run_binary(path, args, json_path):
     elapsed = time.time() - start
     if proc.returncode != 0:
         raise SystemExit("%s exited with %d" % (path, proc.returncode))
-    data = json.loads(proc.stdout)
+    # A filter that matches nothing in this binary: Google Benchmark says so on
+    # stderr and prints no JSON.
+    data = json.loads(proc.stdout) if proc.stdout.strip() else {"benchmarks": []}
     data["report_py"] = {
         "seconds": elapsed,
         "load_before": load_before,

@@ -240,14 +240,12 @@ XLOSS_NAMESPACE_BEGIN
         template <class Label>
         bool label_in_range(Label label, std::size_t n)
         {
+            const bool below_n = static_cast<unsigned long long>(label) < n;
             if constexpr (std::is_signed_v<Label>)
             {
-                if (label < 0)
-                {
-                    return false;
-                }
+                return (label >= 0) & below_n;  // no branch: check_label_range's first pass vectorizes
             }
-            return static_cast<unsigned long long>(label) < n;
+            return below_n;
         }
 
         // On an empty class axis (n = 0) every label is out of range, as in
@@ -258,6 +256,16 @@ XLOSS_NAMESPACE_BEGIN
         {
             using printed = std::conditional_t<std::is_signed_v<Label>, long long, unsigned long long>;
             const std::size_t slices = L.slices();
+            // The common case in one pass without branches (it vectorizes): all in range.
+            std::size_t out_of_range = 0;
+            for (std::size_t s = 0; s < slices; ++s)
+            {
+                out_of_range += !label_in_range(d.labels[s], L.n);
+            }
+            if (out_of_range == 0)
+            {
+                return;
+            }
             for (std::size_t s = 0; s < slices; ++s)
             {
                 const Label label = d.labels[s];
