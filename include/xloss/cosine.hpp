@@ -60,6 +60,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Distance ? "cosine_distance" : "cosine_similarity";
             using options = cosine_options;
             static constexpr second_input second = second_input::elementwise_numeric;
+            static constexpr std::size_t tiled_row_batches = 2;
 
             // epsilon finite and >= 0.
             static void check_options(const options& opts, const char* function)

@@ -212,6 +212,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "softmax_cross_entropy";
             using options = cross_entropy_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = 2;
 
             static void check_options(const options& o, const char* function)
             {
@@ -358,6 +359,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "softmax_cross_entropy_with_integer_labels";
             using options = cross_entropy_options;
             static constexpr second_input second = second_input::slice_label;
+            static constexpr std::size_t tiled_row_batches = 4;
 
             static void check_options(const options& o, const char* function)
             {

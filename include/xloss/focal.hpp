@@ -73,6 +73,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "sigmoid_focal_loss";
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = 1;
 
             // class_alpha is weight array 0 (rule.hpp).
             static constexpr std::array<const char*, 2> weight_array_names{"class_alpha", ""};

@@ -89,6 +89,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Convex ? "convex_kl_divergence" : "kl_divergence";
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = 1;
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
@@ -142,6 +143,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "kl_divergence_with_log_targets";
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = 1;
 
             template <bool Grad, class Lanes, class Group>
             static auto kernel(const Lanes& lanes, const Group& grp, const options&)

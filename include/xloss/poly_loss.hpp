@@ -67,6 +67,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "poly_loss_cross_entropy";
             using options = poly_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = 2;
 
             static void check_options(const options& opts, const char* function)
             {

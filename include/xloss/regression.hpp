@@ -158,6 +158,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = "log_cosh";
             using options = no_options;
+            static constexpr std::size_t tiled_row_batches = 1;
 
             template <class T, class B>
             static B value(const B& e, const options&)
@@ -245,6 +246,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Form::name;
             using options = typename Form::options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr std::size_t tiled_row_batches = declared_tiled_row_batches<Form>::value;
 
             static void check_options(const options& opts, const char* function)
             {

@@ -7,6 +7,7 @@
 //   template <bool Grad, class Lanes, class Group>
 //   static auto kernel(const Lanes& lanes, const Group& grp, const options& opts);
 //   static void check_options(const options&, const char* function);  // when it has options
+//   static constexpr std::size_t tiled_row_batches = 2;  // optional, see tiles_rows()
 //
 // kernel() computes the loss of the slices the lanes cover, as a batch (one
 // value per lane; see lanes.hpp). With Grad it also writes
@@ -138,6 +139,32 @@ XLOSS_NAMESPACE_BEGIN
             : std::true_type
         {
         };
+
+        template <class Rule, class = void>
+        struct declared_tiled_row_batches : std::integral_constant<std::size_t, 0>
+        {
+        };
+
+        template <class Rule>
+        struct declared_tiled_row_batches<Rule, std::void_t<decltype(Rule::tiled_row_batches)>>
+            : std::integral_constant<std::size_t, Rule::tiled_row_batches>
+        {
+        };
+
+        // Whether rows of n elements (the innermost axis reduced) run transposed
+        // into tiles, W slices side by side, rather than one at a time: rows
+        // shorter than one batch (W) always do, longer ones up to the rule's
+        // tiled_row_batches batches (0 when it declares none). A row costs the
+        // row kernel a horizontal reduction and the rule's per-slice math; a
+        // tile costs the transposition. So a sum of per-element terms keeps
+        // rows from one batch up, while the softmax losses, with a max, an exp
+        // pass and a log per slice, gain from tiles up to 2 or 4 batches
+        // (measured per loss for 8 to 64 elements: RESULTS.md).
+        template <class Rule>
+        bool tiles_rows(std::size_t n, std::size_t W)
+        {
+            return n < W || n <= declared_tiled_row_batches<Rule>::value * W;
+        }
 
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).

@@ -545,9 +545,10 @@ XLOSS_NAMESPACE_BEGIN
             };
             if (L.inner == 1)
             {
-                // Rows shorter than a few batches waste most of a batch and pay a
-                // horizontal reduction per row: transpose them into tiles.
-                if (L.n <= 4 * W && L.outer >= W)
+                // Short rows waste most of a batch and pay a horizontal
+                // reduction per row: transpose them into tiles, up to a
+                // length that depends on the rule (rule.hpp).
+                if (tiles_rows<Rule>(L.n, W) && L.outer >= W)
                 {
                     tiled(1, L.n);
                 }
