@@ -102,12 +102,7 @@ XLOSS_NAMESPACE_BEGIN
                 lanes.for_each(
                     [&](const B& x, const B& l, const auto& valid, auto at)
                     {
-                        // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e).
-                        const B a = simd::abs(x);
-                        const B e = simd::exp(-a);
-                        const B log1p_e = kernels::log1p_exp_minus<T>(a, e);
-                        const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
-                        const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
+                        const auto [e, minus_log_p, minus_log_q] = kernels::log_sigmoids_of<T>(x);
                         // pw multiplies the positive term (exactly 1 when not given).
                         const B pw = pos_weighted ? lanes.weight(1, at) : one;
                         const B w = weighted ? lanes.weight(0, at) : one;

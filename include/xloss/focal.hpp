@@ -141,14 +141,8 @@ XLOSS_NAMESPACE_BEGIN
                 lanes.for_each(
                     [&](const B& x, const B& l, const auto& valid, auto at)
                     {
-                        // With e = exp(-|x|): softplus(+-x) = max(+-x, 0) + log1p(e), and
-                        // sigmoid(x), 1 - sigmoid(x) are 1/(1+e) and e/(1+e) in some
-                        // order. One exp and one log1p; no 1 - p cancellation.
-                        const B a = simd::abs(x);
-                        const B e = simd::exp(-a);
-                        const B log1p_e = kernels::log1p_exp_minus<T>(a, e);
-                        const B minus_log_q = simd::max(x, zero) + log1p_e;   // -log(1 - p)
-                        const B minus_log_p = simd::max(-x, zero) + log1p_e;  // -log(p)
+                        // One exp and one log1p; no 1 - p cancellation.
+                        const auto [e, minus_log_p, minus_log_q] = kernels::log_sigmoids_of<T>(x);
                         const B r = one / (one + e);
                         const auto nonneg = x >= zero;
                         const B p = simd::select(nonneg, r, e * r);

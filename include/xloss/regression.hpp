@@ -173,29 +173,34 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
+            // tanh e, from tanh |e| given e's sign (a NaN error stays NaN).
             template <class T, class B>
             static B slope(const B& e, const options&)
             {
-                const B a = simd::abs(e);
+                const B t = tanh_of_abs<T>(simd::abs(e));
+                return simd::select(simd::is_nan(e), e, simd::select(e < B(T(0)), -t, t));
+            }
+
+        private:
+            template <class T, class B>
+            static B tanh_of_abs(const B& a)
+            {
                 if constexpr (std::is_same_v<T, float>)
                 {
                     // |e| >= 3/4: tanh |e| = (1 - q) / (1 + q), q = exp(-2|e|) <= 0.22, so
                     // 1 - q does not cancel.
                     const B q = exp_minus_2(a);
                     const B far = (B(1.0f) - q) / (B(1.0f) + q);
-                    const B t = simd::select(a < B(0.75f), kernels::tanh_near(a), far);
-                    return simd::select(simd::is_nan(e), e, simd::select(e < B(0.0f), -t, t));
+                    return simd::select(a < B(0.75f), kernels::tanh_near(a), far);
                 }
                 else
                 {
                     // tanh = (1 - exp(-2|e|)) / (1 + exp(-2|e|)) with expm1, exact for tiny |e|.
                     const B m = simd::expm1(simd::select(a < B(T(40)), B(T(-2)) * a, B(T(-80))));
-                    const B t = -m / (B(T(2)) + m);
-                    return simd::select(simd::is_nan(e), e, simd::select(e < B(T(0)), -t, t));
+                    return -m / (B(T(2)) + m);
                 }
             }
 
-        private:
             // exp(-2|e|) for float, taken as exp(-80) beyond |e| = 40, where neither the
             // value nor tanh can resolve it any more: NaN and inf never reach xsimd 8.1's
             // exp, which casts them to integers.

@@ -24,7 +24,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "simd.hpp"
 
@@ -111,9 +110,7 @@ XLOSS_NAMESPACE_BEGIN
                     batch_bool valid = simd::first_lanes<T>(c);
                     if constexpr (Masked)
                     {
-                        alignas(64) std::uint8_t mt[W] = {};
-                        std::memcpy(mt, mask + i, c);
-                        valid = valid && simd::load_mask<T>(mt);
+                        valid = valid && simd::load_mask_first<T>(mask + i, c);
                     }
                     f(simd::load_first(x + i, c), simd::load_first(y + i, c), valid, position{i, c});
                 }
@@ -241,9 +238,7 @@ XLOSS_NAMESPACE_BEGIN
                     batch_bool valid = active;
                     if constexpr (Masked)
                     {
-                        alignas(64) std::uint8_t mt[W] = {};
-                        std::memcpy(mt, mask + o, count);
-                        valid = valid && simd::load_mask<T>(mt);
+                        valid = valid && simd::load_mask_first<T>(mask + o, count);
                     }
                     f(simd::load_first(x + o, count), simd::load_first(y + o, count), valid,
                       position{o, count});

@@ -92,6 +92,24 @@ XLOSS_NAMESPACE_BEGIN
             return v.get(0);
         }
 
+#if defined(__AVX2__)
+        // AVX2's lane mask for maskload/maskstore: lanes [0, count) of T's size all ones.
+        template <class T>
+        __m256i avx2_first_lanes(std::size_t count)
+        {
+            if constexpr (sizeof(T) == 4)
+            {
+                return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            }
+            else
+            {
+                return _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)),
+                                          _mm256_setr_epi64x(0, 1, 2, 3));
+            }
+        }
+#endif
+
         // The first `count` (< W) elements at p, the other lanes 0, reading nothing
         // past p + count: a row's tail. One masked load on AVX-512 and AVX2 (both
         // suppress faults in the masked-off lanes), a copy otherwise: the copy into a
@@ -119,15 +137,11 @@ XLOSS_NAMESPACE_BEGIN
             {
                 if constexpr (std::is_same_v<T, float>)
                 {
-                    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    return batch<T>(_mm256_maskload_ps(
-                        p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane)));
+                    return batch<T>(_mm256_maskload_ps(p, avx2_first_lanes<T>(count)));
                 }
                 else
                 {
-                    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-                    return batch<T>(_mm256_maskload_pd(
-                        p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)), lane)));
+                    return batch<T>(_mm256_maskload_pd(p, avx2_first_lanes<T>(count)));
                 }
             }
 #endif
@@ -160,16 +174,11 @@ XLOSS_NAMESPACE_BEGIN
             {
                 if constexpr (std::is_same_v<T, float>)
                 {
-                    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    _mm256_maskstore_ps(p,
-                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane),
-                                        v);
+                    _mm256_maskstore_ps(p, avx2_first_lanes<T>(count), v);
                 }
                 else
                 {
-                    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-                    _mm256_maskstore_pd(
-                        p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)), lane), v);
+                    _mm256_maskstore_pd(p, avx2_first_lanes<T>(count), v);
                 }
                 return;
             }
@@ -252,6 +261,16 @@ XLOSS_NAMESPACE_BEGIN
         {
             using ints = xsimd::batch<xsimd::as_integer_t<T>, arch>;
             return xsimd::bool_cast(widen_mask_bytes<T>(p) != ints(0));
+        }
+
+        // The first `count` (< W) mask bytes at p, the other lanes false, reading
+        // nothing past p + count: a row's tail.
+        template <class T>
+        batch_bool<T> load_mask_first(const std::uint8_t* p, std::size_t count)
+        {
+            alignas(64) std::uint8_t part[width<T>] = {};
+            std::memcpy(part, p, count);
+            return load_mask<T>(part);
         }
 
         // Lanes [0, count) true.
@@ -499,6 +518,12 @@ XLOSS_NAMESPACE_BEGIN
         bool load_mask(const std::uint8_t* p)
         {
             return *p != 0;
+        }
+
+        template <class T>
+        bool load_mask_first(const std::uint8_t* p, std::size_t count)
+        {
+            return count && *p != 0;
         }
 
         template <class T>

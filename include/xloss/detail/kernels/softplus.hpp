@@ -88,6 +88,28 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::log1p(e);
             }
         }
+
+        // -log(sigmoid(x)) and -log(1 - sigmoid(x)), i.e. softplus(-x) and
+        // softplus(x), from one exp: with e = exp(-|x|), softplus(+-x) =
+        // max(+-x, 0) + log1p(e). e comes along for the sigmoid itself
+        // (1/(1+e) and e/(1+e) in the order of x's sign).
+        template <class B>
+        struct log_sigmoids
+        {
+            B e;
+            B minus_log_p;  // -log(sigmoid(x))
+            B minus_log_q;  // -log(1 - sigmoid(x))
+        };
+
+        template <class T, class B>
+        log_sigmoids<B> log_sigmoids_of(const B& x)
+        {
+            const B zero(T(0));
+            const B a = simd::abs(x);
+            const B e = simd::exp(-a);
+            const B log1p_e = log1p_exp_minus<T>(a, e);
+            return {e, simd::max(-x, zero) + log1p_e, simd::max(x, zero) + log1p_e};
+        }
     }
 XLOSS_NAMESPACE_END
 
