@@ -69,12 +69,14 @@ XLOSS_NAMESPACE_BEGIN
             return std::max<std::size_t>(1, std::min({thread_budget(), elements / parallel_grain, units}));
         }
 
-        // Calls body(begin, end) on `parts` contiguous, near-equal ranges that
-        // cover [0, units). An exception thrown by a part is rethrown here,
-        // after every part has ended. Allocates nothing.
+        // Calls body(begin, end) on contiguous, near-equal ranges that cover
+        // [0, units) of `unit_elements` elements each, as many as parts_for
+        // gives. An exception thrown by a part is rethrown here, after every
+        // part has ended. Allocates nothing.
         template <class Body>
-        void for_each_part(std::size_t units, std::size_t parts, const Body& body)
+        void for_each_part(std::size_t units, std::size_t unit_elements, const Body& body)
         {
+            const std::size_t parts = parts_for(units, unit_elements);
             auto part = [&](std::size_t p) { body(units * p / parts, units * (p + 1) / parts); };
             if (parts <= 1)
             {

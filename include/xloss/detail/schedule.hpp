@@ -539,7 +539,7 @@ XLOSS_NAMESPACE_BEGIN
             const auto tiled = [&](std::size_t element_stride, std::size_t slice_stride)
             {
                 const tiling tl = tiling::of<T>(L, element_stride, slice_stride);
-                for_each_part(tl.tiles, parts_for(tl.tiles, tl.width * L.n),
+                for_each_part(tl.tiles, tl.width * L.n,
                               [&](std::size_t first, std::size_t last)
                               { run_tiles<Rule, Grad, Masked>(L, d, opts, tl, first, last); });
             };
@@ -554,7 +554,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 else
                 {
-                    for_each_part(L.outer, parts_for(L.outer, L.n),
+                    for_each_part(L.outer, L.n,
                                   [&](std::size_t first, std::size_t last)
                                   { run_rows<Rule, Grad, Masked>(L, d, opts, first, last); });
                 }
@@ -566,7 +566,7 @@ XLOSS_NAMESPACE_BEGIN
             else
             {
                 const std::size_t groups = L.outer * column_groups_per_outer<T>(L);
-                for_each_part(groups, parts_for(groups, W * L.n),
+                for_each_part(groups, W * L.n,
                               [&](std::size_t first, std::size_t last)
                               { run_columns<Rule, Grad, Masked>(L, d, opts, first, last); });
             }
