@@ -217,8 +217,10 @@ namespace
 
     // Inputs whose calls have several work units in every kernel shape the
     // engine splits: rows, tiles of short rows, tiles of strided slices
-    // (shared_inputs: [6, 37] and NCHW), and groups of columns too long to
-    // stage ([2100, 20] over axis 0: 2100 floats x 8 lanes > the tile budget).
+    // (shared_inputs: [6, 37] and NCHW), strips of inner rows for the losses
+    // that sum per-element terms (NCHW: a strip per outer index), and groups
+    // of columns too long to stage ([2100, 20] over axis 0: 2100 floats x 8
+    // lanes > the tile budget; strips for the per-element sums).
     template <class E, class T>
     struct split_inputs
     {

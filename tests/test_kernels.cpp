@@ -3,8 +3,10 @@
 // innermost axis; column: reducing an outer axis with a contiguous inner
 // extent, including inner extents that are not multiples of W), with masks
 // and with NaN/-inf under false masks. Oracle: the long-double reference.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <vector>
 
@@ -231,5 +233,66 @@ TEMPLATE_TEST_CASE("columns wider than a tile, and slices too long to stage", "[
         const auto [cxl, cyl] = xloss::grad<0, 1>(xloss::cosine_similarity, xl, yl, -1, ml);
         check_close<T>(cx, xt::xarray<T>(xt::transpose(cxl, {0, 2, 1})), 8);
         check_close<T>(cy, xt::xarray<T>(xt::transpose(cyl, {0, 2, 1})), 8);
+    }
+}
+
+TEMPLATE_TEST_CASE("sums of element terms over an outer axis, row after row, equal the axis moved last",
+                   "[kernels]",
+                   float,
+                   double)
+{
+    // Axis 1 of [2, 5, 4115]: inner rows longer than a 16 KiB strip (4096
+    // floats, 2048 doubles) with a partial batch at the end, weights by class
+    // ([5, 1]) and of the full shape, an element mask, a batch-rank mask and a
+    // per-slice cotangent. Oracle: the same problem with axis 1 moved last
+    // (rows, weights by class as [5]).
+    using T = TestType;
+    const std::vector<std::size_t> shape{2, 5, 4115};
+    const auto x = random_normal<T>(shape, 2.0, 1100);
+    const auto y = random_probabilities<T>(shape, 1, 1101);
+    const auto mask = random_mask(shape, 0.8, 1102);
+    const auto slices = random_mask({2, 4115}, 0.8, 1103);
+    const auto g = random_normal<T>({2, 4115}, 1.0, 1104);
+    const double alphas[] = {0.1, 0.9, 0.5, 0.0, 0.7};
+    xt::xarray<double> by_class_last = xt::zeros<double>({5});
+    std::copy(std::begin(alphas), std::end(alphas), by_class_last.begin());
+    xt::xarray<double> by_class = by_class_last;
+    by_class.reshape({5, 1});
+    const xt::xarray<double> full = xt::abs(random_normal<double>(shape, 1.0, 1105));
+    const auto last = [](const auto& a)
+    {
+        using V = typename std::decay_t<decltype(a)>::value_type;
+        return xt::xarray<V>(xt::transpose(a, {0, 2, 1}));
+    };
+    const auto check = [&](const auto& loss, const auto& opts, const auto& opts_last)
+    {
+        check_close<T>(loss(x, y, 1, mask, opts), loss(last(x), last(y), -1, last(mask), opts_last), 8);
+        const auto [dx, dy] = xloss::vjp<0, 1>(loss, g, x, y, 1, slices, opts);
+        const auto [dxl, dyl] = xloss::vjp<0, 1>(loss, g, last(x), last(y), -1, slices, opts_last);
+        check_close<T>(dx, last(dxl), 8);
+        check_close<T>(dy, last(dyl), 8);
+    };
+    SECTION("focal, class_alpha by class")
+    {
+        check(xloss::sigmoid_focal_loss, xloss::focal_options{std::nullopt, 2, by_class},
+              xloss::focal_options{std::nullopt, 2, by_class_last});
+    }
+    SECTION("binary cross entropy, weights of the full shape, pos_weight by class")
+    {
+        check(xloss::sigmoid_binary_cross_entropy, xloss::binary_cross_entropy_options{full, by_class},
+              xloss::binary_cross_entropy_options{last(full), by_class_last});
+    }
+    SECTION("squared error and KL divergence")
+    {
+        const auto check_plain = [&](const auto& loss)
+        {
+            check_close<T>(loss(x, y, 1, mask), loss(last(x), last(y), -1, last(mask)), 8);
+            const auto [dx, dy] = xloss::vjp<0, 1>(loss, g, x, y, 1, slices);
+            const auto [dxl, dyl] = xloss::vjp<0, 1>(loss, g, last(x), last(y), -1, slices);
+            check_close<T>(dx, last(dxl), 8);
+            check_close<T>(dy, last(dyl), 8);
+        };
+        check_plain(xloss::squared_error);
+        check_plain(xloss::kl_divergence);
     }
 }

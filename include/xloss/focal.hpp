@@ -74,6 +74,7 @@ XLOSS_NAMESPACE_BEGIN
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
             static constexpr std::size_t tiled_row_batches = 1;
+            static constexpr bool sums_element_terms = true;
 
             // class_alpha is weight array 0 (rule.hpp).
             static constexpr std::array<const char*, 2> weight_array_names{"class_alpha", ""};

@@ -90,6 +90,7 @@ XLOSS_NAMESPACE_BEGIN
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
             static constexpr std::size_t tiled_row_batches = 1;
+            static constexpr bool sums_element_terms = true;
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
@@ -143,6 +144,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "kl_divergence_with_log_targets";
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
+            static constexpr bool sums_element_terms = true;
             static constexpr std::size_t tiled_row_batches = 1;
 
             template <bool Grad, class Lanes, class Group>

@@ -252,6 +252,7 @@ XLOSS_NAMESPACE_BEGIN
             using options = typename Form::options;
             static constexpr second_input second = second_input::elementwise;
             static constexpr std::size_t tiled_row_batches = declared_tiled_row_batches<Form>::value;
+            static constexpr bool sums_element_terms = true;
 
             static void check_options(const options& opts, const char* function)
             {

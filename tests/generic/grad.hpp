@@ -457,41 +457,52 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
                         .grad,
                     d.first);
     }
+    // The gradient of axis k of `sh` equals that of the copy with axis k moved last.
+    const auto check_moved = [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask, unsigned seed)
+    {
+        INFO("axis " << k << " of " << sh.size() << "-D, inner " << sh.back());
+        const std::size_t rank = sh.size();
+        std::vector<std::size_t> perm, inverse(rank);
+        for (std::size_t ax = 0; ax < rank; ++ax)
+        {
+            if (ax != k)
+            {
+                perm.push_back(ax);
+            }
+        }
+        perm.push_back(k);
+        for (std::size_t ax = 0; ax < rank; ++ax)
+        {
+            inverse[perm[ax]] = ax;
+        }
+        const auto in = make_inputs<E, T>(sh, {k}, seed, &mask);
+        const xt::xarray<T> xl = xt::transpose(in.x, perm);
+        const xt::xarray<bool> ml = xt::transpose(mask, perm);
+        const auto d = all_grads<E>(o, in.x, in.y, static_cast<int>(k), mask);
+        if constexpr (E::integer_labels)
+        {
+            const auto dl = all_grads<E>(o, xl, in.y, -1, ml);
+            check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
+        }
+        else
+        {
+            const xt::xarray<T> yl = xt::transpose(in.y, perm);
+            const auto dl = all_grads<E>(o, xl, yl, -1, ml);
+            check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
+            check_close<T>(xt::xarray<T>(xt::transpose(dl.second, inverse)), d.second);
+        }
+    };
     SECTION("moving the reduced axis last transposes the gradient")
     {
         for (std::size_t k = 0; k < 3; ++k)
         {
-            INFO("axis " << k);
-            std::vector<std::size_t> perm, inverse(3);
-            for (std::size_t ax = 0; ax < 3; ++ax)
-            {
-                if (ax != k)
-                {
-                    perm.push_back(ax);
-                }
-            }
-            perm.push_back(k);
-            for (std::size_t ax = 0; ax < 3; ++ax)
-            {
-                inverse[perm[ax]] = ax;
-            }
-            const auto in = make_inputs<E, T>(shape, {k}, 150 + unsigned(k), &m);
-            const xt::xarray<T> xl = xt::transpose(in.x, perm);
-            const xt::xarray<bool> ml = xt::transpose(m, perm);
-            const auto d = all_grads<E>(o, in.x, in.y, static_cast<int>(k), m);
-            if constexpr (E::integer_labels)
-            {
-                const auto dl = all_grads<E>(o, xl, in.y, -1, ml);
-                check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
-            }
-            else
-            {
-                const xt::xarray<T> yl = xt::transpose(in.y, perm);
-                const auto dl = all_grads<E>(o, xl, yl, -1, ml);
-                check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
-                check_close<T>(xt::xarray<T>(xt::transpose(dl.second, inverse)), d.second);
-            }
+            check_moved(shape, k, m, 150 + unsigned(k));
         }
+    }
+    SECTION("the same for inner rows longer than 16 KiB, with a partial batch")
+    {
+        const shape_t long_rows{2, 3, 4115};
+        check_moved(long_rows, 1, random_mask(long_rows, 0.7, 143), 154);
     }
     SECTION("all_axes: one slice over everything == the flattened 1-D problem")
     {

@@ -167,6 +167,25 @@ XLOSS_NAMESPACE_BEGIN
             return n < W || n <= declared_tiled_row_batches<Rule>::value * W;
         }
 
+        // A rule may declare `static constexpr bool sums_element_terms = true;`
+        // when its kernel's value is the sum, in element order starting from
+        // 0, of a term of each selected element alone, and each gradient
+        // element depends only on its own element and the slice's upstream.
+        // The engine may then run the kernel on one element of a slice at a
+        // time and add up the values (schedule.hpp, run_strips): the same
+        // additions in the same order. Rules that declare nothing are run on
+        // whole slices.
+        template <class Rule, class = void>
+        struct sums_element_terms : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct sums_element_terms<Rule, std::void_t<decltype(Rule::sums_element_terms)>>
+            : std::bool_constant<Rule::sums_element_terms>
+        {
+        };
+
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).
         template <class Rule, class V>
