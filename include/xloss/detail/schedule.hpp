@@ -296,19 +296,22 @@ XLOSS_NAMESPACE_BEGIN
             const bool blocks = B > 1 && element_stride == 1;
             const std::size_t whole_l = blocks ? count / B * B : 0;
             const std::size_t whole_k = blocks ? n / B * B : 0;
-            for (std::size_t l = 0; l < whole_l; l += B)
+            if constexpr (B > 1)
             {
-                for (std::size_t k = 0; k < whole_k; k += B)
+                for (std::size_t l = 0; l < whole_l; l += B)
                 {
-                    if constexpr (ToTile)
+                    for (std::size_t k = 0; k < whole_k; k += B)
                     {
-                        simd::transpose_square(outside + l * slice_stride + k, slice_stride,
-                                               tile + k * width + l, width);
-                    }
-                    else
-                    {
-                        simd::transpose_square(tile + k * width + l, width, outside + l * slice_stride + k,
-                                               slice_stride);
+                        if constexpr (ToTile)
+                        {
+                            simd::transpose_square(outside + l * slice_stride + k, slice_stride,
+                                                   tile + k * width + l, width);
+                        }
+                        else
+                        {
+                            simd::transpose_square(tile + k * width + l, width,
+                                                   outside + l * slice_stride + k, slice_stride);
+                        }
                     }
                 }
             }

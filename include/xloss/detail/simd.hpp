@@ -726,11 +726,9 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 #else
+        // Declared for transfer()'s discarded B > 1 branch; never defined.
         template <class V>
-        void transpose_square(const V* src, std::size_t, V* dst, std::size_t)
-        {
-            *dst = *src;
-        }
+        void transpose_square(const V* src, std::size_t src_stride, V* dst, std::size_t dst_stride);
 #endif
     }
 XLOSS_NAMESPACE_END
