@@ -458,7 +458,8 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
                     d.first);
     }
     // The gradient of axis k of `sh` equals that of the copy with axis k moved last.
-    const auto check_moved = [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask, unsigned seed)
+    const auto check_moved =
+        [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask, unsigned seed)
     {
         INFO("axis " << k << " of " << sh.size() << "-D, inner " << sh.back());
         const std::size_t rank = sh.size();

@@ -580,7 +580,8 @@ XLOSS_NAMESPACE_BEGIN
         {
             constexpr std::size_t W = simd::width<T>;
             using B = simd::batch<T>;
-            static constexpr std::array<std::uint8_t, W> every_slice = [] {
+            static constexpr std::array<std::uint8_t, W> every_slice = []
+            {
                 std::array<std::uint8_t, W> ones{};
                 for (auto& one : ones)
                 {
@@ -590,7 +591,8 @@ XLOSS_NAMESPACE_BEGIN
             }();
             const bool whole = count == W;
             const std::uint8_t* selected = d.slice_mask ? d.slice_mask + s : every_slice.data();
-            const auto active = whole ? simd::load_mask<T>(selected) : simd::load_mask_first<T>(selected, count);
+            const auto active = whole ? simd::load_mask<T>(selected)
+                                      : simd::load_mask_first<T>(selected, count);
             group<T> grp;
             if (d.upstream)
             {
@@ -604,7 +606,10 @@ XLOSS_NAMESPACE_BEGIN
             {
                 grp.grad[i] = d.grad[i] ? d.grad[i] + at : nullptr;
             }
-            column_lanes<T, Masked> lanes{d.x + at, d.y + at, Masked ? d.mask + at : nullptr, 1, 1, count,
+            const std::uint8_t* const mask = Masked ? d.mask + at : nullptr;
+            // One element (n = 1) of each slice; the stride is not used.
+            const std::size_t n = 1, stride = 1;
+            column_lanes<T, Masked> lanes{d.x + at, d.y + at, mask, n, stride, count,
                                           active, selected, false, weight};
             lanes.weight_has_zero = d.weight_has_zero;
             const B v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts), B(T(0)));
@@ -621,7 +626,7 @@ XLOSS_NAMESPACE_BEGIN
         // Strips [first, last).
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
         XLOSS_FLATTEN void run_strips(const layout& L, const call_data<T, Label>& d, const Options& opts,
-                        std::size_t first, std::size_t last)
+                                      std::size_t first, std::size_t last)
         {
             static_assert(!takes_labels<Rule>, "strips carry no slice labels");
             constexpr std::size_t W = simd::width<T>;
@@ -657,7 +662,7 @@ XLOSS_NAMESPACE_BEGIN
                         std::array<const T*, 2> weight{};
                         for (std::size_t i = 0; i < 2; ++i)
                         {
-                            weight[i] = !d.weight[i]             ? nullptr
+                            weight[i] = !d.weight[i]           ? nullptr
                                         : d.weight_by_class[i] ? class_weight[i].data()
                                                                : d.weight[i] + row + g;
                         }
