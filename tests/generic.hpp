@@ -294,7 +294,7 @@ namespace xloss_test
                 {"4-D NCHW, axis 1", {2, 5, 3, 4}, {1}},
                 // Longer inner rows than a strip of sums of element terms
                 // (16 KiB: 4096 floats, 2048 doubles), and a partial batch.
-                {"3-D, axis 1 (inner 4115)", {2, 3, 4115}, {1}},
+                {"3-D, axis 1 (inner 4115)", {1, 2, 4115}, {1}},
                 {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
                 {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
                 {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},
