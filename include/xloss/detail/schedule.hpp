@@ -163,6 +163,48 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // One byte per lane, all set: the selected lanes when the call has no
+        // slice mask.
+        template <std::size_t W>
+        inline constexpr std::array<std::uint8_t, W> every_lane = []
+        {
+            std::array<std::uint8_t, W> ones{};
+            for (auto& one : ones)
+            {
+                one = 1;
+            }
+            return ones;
+        }();
+
+        // The slices s0 .. s0 + count (count <= W) in the lanes of a batch: which
+        // are selected (by the slice mask, or all), one byte per lane and as a
+        // batch whose lanes past count are off, and their upstream gradients
+        // (0 past count).
+        template <class T>
+        struct slices_in_lanes
+        {
+            const std::uint8_t* selected;
+            simd::batch_bool<T> active;
+            simd::batch<T> upstream;
+
+            template <class Label>
+            slices_in_lanes(const call_data<T, Label>& d, std::size_t s0, std::size_t count)
+            {
+                constexpr std::size_t W = simd::width<T>;
+                const bool whole = count == W;
+                selected = d.slice_mask ? d.slice_mask + s0 : every_lane<W>.data();
+                active = whole ? simd::load_mask<T>(selected) : simd::load_mask_first<T>(selected, count);
+                if (d.upstream)
+                {
+                    upstream = whole ? simd::load(d.upstream + s0) : simd::load_first(d.upstream + s0, count);
+                }
+                else
+                {
+                    upstream = simd::batch<T>(d.upstream_all);
+                }
+            }
+        };
+
         // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
         // is at k * stride + l from x, y, mask and the gradient outputs.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
@@ -181,24 +223,10 @@ XLOSS_NAMESPACE_BEGIN
         {
             constexpr std::size_t W = simd::width<T>;
             count = std::min(count, W);
+            const slices_in_lanes<T> slices(d, s0, count);
             group<T> grp;
             grp.grad = grad;
-            alignas(64) std::uint8_t selected[W] = {};
-            std::fill(selected, selected + count, std::uint8_t(1));
-            if (d.slice_mask)
-            {
-                std::copy(d.slice_mask + s0, d.slice_mask + s0 + count, selected);
-            }
-            if (d.upstream)
-            {
-                alignas(64) T upstream[W] = {};
-                std::copy(d.upstream + s0, d.upstream + s0 + count, upstream);
-                grp.upstream = simd::load(+upstream);
-            }
-            else
-            {
-                grp.upstream = simd::batch<T>(d.upstream_all);
-            }
+            grp.upstream = slices.upstream;
             if (d.labels)
             {
                 for (std::size_t l = 0; l < count; ++l)
@@ -206,10 +234,9 @@ XLOSS_NAMESPACE_BEGIN
                     grp.label[l] = static_cast<std::ptrdiff_t>(d.labels[s0 + l]);
                 }
             }
-            const auto active = simd::load_mask<T>(selected);
-            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, active, selected, padded, weight};
+            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, slices.active, slices.selected, padded, weight};
             lanes.weight_has_zero = d.weight_has_zero;
-            const auto v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts),
+            const auto v = simd::select(slices.active, Rule::template kernel<Grad>(lanes, grp, opts),
                                         simd::batch<T>(T(0)));
             alignas(64) T values[W];
             simd::store_aligned(values, v);
@@ -580,28 +607,9 @@ XLOSS_NAMESPACE_BEGIN
         {
             constexpr std::size_t W = simd::width<T>;
             using B = simd::batch<T>;
-            static constexpr std::array<std::uint8_t, W> every_slice = []
-            {
-                std::array<std::uint8_t, W> ones{};
-                for (auto& one : ones)
-                {
-                    one = 1;
-                }
-                return ones;
-            }();
-            const bool whole = count == W;
-            const std::uint8_t* selected = d.slice_mask ? d.slice_mask + s : every_slice.data();
-            const auto active = whole ? simd::load_mask<T>(selected)
-                                      : simd::load_mask_first<T>(selected, count);
+            const slices_in_lanes<T> slices(d, s, count);
             group<T> grp;
-            if (d.upstream)
-            {
-                grp.upstream = whole ? simd::load(d.upstream + s) : simd::load_first(d.upstream + s, count);
-            }
-            else
-            {
-                grp.upstream = B(d.upstream_all);
-            }
+            grp.upstream = slices.upstream;
             for (std::size_t i = 0; i < 2; ++i)
             {
                 grp.grad[i] = d.grad[i] ? d.grad[i] + at : nullptr;
@@ -610,10 +618,10 @@ XLOSS_NAMESPACE_BEGIN
             // One element (n = 1) of each slice; the stride is not used.
             const std::size_t n = 1, stride = 1;
             column_lanes<T, Masked> lanes{d.x + at, d.y + at, mask, n, stride, count,
-                                          active, selected, false, weight};
+                                          slices.active, slices.selected, false, weight};
             lanes.weight_has_zero = d.weight_has_zero;
-            const B v = simd::select(active, Rule::template kernel<Grad>(lanes, grp, opts), B(T(0)));
-            if (whole)
+            const B v = simd::select(slices.active, Rule::template kernel<Grad>(lanes, grp, opts), B(T(0)));
+            if (count == W)
             {
                 simd::store(value, simd::load(value) + v);
             }
