@@ -106,7 +106,8 @@ TEMPLATE_TEST_CASE("simd::exp is within a few ulps of exp over the whole range o
         if (x <= 0 && expected >= std::numeric_limits<T>::min())
         {
             const T into_sum = xloss::detail::simd::first_lane<T>(xloss::detail::simd::exp_into_sum(B(x)));
-            worst_into_sum = std::max(worst_into_sum, static_cast<double>(std::fabs(into_sum - exact) / spacing));
+            worst_into_sum = std::max(worst_into_sum,
+                                      static_cast<double>(std::fabs(into_sum - exact) / spacing));
         }
     }
     CHECK(worst < 4);
