@@ -445,7 +445,7 @@ class Report:
         ]
         if r["read_Bps"]:
             lines.append("- roofline (medians): read %.1f GB/s (one stream %s, two streams %s), read+write %s GB/s, "
-                         "xsimd::exp %.3f ns, xsimd::log %.3f ns per float"
+                         "exp %.3f ns, xsimd::log %.3f ns per float"
                          % (r["read_Bps"] / 1e9, fmt(r["read1_Bps"] and r["read1_Bps"] / 1e9, "%.1f"),
                             fmt(r["read2_Bps"] and r["read2_Bps"] / 1e9, "%.1f"),
                             fmt(r["rw_Bps"] and r["rw_Bps"] / 1e9, "%.1f"), r["exp_ns"] or 0, r["log_ns"] or 0))
