@@ -101,8 +101,8 @@ namespace
         add("roofline/read_sum/256MiB", read_sum);
         add("roofline/read_sum2/256MiB", read_sum2);
         add("roofline/read_write/256MiB", read_write);
-        add("roofline/exp/16KiB",
-            [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xloss::detail::simd::exp<float>(x); }); });
+        add("roofline/exp/16KiB", [](benchmark::State& st)
+            { transcendental(st, [](const batch& x) { return xloss::detail::simd::exp<float>(x); }); });
         add("roofline/log/16KiB",
             [](benchmark::State& st) { transcendental(st, [](const batch& x) { return xsimd::log(x); }); });
     }

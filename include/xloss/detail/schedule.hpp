@@ -234,7 +234,8 @@ XLOSS_NAMESPACE_BEGIN
                     grp.label[l] = static_cast<std::ptrdiff_t>(d.labels[s0 + l]);
                 }
             }
-            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count, slices.active, slices.selected, padded, weight};
+            column_lanes<T, Masked> lanes{x, y, mask, n, stride, count,
+                                          slices.active, slices.selected, padded, weight};
             lanes.weight_has_zero = d.weight_has_zero;
             const auto v = simd::select(slices.active, Rule::template kernel<Grad>(lanes, grp, opts),
                                         simd::batch<T>(T(0)));
