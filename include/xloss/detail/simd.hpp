@@ -41,7 +41,7 @@ XLOSS_NAMESPACE_BEGIN
         // uses AVX2 batches, which every AVX-512 CPU has: the same kernels on
         // 256-bit registers. Optimised builds are unaffected.
 #if defined(__AVX512F__) && defined(__OPTIMIZE__)
-#define XLOSS_DETAIL_AVX512_BATCHES 1  // batch<float> is an __m512
+#define XLOSS_DETAIL_AVX512_BATCHES 1  // AVX-512 intrinsics; float batches of 16 unless xsimd's arch is forced
 #endif
 #if defined(__AVX512F__) && !defined(__OPTIMIZE__)
 #if defined(__FMA__)
@@ -407,9 +407,10 @@ XLOSS_NAMESPACE_BEGIN
         // first (exp is 0 or inf beyond +-128 in float), as +-inf would make
         // inf - inf in the reduction; NaN passes (vminps and vmaxps return their
         // second operand when one is NaN). Without High, no upper clamp.
-        template <bool High>
-        XLOSS_ALWAYS_INLINE batch<float> exp_scalef(const batch<float>& x, float low, float high)
+        template <bool High, class B>
+        XLOSS_ALWAYS_INLINE B exp_scalef(const B& x, float low, float high)
         {
+            static_assert(std::is_same_v<scalar_t<B>, float> && B::size == 16, "float batches of 16");
             __m512 a = x;
             if constexpr (High)
             {
