@@ -179,7 +179,7 @@ XLOSS_NAMESPACE_BEGIN
         // The slices s0 .. s0 + count (count <= W) in the lanes of a batch: which
         // are selected (by the slice mask, or all), one byte per lane and as a
         // batch whose lanes past count are off, and their upstream gradients
-        // (0 past count).
+        // (past count: 0, or the call's one upstream).
         template <class T>
         struct slices_in_lanes
         {
@@ -189,19 +189,13 @@ XLOSS_NAMESPACE_BEGIN
 
             template <class Label>
             slices_in_lanes(const call_data<T, Label>& d, std::size_t s0, std::size_t count)
+                : selected(d.slice_mask ? d.slice_mask + s0 : every_lane<simd::width<T>>.data())
+                , active(count == simd::width<T> ? simd::load_mask<T>(selected)
+                                                 : simd::load_mask_first<T>(selected, count))
+                , upstream(!d.upstream               ? simd::batch<T>(d.upstream_all)
+                           : count == simd::width<T> ? simd::load(d.upstream + s0)
+                                                     : simd::load_first(d.upstream + s0, count))
             {
-                constexpr std::size_t W = simd::width<T>;
-                const bool whole = count == W;
-                selected = d.slice_mask ? d.slice_mask + s0 : every_lane<W>.data();
-                active = whole ? simd::load_mask<T>(selected) : simd::load_mask_first<T>(selected, count);
-                if (d.upstream)
-                {
-                    upstream = whole ? simd::load(d.upstream + s0) : simd::load_first(d.upstream + s0, count);
-                }
-                else
-                {
-                    upstream = simd::batch<T>(d.upstream_all);
-                }
             }
         };
 

@@ -40,9 +40,6 @@ XLOSS_NAMESPACE_BEGIN
         // __OPTIMIZE__, CMake's Debug) whose -march enables AVX-512 therefore
         // uses AVX2 batches, which every AVX-512 CPU has: the same kernels on
         // 256-bit registers. Optimised builds are unaffected.
-#if defined(__AVX512F__) && defined(__OPTIMIZE__)
-#define XLOSS_DETAIL_AVX512_BATCHES 1  // AVX-512 intrinsics; float batches of 16 unless xsimd's arch is forced
-#endif
 #if defined(__AVX512F__) && !defined(__OPTIMIZE__)
 #if defined(__FMA__)
         using arch = xsimd::fma3<xsimd::avx2>;
@@ -50,6 +47,10 @@ XLOSS_NAMESPACE_BEGIN
         using arch = xsimd::avx2;
 #endif
 #else
+#if defined(__AVX512F__)
+// AVX-512 intrinsics may be used: float batches of 16 unless xsimd's arch is forced.
+#define XLOSS_DETAIL_AVX512_BATCHES 1
+#endif
         using arch = xsimd::default_arch;
 #endif
 
@@ -440,21 +441,24 @@ XLOSS_NAMESPACE_BEGIN
             {
                 return exp_scalef<true>(x, -128.0f, 128.0f);
             }
+            else
 #endif
-            batch<T> arg = x;
-            if constexpr (std::is_same_v<T, double>)
             {
-                const batch<T> limit(T(1000));
-                arg = xsimd::min(xsimd::max(xsimd::select(is_nan(x), batch<T>(T(0)), x), -limit), limit);
+                batch<T> arg = x;
+                if constexpr (std::is_same_v<T, double>)
+                {
+                    const batch<T> limit(T(1000));
+                    arg = xsimd::min(xsimd::max(xsimd::select(is_nan(x), batch<T>(T(0)), x), -limit), limit);
+                }
+                const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
+                const auto outer = xsimd::abs(arg) > edge;
+                batch<T> r = xsimd::any(outer) ? exp_beyond_edge(arg, outer) : xsimd::exp(arg);
+                if constexpr (std::is_same_v<T, double>)
+                {
+                    r = xsimd::select(is_nan(x), x, r);
+                }
+                return r;
             }
-            const batch<T> edge(std::is_same_v<T, double> ? T(708) : T(87));
-            const auto outer = xsimd::abs(arg) > edge;
-            batch<T> r = xsimd::any(outer) ? exp_beyond_edge(arg, outer) : xsimd::exp(arg);
-            if constexpr (std::is_same_v<T, double>)
-            {
-                r = xsimd::select(is_nan(x), x, r);
-            }
-            return r;
         }
 
         // exp of an argument <= 0 (or NaN) whose result goes into a sum of at least
@@ -474,8 +478,11 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     return exp_scalef<false>(x, -128.0f, 0.0f);
                 }
+                else
 #endif
-                return xsimd::exp(x);
+                {
+                    return xsimd::exp(x);
+                }
             }
             else
             {
@@ -678,8 +685,9 @@ XLOSS_NAMESPACE_BEGIN
 
         // Asks for the cache line holding p to be brought into L2 (not L1: it is
         // for later, and L1 is busy with the data at hand). Only a hint: it never
-        // faults, whatever p is.
-        inline void prefetch_l2(const void* p)
+        // faults, whatever p is. Always inlined: a function that only
+        // prefetches has no effect GCC must keep, and calls to it are dropped.
+        XLOSS_ALWAYS_INLINE void prefetch_l2(const void* p)
         {
 #if defined(__GNUC__)
             __builtin_prefetch(p, 0, 2);
@@ -689,8 +697,9 @@ XLOSS_NAMESPACE_BEGIN
         }
 
         // Asks for the lines of [p, p + bytes) to be brought into every cache
-        // level (they are the next data at hand). Only a hint.
-        inline void prefetch_lines(const void* p, std::size_t bytes)
+        // level (they are the next data at hand). Only a hint; always inlined
+        // (see prefetch_l2).
+        XLOSS_ALWAYS_INLINE void prefetch_lines(const void* p, std::size_t bytes)
         {
 #if defined(__GNUC__)
             const char* first = static_cast<const char*>(p);
