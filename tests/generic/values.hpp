@@ -385,6 +385,69 @@ TEMPLATE_LIST_TEST_CASE("moving the reduced axes last changes nothing", "[generi
     }
 }
 
+// A call larger than one chunk whose inputs are not read in place runs
+// chunk by chunk (detail/chunks.hpp): the same kernels on the same values.
+TEMPLATE_LIST_TEST_CASE("inputs larger than a chunk, lazy or broadcast, give the results of copies exactly",
+                        "[generic][inputs][chunks]",
+                        layout_cases)
+{
+    using E = typename TestType::entry;
+    using T = typename TestType::T;
+    INFO(E::name);
+    const auto o = E::option_cases().back();
+    std::vector<xt::xarray<T>> keep;
+    keep.reserve(8);
+    // 2 * (a / 2) == a exactly: a lazy expression of a's values.
+    const auto lazy = [&](const xt::xarray<T>& a) -> decltype(auto)
+    {
+        keep.push_back(a / T(2));
+        return T(2) * keep.back();
+    };
+    const auto check_lazy = [&](const auto& in, const auto& axis, const xt::xarray<bool>& m)
+    {
+        if constexpr (E::integer_labels)
+        {
+            check_equal(E::call(o, lazy(in.x), in.y, axis, m), E::call(o, in.x, in.y, axis, m));
+            check_equal(all_grads<E>(o, lazy(in.x), in.y, axis, m).first,
+                        all_grads<E>(o, in.x, in.y, axis, m).first);
+        }
+        else
+        {
+            check_equal(E::call(o, lazy(in.x), lazy(in.y), axis, m), E::call(o, in.x, in.y, axis, m));
+            const auto got = all_grads<E>(o, lazy(in.x), lazy(in.y), axis, m);
+            const auto want = all_grads<E>(o, in.x, in.y, axis, m);
+            check_equal(got.first, want.first);
+            check_equal(got.second, want.second);
+        }
+    };
+    SECTION("rows: [300, 257] over the last axis, two chunks")
+    {
+        const shape_t shape{300, 257};
+        const xt::xarray<bool> m = random_mask(shape, 0.8, 61);
+        const auto in = make_inputs<E, T>(shape, {1}, 62, &m);
+        check_lazy(in, -1, m);
+        if constexpr (!E::integer_labels)
+        {
+            // A [1, C] second input broadcast, chunk by chunk.
+            const xt::xarray<T> y1 = xt::view(in.y, xt::range(0, 1), xt::all());
+            const xt::xarray<T> yb = xt::broadcast(y1, shape);
+            check_equal(E::call(o, in.x, y1, -1, m), E::call(o, in.x, yb, -1, m));
+        }
+    }
+    SECTION("NCHW: [9, 5, 48, 48] over axis 1, two chunks")
+    {
+        const shape_t shape{9, 5, 48, 48};
+        const xt::xarray<bool> m = random_mask(shape, 0.8, 63);
+        check_lazy(make_inputs<E, T>(shape, {1}, 64, &m), 1, m);
+    }
+    SECTION("no axes: every element its own slice")
+    {
+        const shape_t shape{300, 257};
+        const xt::xarray<bool> m = random_mask(shape, 0.8, 65);
+        check_lazy(make_inputs<E, T>(shape, {}, 66, &m), xloss::no_axes, m);
+    }
+}
+
 TEMPLATE_LIST_TEST_CASE("input kinds give the results of copies", "[generic][inputs]", layout_cases)
 {
     using E = typename TestType::entry;

@@ -21,6 +21,7 @@
 #include <xtensor/xarray.hpp>
 
 #include "../axes.hpp"
+#include "chunks.hpp"
 #include "errors.hpp"
 #include "plan.hpp"
 #include "rule.hpp"
@@ -566,7 +567,13 @@ XLOSS_NAMESPACE_BEGIN
             // order allows (plan.hpp).
             const layout L = make_layout(base::name, full, axes, labels, sx == full ? memory_order(x) : shape_type{});
             planned_call<T, label_type> p;
-            plan_inputs<base>(x, y, L, p);
+            // Inputs that cannot be read in place are evaluated chunk by chunk
+            // when they can be (chunks.hpp), else whole.
+            const chunking chunks = plan_chunks<T, labels>(x, y, L);
+            if (!chunks)
+            {
+                plan_inputs<base>(x, y, L, p);
+            }
             plan_weights<base>(opts, full, L, p);
             plan_where<base>(where, L, p);
             plan_labels<base>(y, sx, sy, L, opts, p);
@@ -583,7 +590,15 @@ XLOSS_NAMESPACE_BEGIN
             evaluation<T> out;
             place_values<reduce>(L, p, out, want);
             place_gradients(L, sx, p.d, out, want);
-            run<base, Want::any, !std::is_same_v<Where, none_t>>(L, p.d, opts);
+            constexpr bool may_mask = !std::is_same_v<Where, none_t>;
+            if (chunks)
+            {
+                run_in_chunks<base, Want::any, may_mask>(x, y, L, p.d, opts, chunks);
+            }
+            else
+            {
+                run<base, Want::any, may_mask>(L, p.d, opts);
+            }
             if constexpr (reduce != reduction::none)
             {
                 store_reduced(L, p.d, divisor, out, want);

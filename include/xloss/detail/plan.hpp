@@ -10,7 +10,8 @@
 // reduced axes adjacent and the other axes in order. Anything else (views
 // with gaps, lazy expressions, broadcasting operands, reduced axes apart in
 // memory) is evaluated once into a contiguous temporary, as xtensor's own
-// sort does for non-leading axes.
+// sort does for non-leading axes, unless the call runs chunk by chunk
+// (chunks.hpp).
 #ifndef XLOSS_DETAIL_PLAN_HPP
 #define XLOSS_DETAIL_PLAN_HPP
 
@@ -392,6 +393,22 @@ XLOSS_NAMESPACE_BEGIN
             return {};
         }
 
+        // e's first element, when e already is the planned buffer plan_buffer
+        // would make (of value type T, contiguous in the planned order); null
+        // otherwise.
+        template <class T, class E>
+        const T* in_place(const E& e, const shape_type& target, const shape_type& perm)
+        {
+            if constexpr (std::is_same_v<typename E::value_type, T> && xt::has_data_interface<E>::value)
+            {
+                if (is_contiguous_in_order(e, target, perm))
+                {
+                    return e.data() + e.data_offset();
+                }
+            }
+            return nullptr;
+        }
+
         // Evaluates `e` broadcast to `target` (and permuted by `perm` if not
         // empty) into a contiguous row-major buffer of value type T, unless it
         // already is one.
@@ -401,14 +418,10 @@ XLOSS_NAMESPACE_BEGIN
                                       const shape_type& perm)
         {
             planned_buffer<T> b;
-            using value_type = typename E::value_type;
-            if constexpr (std::is_same_v<value_type, T> && xt::has_data_interface<E>::value)
+            b.data = in_place<T>(e, target, perm);
+            if (b.data)
             {
-                if (is_contiguous_in_order(e, target, perm))
-                {
-                    b.data = e.data() + e.data_offset();
-                    return b;
-                }
+                return b;
             }
             if (perm.empty())
             {

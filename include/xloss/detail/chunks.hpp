@@ -1,0 +1,185 @@
+// Inputs that are not read in place (lazy expressions, views with gaps,
+// broadcast operands) without an input-sized temporary: the call runs a
+// chunk of its planned layout's first axis at a time, each input of the
+// chunk evaluated into a buffer of about input_chunk_bytes first.
+//
+// A chunk is whole slices (the first axis is not reduced) and a call of its
+// own for the kernels, with at least W slices, so that it takes the kernel
+// shapes the whole call would (schedule.hpp's dispatch): the results are
+// those of the same values in a container, bit for bit.
+#ifndef XLOSS_DETAIL_CHUNKS_HPP
+#define XLOSS_DETAIL_CHUNKS_HPP
+
+#include "../config.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xnoalias.hpp>
+#include <xtensor/xview.hpp>
+
+#include "plan.hpp"
+#include "schedule.hpp"
+
+XLOSS_NAMESPACE_BEGIN
+    namespace detail
+    {
+        // Per input: a quarter of a typical L2, so that the kernels read the
+        // chunk back from cache.
+        inline constexpr std::size_t input_chunk_bytes = 256 * 1024;
+
+        // How a call is cut along its first axis (of extent `extent`, each
+        // index `elements` elements and `slices` slices); per_chunk = 0: it is
+        // not, the inputs are planned whole (plan_inputs).
+        struct chunking
+        {
+            std::size_t extent = 0;
+            std::size_t per_chunk = 0;
+            std::size_t elements = 0;
+            std::size_t slices = 0;
+
+            explicit operator bool() const
+            {
+                return per_chunk != 0;
+            }
+        };
+
+        // Chunks, when an input would otherwise be evaluated whole, the layout
+        // is not permuted (the first axis is the caller's) and that axis is
+        // not reduced, and the call is larger than one chunk.
+        template <class T, bool Labels, class X, class Y>
+        chunking plan_chunks(const X& x, const Y& y, const layout& L)
+        {
+            const std::size_t budget = input_chunk_bytes / sizeof(T);
+            const bool first_reduced = !L.reduced.empty() && L.reduced.front() == 0;
+            // The cheap tests first: small calls (most of them) stop here.
+            if (L.size() <= budget || !L.perm.empty() || first_reduced)
+            {
+                return {};
+            }
+            bool in_place_both = in_place<T>(x, L.full, L.perm) != nullptr;
+            if constexpr (!Labels)
+            {
+                in_place_both = in_place_both && in_place<T>(y, L.full, L.perm) != nullptr;
+            }
+            if (in_place_both)
+            {
+                return {};
+            }
+            const std::size_t extent = L.full[0];
+            const std::size_t elements = L.size() / extent;
+            const std::size_t slices = L.slices() / extent;
+            const std::size_t W = simd::width<T>;
+            const std::size_t per_chunk = std::max(
+                {std::size_t(1), (budget + elements - 1) / elements, (W + slices - 1) / slices});
+            if (per_chunk >= extent)
+            {
+                return {};
+            }
+            return {extent, per_chunk, elements, slices};
+        }
+
+        // Indices [i0, i1) of e's first axis, broadcast to the full shape, into
+        // `into` (row-major, value type T).
+        template <class T, class E>
+        void evaluate_chunk(const E& e, const layout& L, std::size_t i0, std::size_t i1, T* into)
+        {
+            shape_type shape = L.full;
+            shape[0] = i1 - i0;
+            auto chunk = xt::adapt(into, product(shape, 0, shape.size()), xt::no_ownership(), shape);
+            if (shape_of(e) == L.full)
+            {
+                xt::noalias(chunk) = xt::view(e, xt::range(i0, i1));
+            }
+            else
+            {
+                xt::noalias(chunk) = xt::view(xt::broadcast(e, L.full), xt::range(i0, i1));
+            }
+        }
+
+        // One input of a chunked call: read in place, or evaluated per chunk
+        // into its buffer.
+        template <class T, class E>
+        struct chunked_input
+        {
+            const E& e;
+            const T* whole;  // null: evaluated per chunk
+            std::vector<T> buffer;
+
+            chunked_input(const E& input, const layout& L, const chunking& ch)
+                : e(input)
+                , whole(in_place<T>(input, L.full, L.perm))
+            {
+                if (!whole)
+                {
+                    buffer.resize(ch.per_chunk * ch.elements);
+                }
+            }
+
+            const T* chunk(const layout& L, std::size_t i0, std::size_t i1, std::size_t offset)
+            {
+                if (whole)
+                {
+                    return whole + offset;
+                }
+                evaluate_chunk(e, L, i0, i1, buffer.data());
+                return buffer.data();
+            }
+        };
+
+        // run() chunk by chunk: d holds every planned array but x (and y),
+        // which come from the chunks.
+        template <class Rule, bool Grad, bool MayMask, class T, class Label, class X, class Y, class Options>
+        void run_in_chunks(const X& x,
+                           const Y& y,
+                           const layout& L,
+                           const call_data<T, Label>& d,
+                           const Options& opts,
+                           const chunking& ch)
+        {
+            chunked_input<T, X> xs(x, L, ch);
+            std::optional<chunked_input<T, Y>> ys;
+            if constexpr (!takes_labels<Rule>)
+            {
+                ys.emplace(y, L, ch);
+            }
+            for (std::size_t i0 = 0; i0 < ch.extent; i0 += ch.per_chunk)
+            {
+                const std::size_t i1 = std::min(ch.extent, i0 + ch.per_chunk);
+                const std::size_t e0 = i0 * ch.elements;
+                const std::size_t s0 = i0 * ch.slices;
+                // The first axis is outer's first factor, or inner's when no axis
+                // is reduced (every element its own slice: outer and n are 1).
+                layout part = L;
+                if (L.reduced.empty())
+                {
+                    part.inner = (i1 - i0) * ch.elements;
+                }
+                else
+                {
+                    part.outer = (i1 - i0) * (L.outer / ch.extent);
+                }
+                call_data<T, Label> c = d;
+                c.x = xs.chunk(L, i0, i1, e0);
+                c.y = ys ? ys->chunk(L, i0, i1, e0) : c.x;
+                c.mask = d.mask ? d.mask + e0 : nullptr;
+                c.slice_mask = d.slice_mask ? d.slice_mask + s0 : nullptr;
+                c.labels = d.labels ? d.labels + s0 : nullptr;
+                c.upstream = d.upstream ? d.upstream + s0 : nullptr;
+                c.value = d.value + s0;
+                for (std::size_t i = 0; i < 2; ++i)
+                {
+                    c.grad[i] = d.grad[i] ? d.grad[i] + e0 : nullptr;
+                    c.weight[i] = d.weight[i] && !d.weight_by_class[i] ? d.weight[i] + e0 : d.weight[i];
+                }
+                run<Rule, Grad, MayMask>(part, c, opts);
+            }
+        }
+    }
+XLOSS_NAMESPACE_END
+
+#endif
