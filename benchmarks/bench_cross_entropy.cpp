@@ -4,6 +4,9 @@
 //   xloss               the library, no mask
 //   xloss_mask_full     with a full-shape mask, 90% true
 //   xloss_mask_batch    with a batch-shape mask (all true: the cost of the mask alone)
+//   xloss_column_major, xloss_transposed_view, xloss_lazy (x * 1, y * 1) and
+//   xtensor_eval (xtensor evaluating those two expressions alone): ce_prob,
+//   2-D shapes
 //   naive_xtensor       the lazy xtensor formula a user would write
 //   torch               libtorch, one thread (when built with it)
 //
@@ -225,6 +228,30 @@ namespace
                             const auto y = xt::transpose(yt_copy);
                             run(st, t, [&] { return xloss::softmax_cross_entropy(x, y, c.axis); });
                         });
+            // Lazy expressions of the same values, evaluated chunk by chunk,
+            // against xtensor evaluating the two expressions alone.
+            add_checked(case_name(loss, c, "xloss_lazy"), check,
+                        [c, t](benchmark::State& st)
+                        {
+                            const auto& x = logits(c);
+                            const auto& y = prob_labels(c);
+                            run(st, t,
+                                [&] { return xloss::softmax_cross_entropy(x * 1.0f, y * 1.0f, c.axis); });
+                        });
+            add(case_name(loss, c, "xtensor_eval"),
+                [c, t](benchmark::State& st)
+                {
+                    const auto& x = logits(c);
+                    const auto& y = prob_labels(c);
+                    run(st, t,
+                        [&]
+                        {
+                            xt::xarray<float> x1 = x * 1.0f;
+                            const xt::xarray<float> y1 = y * 1.0f;
+                            x1(0, 0) += y1(0, 0);
+                            return x1;
+                        });
+                });
         }
         add_checked(case_name(loss, c, "xloss_mask_batch"), check,
                     [c, t](benchmark::State& st)

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <optional>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xadapt.hpp>
@@ -83,15 +85,51 @@ XLOSS_NAMESPACE_BEGIN
             return {extent, per_chunk, elements, slices};
         }
 
+        // Whether E offers xtensor's linear (flat, row-major) element access.
+        template <class E, class = void>
+        struct iterates_linearly : std::false_type
+        {
+        };
+
+        template <class E>
+        struct iterates_linearly<E,
+                                 std::void_t<decltype(std::declval<const E&>().data_element(std::size_t(0))),
+                                             decltype(std::declval<const E&>().has_linear_assign(
+                                                 std::declval<const xt::dynamic_shape<std::ptrdiff_t>&>()))>>
+            : std::true_type
+        {
+        };
+
         // Indices [i0, i1) of e's first axis, broadcast to the full shape, into
-        // `into` (row-major, value type T).
+        // `into` (row-major, value type T). An expression of the full shape
+        // whose operands are all row-major (what xtensor would assign
+        // linearly) is read as one flat range; anything else through a view.
         template <class T, class E>
         void evaluate_chunk(const E& e, const layout& L, std::size_t i0, std::size_t i1, T* into)
         {
+            const bool full_shape = shape_of(e) == L.full;
+            const std::size_t per_index = L.size() / L.full[0];
+            if constexpr (iterates_linearly<E>::value)
+            {
+                xt::dynamic_shape<std::ptrdiff_t> strides(L.full.size());
+                xt::compute_strides(L.full, xt::layout_type::row_major, strides);
+                if (full_shape && e.has_linear_assign(strides))
+                {
+                    // Indexed (data_element): faster here than copying from the
+                    // linear iterators, which carry every operand's position.
+                    const std::size_t e0 = i0 * per_index;
+                    const std::size_t count = (i1 - i0) * per_index;
+                    for (std::size_t i = 0; i < count; ++i)
+                    {
+                        into[i] = static_cast<T>(e.data_element(e0 + i));
+                    }
+                    return;
+                }
+            }
             shape_type shape = L.full;
             shape[0] = i1 - i0;
-            auto chunk = xt::adapt(into, product(shape, 0, shape.size()), xt::no_ownership(), shape);
-            if (shape_of(e) == L.full)
+            auto chunk = xt::adapt(into, (i1 - i0) * per_index, xt::no_ownership(), shape);
+            if (full_shape)
             {
                 xt::noalias(chunk) = xt::view(e, xt::range(i0, i1));
             }
