@@ -100,71 +100,74 @@ XLOSS_NAMESPACE_BEGIN
         {
         };
 
-        // Indices [i0, i1) of e's first axis, broadcast to the full shape, into
-        // `into` (row-major, value type T). An expression of the full shape
-        // whose operands are all row-major (what xtensor would assign
-        // linearly) is read as one flat range; anything else through a view.
-        template <class T, class E>
-        void evaluate_chunk(const E& e, const layout& L, std::size_t i0, std::size_t i1, T* into)
-        {
-            const bool full_shape = shape_of(e) == L.full;
-            const std::size_t per_index = L.size() / L.full[0];
-            if constexpr (iterates_linearly<E>::value)
-            {
-                xt::dynamic_shape<std::ptrdiff_t> strides(L.full.size());
-                xt::compute_strides(L.full, xt::layout_type::row_major, strides);
-                if (full_shape && e.has_linear_assign(strides))
-                {
-                    // Indexed (data_element): faster here than copying from the
-                    // linear iterators, which carry every operand's position.
-                    const std::size_t e0 = i0 * per_index;
-                    const std::size_t count = (i1 - i0) * per_index;
-                    for (std::size_t i = 0; i < count; ++i)
-                    {
-                        into[i] = static_cast<T>(e.data_element(e0 + i));
-                    }
-                    return;
-                }
-            }
-            shape_type shape = L.full;
-            shape[0] = i1 - i0;
-            auto chunk = xt::adapt(into, (i1 - i0) * per_index, xt::no_ownership(), shape);
-            if (full_shape)
-            {
-                xt::noalias(chunk) = xt::view(e, xt::range(i0, i1));
-            }
-            else
-            {
-                xt::noalias(chunk) = xt::view(xt::broadcast(e, L.full), xt::range(i0, i1));
-            }
-        }
-
-        // One input of a chunked call: read in place, or evaluated per chunk
-        // into its buffer.
+        // One input of a chunked call: read in place, or evaluated a chunk at a
+        // time into its buffer. An expression of the full shape whose operands
+        // are all row-major (what xtensor would assign linearly) is read as one
+        // flat range; broadcasts and views with gaps through xt::view.
         template <class T, class E>
         struct chunked_input
         {
             const E& e;
+            const layout& L;
+            const chunking& ch;
             const T* whole;  // null: evaluated per chunk
+            bool broadcast;  // e's shape is not the full shape
+            bool flat = false;
             std::vector<T> buffer;
 
-            chunked_input(const E& input, const layout& L, const chunking& ch)
+            chunked_input(const E& input, const layout& planned, const chunking& chunks)
                 : e(input)
-                , whole(in_place<T>(input, L.full, L.perm))
-            {
-                if (!whole)
-                {
-                    buffer.resize(ch.per_chunk * ch.elements);
-                }
-            }
-
-            const T* chunk(const layout& L, std::size_t i0, std::size_t i1, std::size_t offset)
+                , L(planned)
+                , ch(chunks)
+                , whole(in_place<T>(input, planned.full, planned.perm))
+                , broadcast(shape_of(input) != planned.full)
             {
                 if (whole)
                 {
-                    return whole + offset;
+                    return;
                 }
-                evaluate_chunk(e, L, i0, i1, buffer.data());
+                buffer.resize(ch.per_chunk * ch.elements);
+                if constexpr (iterates_linearly<E>::value)
+                {
+                    xt::dynamic_shape<std::ptrdiff_t> strides(L.full.size());
+                    xt::compute_strides(L.full, xt::layout_type::row_major, strides);
+                    flat = !broadcast && e.has_linear_assign(strides);
+                }
+            }
+
+            // Indices [i0, i1) of the first axis, broadcast to the full shape.
+            const T* chunk(std::size_t i0, std::size_t i1)
+            {
+                const std::size_t e0 = i0 * ch.elements;
+                const std::size_t count = (i1 - i0) * ch.elements;
+                if (whole)
+                {
+                    return whole + e0;
+                }
+                if constexpr (iterates_linearly<E>::value)
+                {
+                    if (flat)
+                    {
+                        // Indexed (data_element): faster here than copying from the
+                        // linear iterators, which carry every operand's position.
+                        for (std::size_t i = 0; i < count; ++i)
+                        {
+                            buffer[i] = static_cast<T>(e.data_element(e0 + i));
+                        }
+                        return buffer.data();
+                    }
+                }
+                shape_type shape = L.full;
+                shape[0] = i1 - i0;
+                auto into = xt::adapt(buffer.data(), count, xt::no_ownership(), shape);
+                if (broadcast)
+                {
+                    xt::noalias(into) = xt::view(xt::broadcast(e, L.full), xt::range(i0, i1));
+                }
+                else
+                {
+                    xt::noalias(into) = xt::view(e, xt::range(i0, i1));
+                }
                 return buffer.data();
             }
         };
@@ -202,8 +205,8 @@ XLOSS_NAMESPACE_BEGIN
                     part.outer = (i1 - i0) * (L.outer / ch.extent);
                 }
                 call_data<T, Label> c = d;
-                c.x = xs.chunk(L, i0, i1, e0);
-                c.y = ys ? ys->chunk(L, i0, i1, e0) : c.x;
+                c.x = xs.chunk(i0, i1);
+                c.y = ys ? ys->chunk(i0, i1) : c.x;
                 c.mask = d.mask ? d.mask + e0 : nullptr;
                 c.slice_mask = d.slice_mask ? d.slice_mask + s0 : nullptr;
                 c.labels = d.labels ? d.labels + s0 : nullptr;
