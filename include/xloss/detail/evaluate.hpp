@@ -377,6 +377,36 @@ XLOSS_NAMESPACE_BEGIN
 
         // The weight of slice s's label (weight array 0 at the label): what a
         // slice counts for in xloss::mean with integer labels and class weights.
+        // The sum over s in [0, count) of term(s), in double, as eight partial
+        // sums of interleaved slices added up at the end: one chain of
+        // additions waits on each add's latency (0.3-0.6 ms for the 524288
+        // slices of [8, 21, 256, 256] with axis 1, 2-4% of its value_and_grad).
+        // The order is fixed: the same count gives the same sum on every call.
+        template <class Term>
+        double sum_over_slices(std::size_t count, const Term& term)
+        {
+            constexpr std::size_t ways = 8;
+            std::array<double, ways> part{};
+            std::size_t s = 0;
+            for (; s + ways <= count; s += ways)
+            {
+                for (std::size_t l = 0; l < ways; ++l)
+                {
+                    part[l] += term(s + l);
+                }
+            }
+            for (; s < count; ++s)
+            {
+                part[s % ways] += term(s);
+            }
+            double total = 0;
+            for (const double p : part)
+            {
+                total += p;
+            }
+            return total;
+        }
+
         template <class T, class Label>
         double label_weight(const layout& L, const call_data<T, Label>& d, std::size_t s)
         {
@@ -401,15 +431,20 @@ XLOSS_NAMESPACE_BEGIN
             {
                 return L.n > 0 ? static_cast<double>(L.slices()) : 0.0;  // every slice, without a walk
             }
-            double total = 0;
-            for (std::size_t s = 0; s < L.slices(); ++s)
+            if (weighted && d.weight_by_class[0] && !d.slice_mask && !d.mask)
             {
-                if ((!d.slice_mask || d.slice_mask[s]) && slice_has_selected(L, d.mask, s))
-                {
-                    total += weighted ? label_weight(L, d, s) : 1.0;
-                }
+                // Every slice counts, by its label's class weight: no branch per slice.
+                return sum_over_slices(
+                    L.slices(), [&](std::size_t s)
+                    { return static_cast<double>(d.weight[0][static_cast<std::size_t>(d.labels[s])]); });
             }
-            return total;
+            return sum_over_slices(L.slices(),
+                                   [&](std::size_t s)
+                                   {
+                                       const bool counts = (!d.slice_mask || d.slice_mask[s])
+                                                           && slice_has_selected(L, d.mask, s);
+                                       return !counts ? 0.0 : weighted ? label_weight(L, d, s) : 1.0;
+                                   });
         }
 
         // xloss::sum / xloss::mean: the divisor of the sum of the slices'
@@ -445,11 +480,8 @@ XLOSS_NAMESPACE_BEGIN
         template <class T>
         T reduce_values(const T* values, std::size_t count, double divisor)
         {
-            double total = 0;
-            for (std::size_t s = 0; s < count; ++s)
-            {
-                total += static_cast<double>(values[s]);
-            }
+            const double total = sum_over_slices(count, [values](std::size_t s)
+                                                 { return static_cast<double>(values[s]); });
             return divisor == 0 ? T(0) : static_cast<T>(total / divisor);
         }
 
