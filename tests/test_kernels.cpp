@@ -141,6 +141,43 @@ namespace
     }
 }
 
+TEMPLATE_TEST_CASE("simd::sum_rows: lane i is the sum of row i, whatever rows are beside it",
+                   "[kernels]",
+                   float,
+                   double)
+{
+    namespace simd = xloss::detail::simd;
+    using T = TestType;
+    using B = simd::batch<T>;
+    constexpr std::size_t W = simd::width<T>;
+    const auto values = random_normal<T>({W, W}, 1.0, 41);
+    std::vector<B> rows(W);
+    for (std::size_t i = 0; i < W; ++i)
+    {
+        rows[i] = simd::load(&values(i, 0));
+    }
+    std::vector<T> sums(W);
+    simd::store(sums.data(), simd::sum_rows(rows.data()));
+    for (std::size_t i = 0; i < W; ++i)
+    {
+        CAPTURE(W, i);
+        long double expected = 0;
+        for (std::size_t l = 0; l < W; ++l)
+        {
+            expected += values(i, l);
+        }
+        CHECK(static_cast<long double>(sums[i])
+              == Approx(static_cast<double>(expected)).epsilon(1e-5).margin(1e-5));
+        // Alone among zero rows, at any position, row 0 sums to the same value:
+        // the engine's groups of rows may start anywhere (thread parts, chunks).
+        std::vector<B> alone(W, B(T(0)));
+        alone[i] = rows[0];
+        std::vector<T> alone_sums(W);
+        simd::store(alone_sums.data(), simd::sum_rows(alone.data()));
+        CHECK(alone_sums[i] == sums[0]);
+    }
+}
+
 TEMPLATE_TEST_CASE("short rows, transposed into tiles, equal the row kernel", "[kernels]", float, double)
 {
     using T = TestType;

@@ -5,6 +5,8 @@
 //                 innermost axis): the W lanes are W neighbouring elements of
 //                 the same slice, folded together at the end (one horizontal
 //                 add per slice, outside the hot loop).
+//   row_partials  row_lanes whose per-slice sums are left in the lanes, for
+//                 the engine to add up W rows at once.
 //   column_lanes  W slices side by side (reducing an outer axis with a
 //                 contiguous inner extent, e.g. NCHW with axis = 1, or short
 //                 rows transposed into a local block): lane l holds slice l,
@@ -181,6 +183,20 @@ XLOSS_NAMESPACE_BEGIN
             bool selected_at(std::size_t offset) const
             {
                 return !Masked || mask[offset] != 0;
+            }
+        };
+
+        // A row whose sum() leaves the partial sums in their lanes, for rules
+        // whose value is a sum of per-element terms (rule.hpp): the engine then
+        // adds up W rows' lanes at once (schedule.hpp, run_row_groups).
+        template <class T, bool Masked>
+        struct row_partials : row_lanes<T, Masked>
+        {
+            using batch = typename row_lanes<T, Masked>::batch;
+
+            batch sum(const batch& partial) const
+            {
+                return partial;
             }
         };
 

@@ -169,11 +169,13 @@ XLOSS_NAMESPACE_BEGIN
 
         // A rule may declare `static constexpr bool sums_element_terms = true;`
         // when its kernel's value is the sum, in element order starting from
-        // 0, of a term of each selected element alone, and each gradient
-        // element depends only on its own element and the slice's upstream.
-        // The engine may then run the kernel on one element of a slice at a
-        // time and add up the values (schedule.hpp, run_strips): the same
-        // additions in the same order. Rules that declare nothing are run on
+        // 0, of a term of each selected element alone, taken by lanes.sum() of
+        // its per-lane totals last, and each gradient element depends only on
+        // its own element and the slice's upstream. The engine may then run the
+        // kernel on one element of a slice at a time and add up the values
+        // (schedule.hpp, run_strips): the same additions in the same order; and
+        // on rows, leave each row's totals in its lanes and add up W rows'
+        // at once (run_row_groups). Rules that declare nothing are run on
         // whole slices.
         template <class Rule, class = void>
         struct sums_element_terms : std::false_type

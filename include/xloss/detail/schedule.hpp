@@ -119,47 +119,116 @@ XLOSS_NAMESPACE_BEGIN
             return half;
         }
 
+        // Whether to prefetch the next row while this one is worked on from
+        // cache: when both fit in L2 together (longer rows stream from memory in
+        // every pass anyway, and fetching ahead would evict the current one).
+        template <bool Masked, class T, class Label>
+        bool fetches_next_row(const layout& L, const call_data<T, Label>& d)
+        {
+            const std::size_t row_bytes = L.n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
+            return row_bytes <= half_l2_bytes();
+        }
+
+        // The kernel on row s (Lanes: row_lanes, or row_partials), `next`
+        // elements before the next row to fetch (0: none); false, with its
+        // gradients set to 0, when the slice mask leaves the row out.
+        template <class Rule,
+                  bool Grad,
+                  bool Masked,
+                  template <class, bool>
+                  class Lanes,
+                  class T,
+                  class Label,
+                  class Options>
+        XLOSS_ALWAYS_INLINE bool run_row(const layout& L,
+                                         const call_data<T, Label>& d,
+                                         const Options& opts,
+                                         std::size_t s,
+                                         std::size_t next,
+                                         simd::batch<T>& result)
+        {
+            const std::size_t n = L.n;
+            const std::size_t base = s * n;
+            if (d.slice_mask && !d.slice_mask[s])
+            {
+                if constexpr (Grad)
+                {
+                    for (T* g : d.grad)
+                    {
+                        if (g)
+                        {
+                            std::fill(g + base, g + base + n, T(0));
+                        }
+                    }
+                }
+                return false;
+            }
+            Lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr,
+                                   n,          next,       slice_weights(d, base)};
+            lanes.weight_has_zero = d.weight_has_zero;
+            group<T> grp;
+            grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
+            grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : d.upstream_all);
+            for (std::size_t i = 0; i < 2; ++i)
+            {
+                grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
+            }
+            result = Rule::template kernel<Grad>(lanes, grp, opts);
+            return true;
+        }
+
         // Rows [first, last) of a layout of contiguous slices.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
         XLOSS_FLATTEN void run_rows(const layout& L, const call_data<T, Label>& d, const Options& opts,
                                     std::size_t first, std::size_t last)
         {
-            const std::size_t n = L.n;
-            // Prefetch the next row while this one is worked on from cache, when
-            // both fit in L2 together (longer rows stream from memory in every
-            // pass anyway, and fetching ahead would evict the current one).
-            const std::size_t row_bytes = n * (sizeof(T) * (d.y != d.x ? 2 : 1) + (Masked ? 1 : 0));
-            const bool fetch_next = row_bytes <= half_l2_bytes();
+            const bool fetch_next = fetches_next_row<Masked>(L, d);
             for (std::size_t s = first; s < last; ++s)
             {
-                const std::size_t base = s * n;
-                if (d.slice_mask && !d.slice_mask[s])
+                const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
+                simd::batch<T> v;
+                const bool selected = run_row<Rule, Grad, Masked, row_lanes>(L, d, opts, s, next, v);
+                d.value[s] = selected ? simd::first_lane<T>(v) : T(0);
+            }
+        }
+
+        // Rows [first, last) of a rule that sums per-element terms (rule.hpp),
+        // W rows at a time: each row's partial sums stay in its lanes, and the W
+        // rows are added up together (simd::sum_rows), where a horizontal add
+        // per row costs about what the terms of a short row do. A row's value
+        // does not depend on which rows share its group.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        XLOSS_FLATTEN void run_row_groups(const layout& L,
+                                          const call_data<T, Label>& d,
+                                          const Options& opts,
+                                          std::size_t first,
+                                          std::size_t last)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            const bool fetch_next = fetches_next_row<Masked>(L, d);
+            for (std::size_t s0 = first; s0 < last; s0 += W)
+            {
+                const std::size_t count = std::min(W, last - s0);
+                std::array<simd::batch<T>, W> partial;
+                for (std::size_t r = 0; r < W; ++r)
                 {
-                    d.value[s] = T(0);
-                    if constexpr (Grad)
+                    const std::size_t s = s0 + r;
+                    const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
+                    if (r >= count
+                        || !run_row<Rule, Grad, Masked, row_partials>(L, d, opts, s, next, partial[r]))
                     {
-                        for (T* g : d.grad)
-                        {
-                            if (g)
-                            {
-                                std::fill(g + base, g + base + n, T(0));
-                            }
-                        }
+                        partial[r] = simd::batch<T>(T(0));
                     }
-                    continue;
                 }
-                const std::size_t next = s + 1 < last && fetch_next ? n : 0;
-                row_lanes<T, Masked> lanes{d.x + base, d.y + base, Masked ? d.mask + base : nullptr, n, next,
-                                           slice_weights(d, base)};
-                lanes.weight_has_zero = d.weight_has_zero;
-                group<T> grp;
-                grp.label[0] = d.labels ? static_cast<std::ptrdiff_t>(d.labels[s]) : 0;
-                grp.upstream = simd::batch<T>(d.upstream ? d.upstream[s] : d.upstream_all);
-                for (std::size_t i = 0; i < 2; ++i)
+                const simd::batch<T> v = simd::sum_rows(partial.data());
+                if (count == W)
                 {
-                    grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
+                    simd::store(d.value + s0, v);
                 }
-                d.value[s] = simd::first_lane<T>(Rule::template kernel<Grad>(lanes, grp, opts));
+                else
+                {
+                    simd::store_first(d.value + s0, v, count);
+                }
             }
         }
 
@@ -718,6 +787,12 @@ XLOSS_NAMESPACE_BEGIN
                 if (tiles_rows<Rule>(L.n, W) && L.outer >= W)
                 {
                     tiled(1, L.n);
+                }
+                else if constexpr (sums_element_terms<Rule>::value)
+                {
+                    for_each_part(L.outer, L.n,
+                                  [&](std::size_t first, std::size_t last)
+                                  { run_row_groups<Rule, Grad, Masked>(L, d, opts, first, last); });
                 }
                 else
                 {
