@@ -80,7 +80,6 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "sigmoid_binary_cross_entropy";
             using options = binary_cross_entropy_options;
             static constexpr second_input second = second_input::elementwise;
-            static constexpr std::size_t tiled_row_batches = 1;
             static constexpr bool sums_element_terms = true;
 
             // The weight arrays (rule.hpp): lanes.weight(0, at) is w, (1, at) pw.

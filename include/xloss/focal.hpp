@@ -73,7 +73,6 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = "sigmoid_focal_loss";
             using options = focal_options;
             static constexpr second_input second = second_input::elementwise;
-            static constexpr std::size_t tiled_row_batches = 1;
             static constexpr bool sums_element_terms = true;
 
             // class_alpha is weight array 0 (rule.hpp).

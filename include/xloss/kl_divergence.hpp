@@ -89,7 +89,6 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Convex ? "convex_kl_divergence" : "kl_divergence";
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
-            static constexpr std::size_t tiled_row_batches = 1;
             static constexpr bool sums_element_terms = true;
 
             // One pass: the value, and the gradients when asked for.
@@ -145,7 +144,6 @@ XLOSS_NAMESPACE_BEGIN
             using options = no_options;
             static constexpr second_input second = second_input::elementwise;
             static constexpr bool sums_element_terms = true;
-            static constexpr std::size_t tiled_row_batches = 1;
 
             template <bool Grad, class Lanes, class Group>
             static auto kernel(const Lanes& lanes, const Group& grp, const options&)

@@ -158,7 +158,6 @@ XLOSS_NAMESPACE_BEGIN
         {
             static constexpr const char* name = "log_cosh";
             using options = no_options;
-            static constexpr std::size_t tiled_row_batches = 1;
 
             template <class T, class B>
             static B value(const B& e, const options&)
@@ -251,7 +250,6 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Form::name;
             using options = typename Form::options;
             static constexpr second_input second = second_input::elementwise;
-            static constexpr std::size_t tiled_row_batches = declared_tiled_row_batches<Form>::value;
             static constexpr bool sums_element_terms = true;
 
             static void check_options(const options& opts, const char* function)

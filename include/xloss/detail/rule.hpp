@@ -156,11 +156,11 @@ XLOSS_NAMESPACE_BEGIN
         // shorter than one batch (W) always do, longer ones up to the rule's
         // tiled_row_batches batches (0 when it declares none). A row costs the
         // row kernel a horizontal reduction and the rule's per-slice math; a
-        // tile costs the transposition. So a sum of per-element terms gains
-        // from tiles up to one batch at most (the cheapest ones not even
-        // there), while the softmax losses, with a max, an exp pass and a log
-        // per slice, gain up to 2 or 4 batches (measured per loss for 8 to 64
-        // elements: RESULTS.md).
+        // tile costs the transposition. So the sums of per-element terms, whose
+        // rows share one horizontal reduction per W rows (run_row_groups),
+        // declare none, while the softmax losses, with a max, an exp pass and a
+        // log per slice, gain up to 2 or 4 batches (measured per loss for 8 to
+        // 64 elements: RESULTS.md).
         template <class Rule>
         bool tiles_rows(std::size_t n, std::size_t W)
         {
