@@ -375,8 +375,6 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
-        // The weight of slice s's label (weight array 0 at the label): what a
-        // slice counts for in xloss::mean with integer labels and class weights.
         // The sum over s in [0, count) of term(s), in double, as eight partial
         // sums of interleaved slices added up at the end: one chain of
         // additions waits on each add's latency (0.3-0.6 ms for the 524288
@@ -407,6 +405,8 @@ XLOSS_NAMESPACE_BEGIN
             return total;
         }
 
+        // The weight of slice s's label (weight array 0 at the label): what a
+        // slice counts for in xloss::mean with integer labels and class weights.
         template <class T, class Label>
         double label_weight(const layout& L, const call_data<T, Label>& d, std::size_t s)
         {
