@@ -220,15 +220,7 @@ XLOSS_NAMESPACE_BEGIN
                         partial[r] = simd::batch<T>(T(0));
                     }
                 }
-                const simd::batch<T> v = simd::sum_rows(partial.data());
-                if (count == W)
-                {
-                    simd::store(d.value + s0, v);
-                }
-                else
-                {
-                    simd::store_first(d.value + s0, v, count);
-                }
+                store_at(d.value, position{s0, count}, simd::sum_rows(partial.data()));
             }
         }
 
