@@ -3,8 +3,10 @@
 // fallback). xloss's backend inline namespace (config.hpp) keeps the two
 // builds apart; test_simd_vs_scalar.cpp compares what they return.
 //
-// The including file defines BATTERY_ENTRY (the name of the function to
-// define) and, for the scalar build, XLOSS_NO_SIMD before including this.
+// The battery comes in battery_parts parts (backend_record.hpp), each a
+// subset of the catalogue; the including file defines XLOSS_NO_SIMD first
+// for the scalar build, and then the battery functions of its build from
+// battery_part<Part>().
 //
 // The battery covers each catalogue entry of the build (generic.hpp; every
 // option case) on every kernel shape: one row per slice of
@@ -23,6 +25,8 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xarray.hpp>
@@ -174,6 +178,10 @@ namespace
         {
         }
 
+        // The entries of part Part, in catalogue order. An entry's inputs
+        // come from seeds counted over the whole catalogue, so they are the
+        // same whichever part runs it.
+        template <std::size_t Part>
         void run()
         {
             std::mt19937 rng(20261125);
@@ -183,13 +191,37 @@ namespace
                 const auto masks = make_masks(rng, l);
                 for (std::size_t m = 0; m < masks.size(); ++m)
                 {
-                    std::apply([&](auto... e) { (run_entry(e, l, masks, m, seed += 10), ...); },
-                               xloss_test::selected_entries{});
+                    run_entries<Part>(l, masks, m, seed, std::make_index_sequence<catalogue_size>{});
                 }
             }
         }
 
     private:
+        static constexpr std::size_t catalogue_size = std::tuple_size_v<xloss_test::selected_entries>;
+
+        template <std::size_t Part, std::size_t... I>
+        void run_entries(const layout& l,
+                         const std::vector<xt::xarray<bool>>& masks,
+                         std::size_t m,
+                         unsigned& seed,
+                         std::index_sequence<I...>)
+        {
+            (run_if_in_part<Part, I>(l, masks, m, seed += 10), ...);
+        }
+
+        // Entry I is in part I % battery_parts; the others are not compiled.
+        template <std::size_t Part, std::size_t I>
+        void run_if_in_part(const layout& l,
+                            const std::vector<xt::xarray<bool>>& masks,
+                            std::size_t m,
+                            unsigned seed)
+        {
+            if constexpr (I % battery_parts == Part)
+            {
+                run_entry(std::tuple_element_t<I, xloss_test::selected_entries>{}, l, masks, m, seed);
+            }
+        }
+
         // One entry on one layout and mask: its smooth inputs with the
         // domain's special points added (make_hard), NaN where a full mask is
         // false; every option case.
@@ -337,11 +369,13 @@ namespace
     };
 }
 
-std::vector<battery_record> BATTERY_ENTRY()
+// One part of the battery, float then double.
+template <std::size_t Part>
+std::vector<battery_record> battery_part()
 {
     std::vector<battery_record> out;
-    battery<float>(out, "float").run();
-    battery<double>(out, "double").run();
+    battery<float>(out, "float").run<Part>();
+    battery<double>(out, "double").run<Part>();
     return out;
 }
 

@@ -1,3 +1,7 @@
 // The backend battery on the SIMD backend (xsimd, for this build's -march).
-#define BATTERY_ENTRY battery_simd
 #include "backend_battery.hpp"
+
+std::vector<battery_record> battery_simd()
+{
+    return join_parts([](auto part) { return battery_part<decltype(part)::value>(); });
+}

@@ -15,7 +15,7 @@
 //
 // The index test proper needs a real buffer of more than 2^31 floats (8 GiB,
 // ~10-20 s): it runs only when XLOSS_TEST_LARGE=1 is set in the environment
-// (.ci/robustness.sh sets it for its sanitizer build), and skips otherwise.
+// (.ci/run sets it for its test stage), and skips otherwise.
 // It reads that buffer in place (no second copy), so it needs ~8.6 GB.
 #include <algorithm>
 #include <atomic>
