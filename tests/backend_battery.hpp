@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -361,22 +362,24 @@ namespace
         template <class A>
         void add(const std::string& what, const A& a)
         {
-            out_.push_back({what, flat(a), sizeof(T) == sizeof(float)});
+            out_.push_back({what, flat(a), sizeof(T) == sizeof(float), typeid(xloss::cosine_options).name()});
         }
 
         std::vector<battery_record>& out_;
         const char* type_;
     };
-}
 
-// One part of the battery, float then double.
-template <std::size_t Part>
-std::vector<battery_record> battery_part()
-{
-    std::vector<battery_record> out;
-    battery<float>(out, "float").run<Part>();
-    battery<double>(out, "double").run<Part>();
-    return out;
+    // One part of the battery, float then double. In the anonymous namespace
+    // like everything here: the scalar and SIMD builds of it are different
+    // functions (a template of one name in both would be merged by the linker).
+    template <std::size_t Part>
+    std::vector<battery_record> battery_part()
+    {
+        std::vector<battery_record> out;
+        battery<float>(out, "float").run<Part>();
+        battery<double>(out, "double").run<Part>();
+        return out;
+    }
 }
 
 #endif

@@ -14,6 +14,7 @@ struct battery_record
     std::string what;            // type, loss, shape, axis, mask, and which output
     std::vector<double> values;  // the output, flattened
     bool is_float;               // float (else double): picks the tolerance
+    std::string backend;         // an xloss type's name: its inline namespace names the backend
 };
 
 // The battery in parts: entry i of the catalogue is in part i % battery_parts.

@@ -44,6 +44,8 @@ TEST_CASE("SIMD and scalar backends agree on every loss, shape, mask and gradien
         const auto& a = simd[r];
         const auto& b = scalar[r];
         REQUIRE(a.what == b.what);
+        REQUIRE(a.backend.find("simd_") != std::string::npos);
+        REQUIRE(b.backend.find("scalar_") != std::string::npos);
         REQUIRE(a.values.size() == b.values.size());
         const double rel = a.is_float ? tolerance<float>::rel : tolerance<double>::rel;
         const double abs = a.is_float ? tolerance<float>::abs : tolerance<double>::abs;
