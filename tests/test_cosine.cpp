@@ -378,6 +378,71 @@ TEMPLATE_TEST_CASE("cosine: squared norms that underflow or overflow still give 
     }
 }
 
+TEMPLATE_TEST_CASE("cosine: rows W at a time, with rows that take the scaled path among them",
+                   "[cosine][edges]",
+                   float,
+                   double)
+{
+    using T = TestType;
+    // Rows of one or two batches run W at a time from their sums
+    // (schedule.hpp, run_sum_groups), longer ones one at a time; a row whose
+    // squared norm underflows or overflows runs the whole kernel alone, and
+    // the rows beside it must not notice. 37 rows: full groups and a partial
+    // one.
+    constexpr std::size_t W = xloss::detail::simd::width<T>;
+    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
+    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+    for (std::size_t n : {W, 2 * W - 1, 2 * W, 3 * W + 1})
+    {
+        INFO("rows of " << n);
+        const shape_t shape{37, n};
+        xt::xarray<T> a = random_normal<T>(shape, 1.0, 81);
+        xt::xarray<T> b = random_normal<T>(shape, 1.0, 82);
+        const auto scale_row = [](xt::xarray<T>& v, std::size_t row, double s)
+        {
+            auto r = xt::view(v, row, xt::all());
+            r = xt::cast<T>(xt::xarray<double>(xt::cast<double>(r) * s));
+        };
+        scale_row(a, 3, tiny);
+        scale_row(a, 17, huge);
+        scale_row(a, 36, tiny);
+        scale_row(b, 36, huge);
+        const xt::xarray<bool> m = random_mask(shape, 0.8, 83);
+        xt::xarray<bool> rows = xt::ones<bool>({shape[0]});
+        rows(5) = false;
+        rows(17) = false;
+
+        // values: the long-double reference
+        check_close<T>(xloss::cosine_similarity(a, b), reference(a, b, {1}, nullptr, 0.0, false));
+        check_close<T>(xloss::cosine_distance(a, b, -1, m), reference(a, b, {1}, &m, 0.0, true));
+        // a slice mask: its rows out are 0, the others as without it
+        const auto plain = xloss::cosine_distance(a, b);
+        const auto some = xloss::cosine_distance(a, b, -1, rows);
+        // gradients: those of the column kernel on the transposed inputs; a
+        // row left out by the slice mask has none
+        const xt::xarray<T> at = xt::transpose(a);
+        const xt::xarray<T> bt = xt::transpose(b);
+        const xt::xarray<bool> mt = xt::transpose(m);
+        const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::cosine_distance, a, b, -1, m);
+        const auto gt = xloss::grad<0, 1>(xloss::cosine_distance, at, bt, 0, mt);
+        check_close<T>(g.first, xt::xarray<T>(xt::transpose(gt.first)));
+        check_close<T>(g.second, xt::xarray<T>(xt::transpose(gt.second)));
+        check_equal(value, xloss::cosine_distance(a, b, -1, m));
+        const auto gs = xloss::grad<0>(xloss::cosine_distance, a, b, -1, rows);
+        const auto gp = xloss::grad<0>(xloss::cosine_distance, a, b);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            bad += some(i) == (rows(i) ? plain(i) : T(0)) ? 0 : 1;
+            for (std::size_t j = 0; j < n; ++j)
+            {
+                bad += gs(i, j) == (rows(i) ? gp(i, j) : T(0)) ? 0 : 1;
+            }
+        }
+        CHECK(bad == 0);
+    }
+}
+
 TEMPLATE_TEST_CASE("cosine: a zero vector with epsilon 0", "[cosine][edges]", float, double)
 {
     using T = TestType;

@@ -5,6 +5,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -60,7 +61,12 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr const char* name = Distance ? "cosine_distance" : "cosine_similarity";
             using options = cosine_options;
             static constexpr second_input second = second_input::elementwise_numeric;
-            static constexpr std::size_t tiled_row_batches = 2;
+            // Rows of one or two batches run W at a time from their sums
+            // (rule.hpp), faster than tiles; longer rows run one at a time,
+            // where the row kernel's gradient measured faster than the groups'
+            // second pass (RESULTS.md).
+            static constexpr std::size_t slice_sums = 4;  // dot, |a|^2, |b|^2, selected
+            static constexpr std::size_t grouped_row_batches = 2;
 
             // epsilon finite and >= 0.
             static void check_options(const options& opts, const char* function)
@@ -138,20 +144,37 @@ XLOSS_NAMESPACE_BEGIN
                 return st;
             }
 
+            template <class B>
+            static power_of_two_scale<B> unit_scale()
+            {
+                const B one(simd::scalar_t<B>(1));
+                return {one, one, one};
+            }
+
+            // Squared norms below `tiny` lose precision to denormals (or are 0
+            // for a nonzero vector); inf means they overflowed. Such slices take
+            // the scaled path, but not those with nothing selected (lanes out of
+            // use, slices masked out): their sums are 0 and their value is 0
+            // anyway, and one of them would send every slice beside it down
+            // the scaled path (a 10% slice mask made [65536, 16] rows 4x slower).
+            template <class B>
+            static auto needs_scaling(const B& norm2_a, const B& norm2_b, const B& selected)
+            {
+                using T = simd::scalar_t<B>;
+                const B tiny(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
+                const B inf(std::numeric_limits<T>::infinity());
+                const auto out_of_range = norm2_a < tiny || norm2_a == inf || norm2_b < tiny
+                                          || norm2_b == inf;
+                return out_of_range && simd::not_equal(selected, B(T(0)));
+            }
+
             template <class Lanes>
             static auto collect(const Lanes& lanes, double epsilon)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
-                const B one(T(1));
-                const power_of_two_scale<B> unit{one, one, one};
-                auto st = sums<false>(lanes, unit, unit);
-                // Squared norms below this lose precision to denormals (or are 0
-                // for a nonzero vector); inf means they overflowed.
-                const B tiny(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
-                const B inf(std::numeric_limits<T>::infinity());
-                const auto out_of_range = [&](const B& n2) { return n2 < tiny || n2 == inf; };
-                if (!simd::any(out_of_range(st.norm2_a) || out_of_range(st.norm2_b)))
+                auto st = sums<false>(lanes, unit_scale<B>(), unit_scale<B>());
+                if (!simd::any(needs_scaling(st.norm2_a, st.norm2_b, st.selected)))
                 {
                     return st;
                 }
@@ -209,64 +232,137 @@ XLOSS_NAMESPACE_BEGIN
                 return simd::select(st.selected == B(T(0)), B(T(0)), v);
             }
 
+            template <class B>
+            static B value_of(const statistics<B>& st, double epsilon)
+            {
+                const B na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, epsilon));
+                const B nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, epsilon));
+                return finish(st, cosine_of(st, na, nb));
+            }
+
             template <bool Grad, class Lanes, class Group>
             static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
+                const auto st = collect(lanes, opts.epsilon);
                 if constexpr (Grad)
                 {
-                    return with_grad(lanes, grp, opts);
+                    const auto factors = grad_factors(st, grp.upstream, opts.epsilon);
+                    apply_gradient<true>(lanes, grp, factors, st.a, st.b);
+                    return finish(st, factors[4]);
                 }
                 else
                 {
-                    const auto st = collect(lanes, opts.epsilon);
-                    const auto na = clipped_norm(st.norm2_a, scaled_epsilon(st.a.scale, opts.epsilon));
-                    const auto nb = clipped_norm(st.norm2_b, scaled_epsilon(st.b.scale, opts.epsilon));
-                    return finish(st, cosine_of(st, na, nb));
+                    return value_of(st, opts.epsilon);
                 }
             }
 
-            // In scaled units a' = a / sa, b' = b / sb:
-            //   d cos / d a = (b' / (|a'| |b'|) - [|a'|^2 > eps'] cos a' / |a'|^2) / sa
-            // (no second term where the norm is clipped to epsilon).
-            template <class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp, const options& opts)
+            // The kernel split at its sums, for rows W at a time (rule.hpp): the
+            // sums of the common, unscaled path; the slices that need the scaled
+            // one run kernel() instead.
+            template <class Lanes>
+            static auto sums_of(const Lanes& lanes, const options&)
             {
                 using B = typename Lanes::batch;
-                using T = typename Lanes::value_type;
+                const auto st = sums<false>(lanes, unit_scale<B>(), unit_scale<B>());
+                return std::array<B, slice_sums>{st.dot, st.norm2_a, st.norm2_b, st.selected};
+            }
+
+            template <class B>
+            static statistics<B> unscaled(const std::array<B, slice_sums>& s)
+            {
+                return {unit_scale<B>(), unit_scale<B>(), s[0], s[1], s[2], s[3]};
+            }
+
+            template <class B>
+            static auto needs_kernel(const std::array<B, slice_sums>& s, const options&)
+            {
+                return needs_scaling(s[1], s[2], s[3]);
+            }
+
+            template <class B>
+            static B value_of_sums(const std::array<B, slice_sums>& s, const options& opts)
+            {
+                return value_of(unscaled(s), opts.epsilon);
+            }
+
+            template <class B>
+            static auto grad_factors_of_sums(const std::array<B, slice_sums>& s,
+                                             const B& upstream,
+                                             const options& opts)
+            {
+                return grad_factors(unscaled(s), upstream, opts.epsilon);
+            }
+
+            template <class Lanes, class Group, class B>
+            static void grad_of_factors(const Lanes& lanes,
+                                        const Group& grp,
+                                        const options&,
+                                        const std::array<B, 5>& f)
+            {
+                apply_gradient<false>(lanes, grp, f, unit_scale<B>(), unit_scale<B>());
+            }
+
+            // The gradient's factors per slice, lane by lane: the upstream g (0
+            // where the cosine is not defined), 1 / (|a'| |b'|), the self terms
+            // cos / |a'|^2 and cos / |b'|^2 (0 where epsilon clips the norm), and
+            // the cosine itself, for the value.
+            template <class B>
+            static std::array<B, 5> grad_factors(const statistics<B>& st, const B& upstream, double epsilon)
+            {
+                using T = simd::scalar_t<B>;
                 const B zero(T(0)), one(T(1));
-                const auto st = collect(lanes, opts.epsilon);
-                const B eps_a = scaled_epsilon(st.a.scale, opts.epsilon);
-                const B eps_b = scaled_epsilon(st.b.scale, opts.epsilon);
+                const B eps_a = scaled_epsilon(st.a.scale, epsilon);
+                const B eps_b = scaled_epsilon(st.b.scale, epsilon);
                 const B na = clipped_norm(st.norm2_a, eps_a);
                 const B nb = clipped_norm(st.norm2_b, eps_b);
                 const B cosine = cosine_of(st, na, nb);
                 const B denom = na * nb;
                 const auto defined = simd::not_equal(denom, zero);
-                const B g = simd::select(defined, Distance ? -grp.upstream : grp.upstream, zero);
+                const B g = simd::select(defined, Distance ? -upstream : upstream, zero);
                 const B inv_denom = simd::select(defined, one / denom, zero);
                 const B self_a = simd::select(st.norm2_a > eps_a, cosine / (na * na), zero);
                 const B self_b = simd::select(st.norm2_b > eps_b, cosine / (nb * nb), zero);
+                return {g, inv_denom, self_a, self_b, cosine};
+            }
+
+            // In scaled units a' = a / sa, b' = b / sb:
+            //   d cos / d a = (b' / (|a'| |b'|) - [|a'|^2 > eps'] cos a' / |a'|^2) / sa
+            // (no second term where the norm is clipped to epsilon), from the
+            // factors above. Scaled: the scales may be other than 1.
+            template <bool Scaled, class Lanes, class Group, class B, class S>
+            static void apply_gradient(const Lanes& lanes,
+                                       const Group& grp,
+                                       const std::array<B, 5>& f,
+                                       const S& sa,
+                                       const S& sb)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                // Copies, not references: the gradient stores may alias the
+                // factors' memory, and would make the loop reload them.
+                const B g = f[0], inv_denom = f[1], self_a = f[2], self_b = f[3];
+                const B a_hi = sa.inverse_hi, a_lo = sa.inverse_lo, b_hi = sb.inverse_hi,
+                        b_lo = sb.inverse_lo;
                 // Scaling by the two power-of-two factors one after the other:
                 // their product alone may overflow for denormal inputs.
-                const auto& sa = st.a;
-                const auto& sb = st.b;
+                const auto unscale = [](const B& v, const B& hi, const B& lo)
+                { return Scaled ? v * hi * lo : v; };
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at)
                     {
-                        const B a = x * sa.inverse_hi * sa.inverse_lo;
-                        const B b = y * sb.inverse_hi * sb.inverse_lo;
+                        const B a = unscale(x, a_hi, a_lo);
+                        const B b = unscale(y, b_hi, b_lo);
                         if (grp.grad[0])
                         {
-                            const B d = g * (b * inv_denom - self_a * a) * sa.inverse_hi * sa.inverse_lo;
+                            const B d = unscale(g * (b * inv_denom - self_a * a), a_hi, a_lo);
                             lanes.store(grp.grad[0], at, simd::select(valid, d, zero));
                         }
                         if (grp.grad[1])
                         {
-                            const B d = g * (a * inv_denom - self_b * b) * sb.inverse_hi * sb.inverse_lo;
+                            const B d = unscale(g * (a * inv_denom - self_b * b), b_hi, b_lo);
                             lanes.store(grp.grad[1], at, simd::select(valid, d, zero));
                         }
                     });
-                return finish(st, cosine);
             }
         };
     }

@@ -188,6 +188,34 @@ XLOSS_NAMESPACE_BEGIN
         {
         };
 
+        // A rule whose value is a function of a few sums over the slice may
+        // declare them, so that rows of up to grouped_row_batches batches run
+        // W at a time (schedule.hpp, run_sum_groups):
+        //
+        //   static constexpr std::size_t slice_sums = K;
+        //   static constexpr std::size_t grouped_row_batches = 2;
+        //   sums_of(lanes, opts)                -> std::array<batch, K>: the
+        //       sums, each taken by lanes.sum() of its per-lane totals last;
+        //   value_of_sums(sums, opts)           -> batch: the value, lane by lane;
+        //   needs_kernel(sums, opts)            -> batch_bool: the slices whose
+        //       value the sums do not settle (kernel() then runs on them);
+        //   grad_factors_of_sums(sums, upstream, opts) -> std::array<batch, F>:
+        //       what the gradient of a slice needs of its sums, lane by lane;
+        //   grad_of_factors(lanes, grp, opts, factors): kernel<true>()'s
+        //       gradient pass over the lanes' slice, given its factors.
+        //
+        // Where needs_kernel() is false, kernel<Grad>() is value_of_sums() of
+        // sums_of(), and its gradient grad_of_factors() of those.
+        template <class Rule, class = void>
+        struct has_slice_sums : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct has_slice_sums<Rule, std::void_t<decltype(Rule::slice_sums)>> : std::true_type
+        {
+        };
+
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).
         template <class Rule, class V>

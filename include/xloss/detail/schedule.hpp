@@ -129,23 +129,15 @@ XLOSS_NAMESPACE_BEGIN
             return row_bytes <= half_l2_bytes();
         }
 
-        // The kernel on row s (Lanes: row_lanes, or row_partials), `next`
-        // elements before the next row to fetch (0: none); false, with its
-        // gradients set to 0, when the slice mask leaves the row out.
-        template <class Rule,
-                  bool Grad,
-                  bool Masked,
-                  template <class, bool>
-                  class Lanes,
-                  class T,
-                  class Label,
-                  class Options>
+        // f(lanes, grp) on row s (Lanes: row_lanes, or row_partials), `next`
+        // elements before the next row to fetch (0: none); false, with the
+        // row's gradients set to 0 (Grad), when the slice mask leaves it out.
+        template <bool Grad, bool Masked, template <class, bool> class Lanes, class T, class Label, class F>
         XLOSS_ALWAYS_INLINE bool run_row(const layout& L,
                                          const call_data<T, Label>& d,
-                                         const Options& opts,
                                          std::size_t s,
                                          std::size_t next,
-                                         simd::batch<T>& result)
+                                         F&& f)
         {
             const std::size_t n = L.n;
             const std::size_t base = s * n;
@@ -173,8 +165,25 @@ XLOSS_NAMESPACE_BEGIN
             {
                 grp.grad[i] = d.grad[i] ? d.grad[i] + base : nullptr;
             }
-            result = Rule::template kernel<Grad>(lanes, grp, opts);
+            f(lanes, grp);
             return true;
+        }
+
+        // The rule's kernel on row s (run_row); its value, 0 when the slice mask
+        // leaves the row out.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        XLOSS_ALWAYS_INLINE T row_value(const layout& L,
+                                        const call_data<T, Label>& d,
+                                        const Options& opts,
+                                        std::size_t s,
+                                        std::size_t next)
+        {
+            simd::batch<T> v;
+            const bool selected = run_row<Grad, Masked, row_lanes>(
+                L, d, s, next,
+                [&](const auto& lanes, const auto& grp)
+                { v = Rule::template kernel<Grad>(lanes, grp, opts); });
+            return selected ? simd::first_lane<T>(v) : T(0);
         }
 
         // Rows [first, last) of a layout of contiguous slices.
@@ -186,9 +195,7 @@ XLOSS_NAMESPACE_BEGIN
             for (std::size_t s = first; s < last; ++s)
             {
                 const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
-                simd::batch<T> v;
-                const bool selected = run_row<Rule, Grad, Masked, row_lanes>(L, d, opts, s, next, v);
-                d.value[s] = selected ? simd::first_lane<T>(v) : T(0);
+                d.value[s] = row_value<Rule, Grad, Masked>(L, d, opts, s, next);
             }
         }
 
@@ -214,8 +221,9 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     const std::size_t s = s0 + r;
                     const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
-                    if (r >= count
-                        || !run_row<Rule, Grad, Masked, row_partials>(L, d, opts, s, next, partial[r]))
+                    const auto kernel = [&](const auto& lanes, const auto& grp)
+                    { partial[r] = Rule::template kernel<Grad>(lanes, grp, opts); };
+                    if (r >= count || !run_row<Grad, Masked, row_partials>(L, d, s, next, kernel))
                     {
                         partial[r] = simd::batch<T>(T(0));
                     }
@@ -259,6 +267,123 @@ XLOSS_NAMESPACE_BEGIN
             {
             }
         };
+
+        // The second pass of a group of run_sum_groups: the whole kernel on the
+        // rows `alone`, and with Grad the gradients of the others, from factors
+        // computed for the W rows at once (Rule::grad_factors_of_sums).
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options, class Sums>
+        void finish_sum_group(const layout& L,
+                              const call_data<T, Label>& d,
+                              const Options& opts,
+                              std::size_t s0,
+                              std::size_t count,
+                              const slices_in_lanes<T>& slices,
+                              const simd::batch_bool<T>& alone,
+                              const Sums& totals)
+        {
+            using B = simd::batch<T>;
+            constexpr std::size_t W = simd::width<T>;
+            alignas(64) T alone_rows[W];
+            simd::store_aligned(alone_rows, simd::select(alone, B(T(1)), B(T(0))));
+            const auto run_alone = [&](std::size_t r)
+            {
+                if (alone_rows[r] == T(0))
+                {
+                    return false;
+                }
+                d.value[s0 + r] = row_value<Rule, Grad, Masked>(L, d, opts, s0 + r, 0);
+                return true;
+            };
+            if constexpr (!Grad)
+            {
+                for (std::size_t r = 0; r < count; ++r)
+                {
+                    run_alone(r);
+                }
+            }
+            else
+            {
+                const auto factors = Rule::grad_factors_of_sums(totals, slices.upstream, opts);
+                constexpr std::size_t F = std::tuple_size_v<std::decay_t<decltype(factors)>>;
+                alignas(64) T by_row[F][W];
+                for (std::size_t k = 0; k < F; ++k)
+                {
+                    simd::store_aligned(by_row[k], factors[k]);
+                }
+                for (std::size_t r = 0; r < count; ++r)
+                {
+                    if (run_alone(r) || !slices.selected[r])
+                    {
+                        continue;
+                    }
+                    std::array<B, F> row_factors;
+                    for (std::size_t k = 0; k < F; ++k)
+                    {
+                        row_factors[k] = B(by_row[k][r]);
+                    }
+                    run_row<Grad, Masked, row_lanes>(L, d, s0 + r, 0,
+                                                     [&](const auto& lanes, const auto& grp) {
+                                                         Rule::grad_of_factors(lanes, grp, opts, row_factors);
+                                                     });
+                }
+            }
+        }
+
+        // Rows [first, last) of a rule whose value comes from a few sums over
+        // the row (rule.hpp, slice_sums), W rows at a time: each row's sums stay
+        // in its lanes, are added up for the W rows together (simd::sum_rows),
+        // and give the W values at once; with Grad, a second pass over each row
+        // (from cache) writes its gradient from its sums. A row whose sums do
+        // not settle its value (Rule::needs_kernel: the cosine's rare scaled
+        // path) runs the whole kernel alone.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
+        XLOSS_FLATTEN void run_sum_groups(const layout& L,
+                                          const call_data<T, Label>& d,
+                                          const Options& opts,
+                                          std::size_t first,
+                                          std::size_t last)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            constexpr std::size_t K = Rule::slice_sums;
+            using B = simd::batch<T>;
+            const bool fetch_next = fetches_next_row<Masked>(L, d);
+            for (std::size_t s0 = first; s0 < last; s0 += W)
+            {
+                const std::size_t count = std::min(W, last - s0);
+                std::array<std::array<B, W>, K> partial;  // [sum][row]
+                for (std::size_t r = 0; r < W; ++r)
+                {
+                    const std::size_t s = s0 + r;
+                    const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
+                    std::array<B, K> sums;
+                    sums.fill(B(T(0)));
+                    if (r < count)
+                    {
+                        // Gradients of rows the slice mask leaves out are zeroed here.
+                        run_row<Grad, Masked, row_partials>(L, d, s, next,
+                                                            [&](const auto& lanes, const auto&)
+                                                            { sums = Rule::sums_of(lanes, opts); });
+                    }
+                    for (std::size_t k = 0; k < K; ++k)
+                    {
+                        partial[k][r] = sums[k];
+                    }
+                }
+                std::array<B, K> totals;
+                for (std::size_t k = 0; k < K; ++k)
+                {
+                    totals[k] = simd::sum_rows(partial[k].data());
+                }
+                const slices_in_lanes<T> slices(d, s0, count);
+                store_at(d.value, position{s0, count},
+                         simd::select(slices.active, Rule::value_of_sums(totals, opts), B(T(0))));
+                const auto alone = slices.active && Rule::needs_kernel(totals, opts);
+                if (Grad || simd::any(alone))
+                {
+                    finish_sum_group<Rule, Grad, Masked>(L, d, opts, s0, count, slices, alone, totals);
+                }
+            }
+        }
 
         // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
         // is at k * stride + l from x, y, mask and the gradient outputs.
@@ -785,6 +910,21 @@ XLOSS_NAMESPACE_BEGIN
                     for_each_part(L.outer, L.n,
                                   [&](std::size_t first, std::size_t last)
                                   { run_row_groups<Rule, Grad, Masked>(L, d, opts, first, last); });
+                }
+                else if constexpr (has_slice_sums<Rule>::value)
+                {
+                    if (L.n <= Rule::grouped_row_batches * W)
+                    {
+                        for_each_part(L.outer, L.n,
+                                      [&](std::size_t first, std::size_t last)
+                                      { run_sum_groups<Rule, Grad, Masked>(L, d, opts, first, last); });
+                    }
+                    else
+                    {
+                        for_each_part(L.outer, L.n,
+                                      [&](std::size_t first, std::size_t last)
+                                      { run_rows<Rule, Grad, Masked>(L, d, opts, first, last); });
+                    }
                 }
                 else
                 {
