@@ -199,6 +199,29 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
+        // The rows [first, last) W at a time: row(r, s, next) for the W rows of
+        // each group (r < count: row s = s0 + r is in range; `next` as for
+        // run_row), then group(s0, count).
+        template <class T, class Row, class Group>
+        XLOSS_ALWAYS_INLINE void for_each_row_group(std::size_t first,
+                                                    std::size_t last,
+                                                    std::size_t fetch_distance,
+                                                    Row&& row,
+                                                    Group&& group)
+        {
+            constexpr std::size_t W = simd::width<T>;
+            for (std::size_t s0 = first; s0 < last; s0 += W)
+            {
+                const std::size_t count = std::min(W, last - s0);
+                for (std::size_t r = 0; r < W; ++r)
+                {
+                    const std::size_t s = s0 + r;
+                    row(r, count, s, s + 1 < last ? fetch_distance : 0);
+                }
+                group(s0, count);
+            }
+        }
+
         // Rows [first, last) of a rule that sums per-element terms (rule.hpp),
         // W rows at a time: each row's partial sums stay in its lanes, and the W
         // rows are added up together (simd::sum_rows), where a horizontal add
@@ -212,24 +235,20 @@ XLOSS_NAMESPACE_BEGIN
                                           std::size_t last)
         {
             constexpr std::size_t W = simd::width<T>;
-            const bool fetch_next = fetches_next_row<Masked>(L, d);
-            for (std::size_t s0 = first; s0 < last; s0 += W)
+            std::array<simd::batch<T>, W> partial;
+            const auto row = [&](std::size_t r, std::size_t count, std::size_t s, std::size_t next)
             {
-                const std::size_t count = std::min(W, last - s0);
-                std::array<simd::batch<T>, W> partial;
-                for (std::size_t r = 0; r < W; ++r)
+                const auto kernel = [&](const auto& lanes, const auto& grp)
+                { partial[r] = Rule::template kernel<Grad>(lanes, grp, opts); };
+                if (r >= count || !run_row<Grad, Masked, row_partials>(L, d, s, next, kernel))
                 {
-                    const std::size_t s = s0 + r;
-                    const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
-                    const auto kernel = [&](const auto& lanes, const auto& grp)
-                    { partial[r] = Rule::template kernel<Grad>(lanes, grp, opts); };
-                    if (r >= count || !run_row<Grad, Masked, row_partials>(L, d, s, next, kernel))
-                    {
-                        partial[r] = simd::batch<T>(T(0));
-                    }
+                    partial[r] = simd::batch<T>(T(0));
                 }
+            };
+            const auto group = [&](std::size_t s0, std::size_t count) {
                 store_at(d.value, position{s0, count}, simd::sum_rows(partial.data()));
-            }
+            };
+            for_each_row_group<T>(first, last, fetches_next_row<Masked>(L, d) ? L.n : 0, row, group);
         }
 
         // One byte per lane, all set: the selected lanes when the call has no
@@ -346,29 +365,25 @@ XLOSS_NAMESPACE_BEGIN
             constexpr std::size_t W = simd::width<T>;
             constexpr std::size_t K = Rule::slice_sums;
             using B = simd::batch<T>;
-            const bool fetch_next = fetches_next_row<Masked>(L, d);
-            for (std::size_t s0 = first; s0 < last; s0 += W)
+            std::array<std::array<B, W>, K> partial;  // [sum][row]
+            const auto row = [&](std::size_t r, std::size_t count, std::size_t s, std::size_t next)
             {
-                const std::size_t count = std::min(W, last - s0);
-                std::array<std::array<B, W>, K> partial;  // [sum][row]
-                for (std::size_t r = 0; r < W; ++r)
+                std::array<B, K> sums;
+                sums.fill(B(T(0)));
+                if (r < count)
                 {
-                    const std::size_t s = s0 + r;
-                    const std::size_t next = s + 1 < last && fetch_next ? L.n : 0;
-                    std::array<B, K> sums;
-                    sums.fill(B(T(0)));
-                    if (r < count)
-                    {
-                        // Gradients of rows the slice mask leaves out are zeroed here.
-                        run_row<Grad, Masked, row_partials>(L, d, s, next,
-                                                            [&](const auto& lanes, const auto&)
-                                                            { sums = Rule::sums_of(lanes, opts); });
-                    }
-                    for (std::size_t k = 0; k < K; ++k)
-                    {
-                        partial[k][r] = sums[k];
-                    }
+                    // Gradients of rows the slice mask leaves out are zeroed here.
+                    run_row<Grad, Masked, row_partials>(L, d, s, next,
+                                                        [&](const auto& lanes, const auto&)
+                                                        { sums = Rule::sums_of(lanes, opts); });
                 }
+                for (std::size_t k = 0; k < K; ++k)
+                {
+                    partial[k][r] = sums[k];
+                }
+            };
+            const auto group = [&](std::size_t s0, std::size_t count)
+            {
                 std::array<B, K> totals;
                 for (std::size_t k = 0; k < K; ++k)
                 {
@@ -382,7 +397,8 @@ XLOSS_NAMESPACE_BEGIN
                 {
                     finish_sum_group<Rule, Grad, Masked>(L, d, opts, s0, count, slices, alone, totals);
                 }
-            }
+            };
+            for_each_row_group<T>(first, last, fetches_next_row<Masked>(L, d) ? L.n : 0, row, group);
         }
 
         // Up to W slices side by side: lane l is slice s0 + l, whose k-th element
