@@ -155,8 +155,8 @@ XLOSS_NAMESPACE_BEGIN
             // for a nonzero vector); inf means they overflowed. Such slices take
             // the scaled path, but not those with nothing selected (lanes out of
             // use, slices masked out): their sums are 0 and their value is 0
-            // anyway, and one of them would send every slice beside it down
-            // the scaled path (a 10% slice mask made [65536, 16] rows 4x slower).
+            // anyway, and one of them would send every slice beside it in a
+            // tile down the slow scaled path.
             template <class B>
             static auto needs_scaling(const B& norm2_a, const B& norm2_b, const B& selected)
             {

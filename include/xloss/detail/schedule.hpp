@@ -199,9 +199,9 @@ XLOSS_NAMESPACE_BEGIN
             }
         }
 
-        // The rows [first, last) W at a time: row(r, s, next) for the W rows of
-        // each group (r < count: row s = s0 + r is in range; `next` as for
-        // run_row), then group(s0, count).
+        // The rows [first, last) W at a time: row(r, count, s, next) for the W
+        // rows of each group (row s = s0 + r is in range when r < count; `next`
+        // as for run_row), then group(s0, count).
         template <class T, class Row, class Group>
         XLOSS_ALWAYS_INLINE void for_each_row_group(std::size_t first,
                                                     std::size_t last,
