@@ -169,8 +169,24 @@ XLOSS_NAMESPACE_BEGIN
             return true;
         }
 
-        // The rule's kernel on row s (run_row); its value, 0 when the slice mask
-        // leaves the row out.
+        // What run_row runs for a rule's kernel: the kernel, into `result`. A
+        // struct whose call is always inlined, not a lambda: with a lambda, g++
+        // compiled value_and_grad on rows measurably slower (RESULTS.md).
+        template <class Rule, bool Grad, class T, class Options>
+        struct kernel_into
+        {
+            const Options& opts;
+            simd::batch<T>& result;
+
+            template <class Lanes, class Group>
+            XLOSS_ALWAYS_INLINE void operator()(const Lanes& lanes, const Group& grp) const
+            {
+                result = Rule::template kernel<Grad>(lanes, grp, opts);
+            }
+        };
+
+        // The rule's kernel on row s; its value, 0 when the slice mask leaves
+        // the row out.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
         XLOSS_ALWAYS_INLINE T row_value(const layout& L,
                                         const call_data<T, Label>& d,
@@ -180,9 +196,7 @@ XLOSS_NAMESPACE_BEGIN
         {
             simd::batch<T> v;
             const bool selected = run_row<Grad, Masked, row_lanes>(
-                L, d, s, next,
-                [&](const auto& lanes, const auto& grp)
-                { v = Rule::template kernel<Grad>(lanes, grp, opts); });
+                L, d, s, next, kernel_into<Rule, Grad, T, Options>{opts, v});
             return selected ? simd::first_lane<T>(v) : T(0);
         }
 
@@ -238,8 +252,7 @@ XLOSS_NAMESPACE_BEGIN
             std::array<simd::batch<T>, W> partial;
             const auto row = [&](std::size_t r, std::size_t count, std::size_t s, std::size_t next)
             {
-                const auto kernel = [&](const auto& lanes, const auto& grp)
-                { partial[r] = Rule::template kernel<Grad>(lanes, grp, opts); };
+                const kernel_into<Rule, Grad, T, Options> kernel{opts, partial[r]};
                 if (r >= count || !run_row<Grad, Masked, row_partials>(L, d, s, next, kernel))
                 {
                     partial[r] = simd::batch<T>(T(0));
