@@ -22,6 +22,11 @@
 // in the larger loops, and its vectors pass through memory). Only in
 // optimised builds without sanitizers: under ASan the flattened kernels cost
 // a large share of the compile time, for no use.
+// The engine's helpers between a flattened function and the rule (run_row,
+// row_value, ...) are plain inline, never XLOSS_ALWAYS_INLINE: GCC 12 does
+// not flatten what an always_inline callee calls, and the rule's functions
+// then stayed out of line (softmax rows 1.6-5x slower, benchmarks/RESULTS.md);
+// tests/check_inlined_kernels.sh checks optimised builds for it.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define XLOSS_SANITIZED
 #elif defined(__has_feature)

@@ -133,11 +133,11 @@ XLOSS_NAMESPACE_BEGIN
         // elements before the next row to fetch (0: none); false, with the
         // row's gradients set to 0 (Grad), when the slice mask leaves it out.
         template <bool Grad, bool Masked, template <class, bool> class Lanes, class T, class Label, class F>
-        XLOSS_ALWAYS_INLINE bool run_row(const layout& L,
-                                         const call_data<T, Label>& d,
-                                         std::size_t s,
-                                         std::size_t next,
-                                         F&& f)
+        inline bool run_row(const layout& L,
+                            const call_data<T, Label>& d,
+                            std::size_t s,
+                            std::size_t next,
+                            F&& f)
         {
             const std::size_t n = L.n;
             const std::size_t base = s * n;
@@ -169,9 +169,7 @@ XLOSS_NAMESPACE_BEGIN
             return true;
         }
 
-        // What run_row runs for a rule's kernel: the kernel, into `result`. A
-        // struct whose call is always inlined, not a lambda: with a lambda, g++
-        // compiled value_and_grad on rows measurably slower (RESULTS.md).
+        // What run_row runs for a rule's kernel: the kernel, into `result`.
         template <class Rule, bool Grad, class T, class Options>
         struct kernel_into
         {
@@ -179,7 +177,7 @@ XLOSS_NAMESPACE_BEGIN
             simd::batch<T>& result;
 
             template <class Lanes, class Group>
-            XLOSS_ALWAYS_INLINE void operator()(const Lanes& lanes, const Group& grp) const
+            void operator()(const Lanes& lanes, const Group& grp) const
             {
                 result = Rule::template kernel<Grad>(lanes, grp, opts);
             }
@@ -188,11 +186,11 @@ XLOSS_NAMESPACE_BEGIN
         // The rule's kernel on row s; its value, 0 when the slice mask leaves
         // the row out.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-        XLOSS_ALWAYS_INLINE T row_value(const layout& L,
-                                        const call_data<T, Label>& d,
-                                        const Options& opts,
-                                        std::size_t s,
-                                        std::size_t next)
+        inline T row_value(const layout& L,
+                           const call_data<T, Label>& d,
+                           const Options& opts,
+                           std::size_t s,
+                           std::size_t next)
         {
             simd::batch<T> v;
             const bool selected = run_row<Grad, Masked, row_lanes>(
@@ -217,11 +215,11 @@ XLOSS_NAMESPACE_BEGIN
         // rows of each group (row s = s0 + r is in range when r < count; `next`
         // as for run_row), then group(s0, count).
         template <class T, class Row, class Group>
-        XLOSS_ALWAYS_INLINE void for_each_row_group(std::size_t first,
-                                                    std::size_t last,
-                                                    std::size_t fetch_distance,
-                                                    Row&& row,
-                                                    Group&& group)
+        inline void for_each_row_group(std::size_t first,
+                                       std::size_t last,
+                                       std::size_t fetch_distance,
+                                       Row&& row,
+                                       Group&& group)
         {
             constexpr std::size_t W = simd::width<T>;
             for (std::size_t s0 = first; s0 < last; s0 += W)
