@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Checks optimised g++ builds for xloss kernels compiled out of line: in
-# the binaries or libraries given, no function whose name
-# holds a lanes type (detail/lanes.hpp: what the engine hands a rule's
-# kernel) may have a symbol of its own. The engine's run_* functions are
+# Checks optimised g++ builds for xloss kernels compiled out of line: in the
+# binaries, libraries or objects given, no function whose name holds a lanes
+# type (detail/lanes.hpp: what the engine hands a rule's kernel) may have a
+# symbol of its own. The engine's run_* functions are
 # XLOSS_FLATTEN and inline everything the rule calls; when something stops
 # that (an XLOSS_ALWAYS_INLINE helper between them and the rule: GCC 12
 # does not flatten what an always_inline callee calls, config.hpp), the
