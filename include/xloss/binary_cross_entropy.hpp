@@ -91,7 +91,7 @@ XLOSS_NAMESPACE_BEGIN
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -100,7 +100,7 @@ XLOSS_NAMESPACE_BEGIN
                 const bool pos_weighted = opts.pos_weight.has_value();
                 B total = zero;
                 lanes.for_each(
-                    [&](const B& x, const B& l, const auto& valid, auto at)
+                    [&](const B& x, const B& l, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const auto [e, minus_log_p, minus_log_q] = kernels::log_sigmoids_of<T>(x);
                         // pw multiplies the positive term (exactly 1 when not given).

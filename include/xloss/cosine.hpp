@@ -116,7 +116,7 @@ XLOSS_NAMESPACE_BEGIN
             };
 
             template <bool Scaled, class Lanes, class S>
-            static auto sums(const Lanes& lanes, const S& sa, const S& sb)
+            XLOSS_KERNEL_INLINE static auto sums(const Lanes& lanes, const S& sa, const S& sb)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -124,7 +124,7 @@ XLOSS_NAMESPACE_BEGIN
                 statistics<B> st{sa, sb, zero, zero, zero, zero};
                 B dot = zero, aa = zero, bb = zero, count = zero;
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto)
+                    [&](const B& x, const B& y, const auto& valid, auto) XLOSS_KERNEL_LAMBDA
                     {
                         B a = x, b = y;
                         if constexpr (Scaled)
@@ -169,7 +169,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <class Lanes>
-            static auto collect(const Lanes& lanes, double epsilon)
+            XLOSS_KERNEL_INLINE static auto collect(const Lanes& lanes, double epsilon)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -183,7 +183,7 @@ XLOSS_NAMESPACE_BEGIN
                 // magnitude with at least one of them at least 1.
                 B max_a(T(0)), max_b(T(0));
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto)
+                    [&](const B& x, const B& y, const auto& valid, auto) XLOSS_KERNEL_LAMBDA
                     {
                         max_a = simd::select(valid, simd::max(max_a, simd::abs(x)), max_a);
                         max_b = simd::select(valid, simd::max(max_b, simd::abs(y)), max_b);
@@ -241,7 +241,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 const auto st = collect(lanes, opts.epsilon);
                 if constexpr (Grad)
@@ -260,7 +260,7 @@ XLOSS_NAMESPACE_BEGIN
             // sums of the common, unscaled path; the slices that need the scaled
             // one run kernel() instead.
             template <class Lanes>
-            static auto sums_of(const Lanes& lanes, const options&)
+            XLOSS_KERNEL_INLINE static auto sums_of(const Lanes& lanes, const options&)
             {
                 using B = typename Lanes::batch;
                 const auto st = sums<false>(lanes, unit_scale<B>(), unit_scale<B>());
@@ -294,10 +294,10 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <class Lanes, class Group, class B>
-            static void grad_of_factors(const Lanes& lanes,
-                                        const Group& grp,
-                                        const options&,
-                                        const std::array<B, 5>& f)
+            XLOSS_KERNEL_INLINE static void grad_of_factors(const Lanes& lanes,
+                                                            const Group& grp,
+                                                            const options&,
+                                                            const std::array<B, 5>& f)
             {
                 apply_gradient<false>(lanes, grp, f, unit_scale<B>(), unit_scale<B>());
             }
@@ -330,11 +330,11 @@ XLOSS_NAMESPACE_BEGIN
             // (no second term where the norm is clipped to epsilon), from the
             // factors above. Scaled: the scales may be other than 1.
             template <bool Scaled, class Lanes, class Group, class B, class S>
-            static void apply_gradient(const Lanes& lanes,
-                                       const Group& grp,
-                                       const std::array<B, 5>& f,
-                                       const S& sa,
-                                       const S& sb)
+            XLOSS_KERNEL_INLINE static void apply_gradient(const Lanes& lanes,
+                                                           const Group& grp,
+                                                           const std::array<B, 5>& f,
+                                                           const S& sa,
+                                                           const S& sb)
             {
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
@@ -348,7 +348,7 @@ XLOSS_NAMESPACE_BEGIN
                 const auto unscale = [](const B& v, const B& hi, const B& lo)
                 { return Scaled ? v * hi * lo : v; };
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto at)
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const B a = unscale(x, a_hi, a_lo);
                         const B b = unscale(y, b_hi, b_lo);

@@ -136,10 +136,11 @@ XLOSS_NAMESPACE_BEGIN
         // against a -inf logit: that test is made only when the weights hold a
         // zero (it costs a fifth of the pass on long rows).
         template <class Lanes, class B>
-        auto weighted_summer(const Lanes& lanes, weighted_sums<B>& sums)
+        XLOSS_KERNEL_INLINE auto weighted_summer(const Lanes& lanes, weighted_sums<B>& sums)
         {
             const bool zeros = lanes.weights[0] && lanes.weight_has_zero[0];
-            return [&lanes, &sums, zeros](const B& x, const B&, const auto& valid, const B& shift, const B&, auto at)
+            return [&lanes, &sums, zeros](const B& x, const B&, const auto& valid, const B& shift, const B&,
+                                          auto at) XLOSS_KERNEL_LAMBDA
             {
                 const B zero(simd::scalar_t<B>(0));
                 const B w = lanes.weight(0, at);
@@ -231,7 +232,8 @@ XLOSS_NAMESPACE_BEGIN
 
             // WithOptions: labels weighted by class, and the sums for smoothing.
             template <bool WithOptions, class Lanes>
-            static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp = nullptr)
+            XLOSS_KERNEL_INLINE static auto collect(const Lanes& lanes,
+                                                    typename Lanes::value_type* keep_exp = nullptr)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -243,6 +245,7 @@ XLOSS_NAMESPACE_BEGIN
                 const auto norm = kernels::normaliser(
                     lanes,
                     [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto at)
+                        XLOSS_KERNEL_LAMBDA
                     {
                         B wy = y;
                         if constexpr (WithOptions)
@@ -265,7 +268,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <bool WithOptions, class B>
-            static B value_of(const statistics<B>& st, const options& o)
+            XLOSS_KERNEL_INLINE static B value_of(const statistics<B>& st, const options& o)
             {
                 using T = simd::scalar_t<B>;
                 const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
@@ -282,7 +285,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
             {
                 if constexpr (Grad)
                 {
@@ -300,7 +303,7 @@ XLOSS_NAMESPACE_BEGIN
             // d/dlabels = g * -(1 - eps) w log_softmax;
             // both 0 in a slice with no finite selected logit.
             template <bool WithOptions, class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
+            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -326,7 +329,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B scale = simd::select(has_mass, g * mass / st.norm.sum_exp, zero);
                 const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto at)
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const B shifted = x - st.norm.shift;
                         const B w = WithOptions ? lanes.weight(0, at) : B(T(1));
@@ -383,7 +386,7 @@ XLOSS_NAMESPACE_BEGIN
             };
 
             template <class Lanes, class Group>
-            static auto pick(const Lanes& lanes, const Group& grp)
+            XLOSS_KERNEL_INLINE static auto pick(const Lanes& lanes, const Group& grp)
             {
                 using T = typename Lanes::value_type;
                 constexpr std::size_t W = simd::width<T>;
@@ -418,8 +421,10 @@ XLOSS_NAMESPACE_BEGIN
             // (1 - eps) w_label (lse - x_label) + smoothing and z-loss; a label
             // of weight 0 adds 0, even on a masked-out element (+inf).
             template <bool WithOptions, class Norm, class B>
-            static B value_of(const picked<B>& label, const Norm& norm, const weighted_sums<B>& sums,
-                              const options& o)
+            XLOSS_KERNEL_INLINE static B value_of(const picked<B>& label,
+                                                  const Norm& norm,
+                                                  const weighted_sums<B>& sums,
+                                                  const options& o)
             {
                 using T = simd::scalar_t<B>;
                 const B v = simd::log(norm.sum_exp) - (label.logit - norm.shift);
@@ -435,7 +440,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& o)
             {
                 if constexpr (Grad)
                 {
@@ -459,7 +464,7 @@ XLOSS_NAMESPACE_BEGIN
             // d/dlogits = g * (((1 - eps) w_label + eps S(w) / K + 2 z lse) softmax
             //                  - (1 - eps) w_label one_hot(label) - eps w / K).
             template <bool WithOptions, class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
+            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -479,7 +484,7 @@ XLOSS_NAMESPACE_BEGIN
                                            : B(T(1));
                 const B scale = grp.upstream * mass / norm.sum_exp;
                 lanes.for_each(
-                    [&](const B&, const B&, const auto& valid, auto at)
+                    [&](const B&, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         B d = scale * lanes.load_back(grad, at);
                         if constexpr (WithOptions)

@@ -108,7 +108,7 @@ XLOSS_NAMESPACE_BEGIN
             // u^gamma, with the common integer gammas as products (pow costs an
             // exp and a log); 0^0 = 1.
             template <class B>
-            static B power(const B& u, const B& gamma, double g)
+            XLOSS_KERNEL_INLINE static B power(const B& u, const B& gamma, double g)
             {
                 using T = simd::scalar_t<B>;
                 if (g == 2)
@@ -128,7 +128,7 @@ XLOSS_NAMESPACE_BEGIN
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -139,7 +139,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B scalar_alpha(static_cast<T>(opts.alpha.value_or(0)));
                 B total = zero;
                 lanes.for_each(
-                    [&](const B& x, const B& l, const auto& valid, auto at)
+                    [&](const B& x, const B& l, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         // One exp and one log1p; no 1 - p cancellation.
                         const auto [e, minus_log_p, minus_log_q] = kernels::log_sigmoids_of<T>(x);

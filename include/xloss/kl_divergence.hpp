@@ -93,14 +93,14 @@ XLOSS_NAMESPACE_BEGIN
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options&)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
                 B total = zero;
                 lanes.for_each(
-                    [&](const B& lp, const B& t, const auto& valid, auto at)
+                    [&](const B& lp, const B& t, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         // log(0) is never multiplied: zero targets are selected away first.
                         const auto positive = simd::not_equal(t, zero);
@@ -146,7 +146,7 @@ XLOSS_NAMESPACE_BEGIN
             static constexpr bool sums_element_terms = true;
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options&)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options&)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -154,7 +154,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B minus_inf(-std::numeric_limits<T>::infinity());
                 B total = zero;
                 lanes.for_each(
-                    [&](const B& lp, const B& lt, const auto& valid, auto at)
+                    [&](const B& lp, const B& lt, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         // A -inf log target is selected away before the product:
                         // exp(-inf) * (-inf - lp) would be 0 * -inf = NaN. (Two

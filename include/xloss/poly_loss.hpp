@@ -90,7 +90,7 @@ XLOSS_NAMESPACE_BEGIN
             // One read of the slice for the max, one for the sums: the label
             // sums ride along the normaliser's exp pass, and reuse its exp.
             template <class Lanes>
-            static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp)
+            XLOSS_KERNEL_INLINE static auto collect(const Lanes& lanes, typename Lanes::value_type* keep_exp)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -99,6 +99,7 @@ XLOSS_NAMESPACE_BEGIN
                 const auto norm = kernels::normaliser(
                     lanes,
                     [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto)
+                        XLOSS_KERNEL_LAMBDA
                     {
                         // Zero labels are skipped before the product: 0 * -inf would be NaN.
                         const auto counts = valid && simd::not_equal(y, zero);
@@ -115,7 +116,7 @@ XLOSS_NAMESPACE_BEGIN
             // CE = L log(sum_exp) - S(labels (logits - shift)); the poly term is
             // L - q. No selected element: 0 (not 0 / 0).
             template <class B>
-            static B value_of(const statistics<B>& st, const B& epsilon)
+            XLOSS_KERNEL_INLINE static B value_of(const statistics<B>& st, const B& epsilon)
             {
                 using T = simd::scalar_t<B>;
                 const B zero(T(0));
@@ -127,7 +128,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -147,7 +148,9 @@ XLOSS_NAMESPACE_BEGIN
             //             = e a - labels (g + e b), a = g (L + epsilon q) / sum_exp, b = g epsilon / sum_exp;
             //   d/dlabels = g (log(sum_exp) - (logits - shift) + epsilon (1 - p)).
             template <class Lanes, class Group>
-            static auto with_grad(const Lanes& lanes, const Group& grp, const typename Lanes::batch& epsilon)
+            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const typename Lanes::batch& epsilon)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
@@ -167,7 +170,7 @@ XLOSS_NAMESPACE_BEGIN
                 const B b = g * epsilon * inv_z;
                 const B log_z = simd::log(st.norm.sum_exp);
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto at)
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const B e = lanes.load_back(keep, at);
                         if (grp.grad[0])

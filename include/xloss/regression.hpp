@@ -94,13 +94,13 @@ XLOSS_NAMESPACE_BEGIN
             using options = no_options;
 
             template <class T, class B>
-            static B value(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B value(const B& e, const options&)
             {
                 return e * e;
             }
 
             template <class T, class B>
-            static B slope(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B slope(const B& e, const options&)
             {
                 return e + e;
             }
@@ -112,13 +112,13 @@ XLOSS_NAMESPACE_BEGIN
             using options = no_options;
 
             template <class T, class B>
-            static B value(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B value(const B& e, const options&)
             {
                 return B(T(0.5)) * e * e;
             }
 
             template <class T, class B>
-            static B slope(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B slope(const B& e, const options&)
             {
                 return e;
             }
@@ -135,7 +135,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <class T, class B>
-            static B value(const B& e, const options& o)
+            XLOSS_KERNEL_INLINE static B value(const B& e, const options& o)
             {
                 const B delta(static_cast<T>(o.delta));
                 const B a = simd::abs(e);
@@ -145,7 +145,7 @@ XLOSS_NAMESPACE_BEGIN
 
             // clip(e, -delta, delta), written so that a NaN error stays NaN.
             template <class T, class B>
-            static B slope(const B& e, const options& o)
+            XLOSS_KERNEL_INLINE static B slope(const B& e, const options& o)
             {
                 const B delta(static_cast<T>(o.delta));
                 const B a = simd::abs(e);
@@ -160,7 +160,7 @@ XLOSS_NAMESPACE_BEGIN
             using options = no_options;
 
             template <class T, class B>
-            static B value(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B value(const B& e, const options&)
             {
                 if constexpr (std::is_same_v<T, float>)
                 {
@@ -174,7 +174,7 @@ XLOSS_NAMESPACE_BEGIN
 
             // tanh e, from tanh |e| given e's sign (a NaN error stays NaN).
             template <class T, class B>
-            static B slope(const B& e, const options&)
+            XLOSS_KERNEL_INLINE static B slope(const B& e, const options&)
             {
                 const B t = tanh_of_abs<T>(simd::abs(e));
                 return simd::select(simd::is_nan(e), e, simd::select(e < B(T(0)), -t, t));
@@ -182,7 +182,7 @@ XLOSS_NAMESPACE_BEGIN
 
         private:
             template <class T, class B>
-            static B tanh_of_abs(const B& a)
+            XLOSS_KERNEL_INLINE static B tanh_of_abs(const B& a)
             {
                 if constexpr (std::is_same_v<T, float>)
                 {
@@ -204,14 +204,14 @@ XLOSS_NAMESPACE_BEGIN
             // value nor tanh can resolve it any more: NaN and inf never reach xsimd 8.1's
             // exp, which casts them to integers.
             template <class B>
-            static B exp_minus_2(const B& a)
+            XLOSS_KERNEL_INLINE static B exp_minus_2(const B& a)
             {
                 return simd::exp(B(-2.0f) * simd::select(a < B(40.0f), a, B(40.0f)));
             }
 
             // One exp and five multiply-adds per element on either side.
             template <class B>
-            static B value_float(const B& e)
+            XLOSS_KERNEL_INLINE static B value_float(const B& e)
             {
                 const B a = simd::abs(e);
                 const B u = e * e;
@@ -223,7 +223,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <class B>
-            static B value_double(const B& e)
+            XLOSS_KERNEL_INLINE static B value_double(const B& e)
             {
                 using T = double;
                 const B a = simd::abs(e);
@@ -259,14 +259,14 @@ XLOSS_NAMESPACE_BEGIN
 
             // One pass: the value, and the gradients when asked for.
             template <bool Grad, class Lanes, class Group>
-            static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
+            XLOSS_KERNEL_INLINE static auto kernel(const Lanes& lanes, const Group& grp, const options& opts)
             {
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
                 B total = zero;
                 lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto at)
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const B e = x - y;
                         total += simd::select(valid, Form::template value<T>(e, opts), zero);

@@ -94,7 +94,7 @@ XLOSS_NAMESPACE_BEGIN
             // Calls f(x, y, valid, position) for each batch of the slice. The tail
             // is loaded masked into a zero-padded batch: nothing is read past the end.
             template <class F>
-            void for_each(F&& f) const
+            XLOSS_KERNEL_INLINE void for_each(F&& f) const
             {
                 std::size_t i = 0;
                 for (; i + W <= n; i += W)
@@ -123,7 +123,7 @@ XLOSS_NAMESPACE_BEGIN
             // and does the heavy math: the next slice's trip from memory then
             // overlaps that work instead of following it.
             template <class F>
-            void for_each_fetching_next(F&& f) const
+            XLOSS_KERNEL_INLINE void for_each_fetching_next(F&& f) const
             {
                 if (next == 0)
                 {
@@ -132,6 +132,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 for_each(
                     [&](const batch& xb, const batch& yb, const batch_bool& valid, position at)
+                        XLOSS_KERNEL_LAMBDA
                     {
                         simd::prefetch_l2(x + next + at.offset);
                         if (y != x)
@@ -229,7 +230,7 @@ XLOSS_NAMESPACE_BEGIN
             }
 
             template <class F>
-            void for_each(F&& f) const
+            XLOSS_KERNEL_INLINE void for_each(F&& f) const
             {
                 if (count == W || padded)
                 {
@@ -263,7 +264,7 @@ XLOSS_NAMESPACE_BEGIN
 
             // Staged tiles and strided columns: no next slice to fetch.
             template <class F>
-            void for_each_fetching_next(F&& f) const
+            XLOSS_KERNEL_INLINE void for_each_fetching_next(F&& f) const
             {
                 for_each(f);
             }

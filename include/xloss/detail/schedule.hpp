@@ -133,11 +133,11 @@ XLOSS_NAMESPACE_BEGIN
         // elements before the next row to fetch (0: none); false, with the
         // row's gradients set to 0 (Grad), when the slice mask leaves it out.
         template <bool Grad, bool Masked, template <class, bool> class Lanes, class T, class Label, class F>
-        inline bool run_row(const layout& L,
-                            const call_data<T, Label>& d,
-                            std::size_t s,
-                            std::size_t next,
-                            F&& f)
+        XLOSS_KERNEL_INLINE bool run_row(const layout& L,
+                                         const call_data<T, Label>& d,
+                                         std::size_t s,
+                                         std::size_t next,
+                                         F&& f)
         {
             const std::size_t n = L.n;
             const std::size_t base = s * n;
@@ -177,7 +177,7 @@ XLOSS_NAMESPACE_BEGIN
             simd::batch<T>& result;
 
             template <class Lanes, class Group>
-            void operator()(const Lanes& lanes, const Group& grp) const
+            XLOSS_KERNEL_INLINE void operator()(const Lanes& lanes, const Group& grp) const
             {
                 result = Rule::template kernel<Grad>(lanes, grp, opts);
             }
@@ -186,11 +186,11 @@ XLOSS_NAMESPACE_BEGIN
         // The rule's kernel on row s; its value, 0 when the slice mask leaves
         // the row out.
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
-        inline T row_value(const layout& L,
-                           const call_data<T, Label>& d,
-                           const Options& opts,
-                           std::size_t s,
-                           std::size_t next)
+        XLOSS_KERNEL_INLINE T row_value(const layout& L,
+                                        const call_data<T, Label>& d,
+                                        const Options& opts,
+                                        std::size_t s,
+                                        std::size_t next)
         {
             simd::batch<T> v;
             const bool selected = run_row<Grad, Masked, row_lanes>(
@@ -215,11 +215,11 @@ XLOSS_NAMESPACE_BEGIN
         // rows of each group (row s = s0 + r is in range when r < count; `next`
         // as for run_row), then group(s0, count).
         template <class T, class Row, class Group>
-        inline void for_each_row_group(std::size_t first,
-                                       std::size_t last,
-                                       std::size_t fetch_distance,
-                                       Row&& row,
-                                       Group&& group)
+        XLOSS_KERNEL_INLINE void for_each_row_group(std::size_t first,
+                                                    std::size_t last,
+                                                    std::size_t fetch_distance,
+                                                    Row&& row,
+                                                    Group&& group)
         {
             constexpr std::size_t W = simd::width<T>;
             for (std::size_t s0 = first; s0 < last; s0 += W)
@@ -249,6 +249,7 @@ XLOSS_NAMESPACE_BEGIN
             constexpr std::size_t W = simd::width<T>;
             std::array<simd::batch<T>, W> partial;
             const auto row = [&](std::size_t r, std::size_t count, std::size_t s, std::size_t next)
+                                 XLOSS_KERNEL_LAMBDA
             {
                 const kernel_into<Rule, Grad, T, Options> kernel{opts, partial[r]};
                 if (r >= count || !run_row<Grad, Masked, row_partials>(L, d, s, next, kernel))
@@ -256,7 +257,7 @@ XLOSS_NAMESPACE_BEGIN
                     partial[r] = simd::batch<T>(T(0));
                 }
             };
-            const auto group = [&](std::size_t s0, std::size_t count) {
+            const auto group = [&](std::size_t s0, std::size_t count) XLOSS_KERNEL_LAMBDA {
                 store_at(d.value, position{s0, count}, simd::sum_rows(partial.data()));
             };
             for_each_row_group<T>(first, last, fetches_next_row<Masked>(L, d) ? L.n : 0, row, group);
@@ -302,20 +303,20 @@ XLOSS_NAMESPACE_BEGIN
         // rows `alone`, and with Grad the gradients of the others, from factors
         // computed for the W rows at once (Rule::grad_factors_of_sums).
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options, class Sums>
-        void finish_sum_group(const layout& L,
-                              const call_data<T, Label>& d,
-                              const Options& opts,
-                              std::size_t s0,
-                              std::size_t count,
-                              const slices_in_lanes<T>& slices,
-                              const simd::batch_bool<T>& alone,
-                              const Sums& totals)
+        XLOSS_KERNEL_INLINE void finish_sum_group(const layout& L,
+                                                  const call_data<T, Label>& d,
+                                                  const Options& opts,
+                                                  std::size_t s0,
+                                                  std::size_t count,
+                                                  const slices_in_lanes<T>& slices,
+                                                  const simd::batch_bool<T>& alone,
+                                                  const Sums& totals)
         {
             using B = simd::batch<T>;
             constexpr std::size_t W = simd::width<T>;
             alignas(64) T alone_rows[W];
             simd::store_aligned(alone_rows, simd::select(alone, B(T(1)), B(T(0))));
-            const auto run_alone = [&](std::size_t r)
+            const auto run_alone = [&](std::size_t r) XLOSS_KERNEL_LAMBDA
             {
                 if (alone_rows[r] == T(0))
                 {
@@ -351,10 +352,10 @@ XLOSS_NAMESPACE_BEGIN
                     {
                         row_factors[k] = B(by_row[k][r]);
                     }
-                    run_row<Grad, Masked, row_lanes>(L, d, s0 + r, 0,
-                                                     [&](const auto& lanes, const auto& grp) {
-                                                         Rule::grad_of_factors(lanes, grp, opts, row_factors);
-                                                     });
+                    run_row<Grad, Masked, row_lanes>(
+                        L, d, s0 + r, 0,
+                        [&](const auto& lanes, const auto& grp) XLOSS_KERNEL_LAMBDA
+                        { Rule::grad_of_factors(lanes, grp, opts, row_factors); });
                 }
             }
         }
@@ -378,6 +379,7 @@ XLOSS_NAMESPACE_BEGIN
             using B = simd::batch<T>;
             std::array<std::array<B, W>, K> partial;  // [sum][row]
             const auto row = [&](std::size_t r, std::size_t count, std::size_t s, std::size_t next)
+                                 XLOSS_KERNEL_LAMBDA
             {
                 std::array<B, K> sums;
                 sums.fill(B(T(0)));
@@ -386,6 +388,7 @@ XLOSS_NAMESPACE_BEGIN
                     // Gradients of rows the slice mask leaves out are zeroed here.
                     run_row<Grad, Masked, row_partials>(L, d, s, next,
                                                         [&](const auto& lanes, const auto&)
+                                                            XLOSS_KERNEL_LAMBDA
                                                         { sums = Rule::sums_of(lanes, opts); });
                 }
                 for (std::size_t k = 0; k < K; ++k)
@@ -393,7 +396,7 @@ XLOSS_NAMESPACE_BEGIN
                     partial[k][r] = sums[k];
                 }
             };
-            const auto group = [&](std::size_t s0, std::size_t count)
+            const auto group = [&](std::size_t s0, std::size_t count) XLOSS_KERNEL_LAMBDA
             {
                 std::array<B, K> totals;
                 for (std::size_t k = 0; k < K; ++k)

@@ -41,9 +41,9 @@ XLOSS_NAMESPACE_BEGIN
         // not selected) laid out like a gradient output: the gradient pass scales
         // it rather than computing exp a second time.
         template <class Lanes, class Extra = no_extra>
-        auto normaliser(const Lanes& lanes,
-                        Extra&& extra = {},
-                        typename Lanes::value_type* keep_exp = nullptr)
+        XLOSS_KERNEL_INLINE auto normaliser(const Lanes& lanes,
+                                            Extra&& extra = {},
+                                            typename Lanes::value_type* keep_exp = nullptr)
         {
             using B = typename Lanes::batch;
             using T = typename Lanes::value_type;
@@ -51,7 +51,7 @@ XLOSS_NAMESPACE_BEGIN
             B max = minus_inf;
             B count(T(0));
             lanes.for_each(
-                [&](const B& x, const B&, const auto& valid, auto)
+                [&](const B& x, const B&, const auto& valid, auto) XLOSS_KERNEL_LAMBDA
                 {
                     max = simd::select(valid, simd::max(max, x), max);
                     count += simd::select(valid, B(T(1)), B(T(0)));
@@ -63,7 +63,7 @@ XLOSS_NAMESPACE_BEGIN
 
             B sum(T(0));
             lanes.for_each_fetching_next(
-                [&](const B& x, const B& y, const auto& valid, auto at)
+                [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                 {
                     const B e = simd::select(valid, simd::exp_into_sum(x - shift), B(T(0)));
                     sum += e;

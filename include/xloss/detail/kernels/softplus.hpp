@@ -38,7 +38,7 @@ XLOSS_NAMESPACE_BEGIN
                                                           -4.999988852e-01f, 1.0f};
 
             template <class B>
-            B horner(const B& t, const std::array<float, 6>& c)
+            XLOSS_KERNEL_INLINE B horner(const B& t, const std::array<float, 6>& c)
             {
                 B p(c[0]);
                 for (std::size_t k = 1; k < c.size(); ++k)
@@ -51,21 +51,21 @@ XLOSS_NAMESPACE_BEGIN
 
         // log cosh e for |e| < 3/4, float, from u = e^2.
         template <class B>
-        B log_cosh_near(const B& u)
+        XLOSS_KERNEL_INLINE B log_cosh_near(const B& u)
         {
             return u * fitted::horner(u, fitted::log_cosh_p);
         }
 
         // tanh e for |e| < 3/4, float.
         template <class B>
-        B tanh_near(const B& e)
+        XLOSS_KERNEL_INLINE B tanh_near(const B& e)
         {
             return e * fitted::horner(e * e, fitted::tanh_q);
         }
 
         // log1p(q) for 0 <= q <= exp(-3/2), float.
         template <class B>
-        B log1p_small(const B& q)
+        XLOSS_KERNEL_INLINE B log1p_small(const B& q)
         {
             return q * fitted::horner(q, fitted::log1p_r);
         }
@@ -75,7 +75,7 @@ XLOSS_NAMESPACE_BEGIN
         // cosh(a/2) gives log 2 - a/2 + log cosh(a/2), from P. Within 3 float
         // epsilons, relative; a NaN takes the first side and stays NaN.
         template <class T, class B>
-        B log1p_exp_minus(const B& a, const B& e)
+        XLOSS_KERNEL_INLINE B log1p_exp_minus(const B& a, const B& e)
         {
             if constexpr (std::is_same_v<T, float>)
             {
@@ -102,7 +102,7 @@ XLOSS_NAMESPACE_BEGIN
         };
 
         template <class T, class B>
-        log_sigmoids<B> log_sigmoids_of(const B& x)
+        XLOSS_KERNEL_INLINE log_sigmoids<B> log_sigmoids_of(const B& x)
         {
             const B zero(T(0));
             const B a = simd::abs(x);
