@@ -35,6 +35,12 @@
 #      Also -fsyntax-only of battery_simd.cpp at -O0 -march=skylake-avx512
 #      (this machine has no AVX-512 to run it; xsimd 8.1's AVX-512 kernels
 #      do not compile at -O0, so detail/simd.hpp takes AVX2 batches there).
+#   e) clang++-14 Release (-O3 -march=native): the test kernels' library
+#      (every catalogue entry's kernels, float and double) and
+#      tests/check_inlined_kernels.sh on it. The other clang builds are
+#      sanitized, where xloss neither flattens nor forces inlining; this is
+#      the clang build a user makes, whose kernels are inlined only through
+#      the XLOSS_KERNEL_INLINE marks (config.hpp). About 45 s.
 #
 # The scalar fallback (XLOSS_NO_SIMD) gets no build of its own: every build
 # compiles it for every loss and gradient (tests/battery_scalar.cpp) and
@@ -52,7 +58,7 @@
 #   XLOSS_FUZZ_SECONDS   fuzzing time per build (default 60)
 #   XLOSS_FUZZ_RUNS      inputs per fuzzer run (default 5000)
 #   XLOSS_FUZZ_ARCHS     the fuzzer's builds (default "native")
-#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d")
+#   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e")
 #   XLOSS_TEST_LARGE     1 runs the >2^31-element test in a) too (default 0)
 # Every step runs even when an earlier one fails; the script fails at the
 # end if any did, naming them.
@@ -62,7 +68,7 @@ jobs=${1:-$(nproc)}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$root/build-robust
 fuzz_seconds=${XLOSS_FUZZ_SECONDS:-60}
-steps=${XLOSS_ROBUST_STEPS:-a b c d}
+steps=${XLOSS_ROBUST_STEPS:-a b c d e}
 fuzz_archs=${XLOSS_FUZZ_ARCHS:-native}
 large=${XLOSS_TEST_LARGE:-0}
 mkdir -p "$out"
@@ -213,9 +219,18 @@ step_d() {
     (cd "$dir" && ctest -j "$jobs" --output-on-failure -R '^(test_simd_vs_scalar|test_errors|test_odr)$')
 }
 
+# --- e) clang++-14 Release: every kernel inlined ------------------------------
+step_e() {
+  local dir=$out/e-clang-release
+  mkdir -p "$dir"
+  configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Release -DXLOSS_ARCH=native &&
+    cmake --build "$dir" -j "$jobs" --target xloss_test_kernels &&
+    "$root/tests/check_inlined_kernels.sh" "$dir/tests/libxloss_test_kernels.a"
+}
+
 for s in $steps; do
   case $s in
-    a | b | c | d) run_step "$s" "step_$s" ;;
+    a | b | c | d | e) run_step "$s" "step_$s" ;;
     *) echo "robustness.sh: unknown step '$s'" >&2; failed+=("$s") ;;
   esac
 done
