@@ -43,7 +43,7 @@ XLOSS_NAMESPACE_BEGIN
                 B p(c[0]);
                 for (std::size_t k = 1; k < c.size(); ++k)
                 {
-                    p = p * t + B(c[k]);
+                    p = simd::fma(p, t, B(c[k]));
                 }
                 return p;
             }
