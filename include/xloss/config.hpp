@@ -23,7 +23,8 @@
 // optimised builds without sanitizers: under ASan the flattened kernels cost
 // a large share of the compile time, for no use.
 // The engine's helpers between a flattened function and the rule (run_row,
-// row_value, ...) are plain inline, never XLOSS_ALWAYS_INLINE: GCC 12 does
+// row_value, ...) are XLOSS_KERNEL_INLINE (below), never
+// XLOSS_ALWAYS_INLINE: under GCC they must stay plain inline, as GCC 12 does
 // not flatten what an always_inline callee calls, and the rule's functions
 // then stayed out of line (softmax rows 1.6-5x slower, benchmarks/RESULTS.md);
 // tests/check_inlined_kernels.sh checks optimised builds for it.
