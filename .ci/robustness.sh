@@ -40,7 +40,7 @@
 #      tests/check_inlined_kernels.sh on it. The other clang builds are
 #      sanitized, where xloss neither flattens nor forces inlining; this is
 #      the clang build a user makes, whose kernels are inlined only through
-#      the XLOSS_KERNEL_INLINE marks (config.hpp). About 45 s.
+#      the XLOSS_KERNEL_INLINE marks (config.hpp). About a minute.
 #
 # The scalar fallback (XLOSS_NO_SIMD) gets no build of its own: every build
 # compiles it for every loss and gradient (tests/battery_scalar.cpp) and

@@ -11,8 +11,8 @@
 # rows ran 1.6-5x slower that way for a day, and no test failed.
 #
 # Usage: tests/check_inlined_kernels.sh BINARY_OR_LIBRARY...
-# (a ctest of optimised g++ and clang builds, on the test kernels' library; .ci/run runs
-# it on the benchmarks too)
+# (a ctest of optimised g++ and clang builds, on the test kernels' library;
+# .ci/run runs it on the benchmarks and on clang Release's test kernels too)
 set -euo pipefail
 status=0
 for bin in "$@"; do
