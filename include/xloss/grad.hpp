@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -56,16 +57,16 @@ XLOSS_NAMESPACE_BEGIN
         }
 
         template <std::size_t... Argnums, class T>
-        auto pick_grads(std::array<xt::xarray<T>, 2>& grads)
+        auto pick_grads(std::array<std::optional<xt::xarray<T>>, 2>& grads)
         {
             if constexpr (sizeof...(Argnums) == 1)
             {
-                return std::move(grads[(Argnums, ...)]);
+                return taken(grads[(Argnums, ...)]);
             }
             else
             {
                 constexpr std::size_t order[] = {Argnums...};
-                return std::make_pair(std::move(grads[order[0]]), std::move(grads[order[1]]));
+                return std::make_pair(taken(grads[order[0]]), taken(grads[order[1]]));
             }
         }
 
@@ -74,8 +75,9 @@ XLOSS_NAMESPACE_BEGIN
         {
             auto out = call<typename Loss::rule>(upstream, wanted<Loss, Argnums...>(), args...);
             auto grads = pick_grads<Argnums...>(out.grad);
-            return value_and_grad_result<decltype(out.value), decltype(grads)>{std::move(out.value),
-                                                                               std::move(grads)};
+            auto value = taken(out.value);
+            return value_and_grad_result<decltype(value), decltype(grads)>{std::move(value),
+                                                                           std::move(grads)};
         }
 
         // Whether a buffer of n values at p shares memory with expression e
@@ -241,7 +243,7 @@ XLOSS_NAMESPACE_BEGIN
             }();
             if (!out.grad_written_into)
             {
-                xt::noalias(dx) = out.grad[0];
+                xt::noalias(dx) = *out.grad[0];
             }
             if constexpr (has_value_buffer)
             {
@@ -250,7 +252,7 @@ XLOSS_NAMESPACE_BEGIN
                     // Same shape (the engine checked it), both walked in row-major
                     // order. (Not an xtensor assignment: for a 0-d xt::xtensor,
                     // g++ 12 warns of a null argument inside its resize.)
-                    std::copy(out.value.cbegin(), out.value.cend(), value->begin());
+                    std::copy(out.value->cbegin(), out.value->cend(), value->begin());
                 }
             }
             return out;
@@ -291,7 +293,8 @@ XLOSS_NAMESPACE_BEGIN
               std::enable_if_t<detail::is_loss<Loss>, int> = 0>
     auto value_and_grad_into(DX&& dx, const Loss&, const X& x, const Y& y, const Rest&... rest)
     {
-        return detail::evaluate_into<Loss>(static_cast<detail::none_t*>(nullptr), dx, x, y, rest...).value;
+        auto out = detail::evaluate_into<Loss>(static_cast<detail::none_t*>(nullptr), dx, x, y, rest...);
+        return detail::taken(out.value);
     }
 
     template <class DX, class Loss, class X, class Y, class... Rest,

@@ -296,13 +296,15 @@ XLOSS_NAMESPACE_BEGIN
             template <class X, class Y, class... Rest>
             auto operator()(const X& x, const Y& y, const Rest&... rest) const
             {
-                return call<Rule>(none_t{}, value_only{}, x, y, rest...).value;
+                auto out = call<Rule>(none_t{}, value_only{}, x, y, rest...);
+                return taken(out.value);
             }
 
             template <class X, class Y, class... Rest>
             auto operator()(const X& x, const Y& y, std::initializer_list<int> axes, const Rest&... rest) const
             {
-                return call<Rule>(none_t{}, value_only{}, x, y, std::vector<int>(axes), rest...).value;
+                auto out = call<Rule>(none_t{}, value_only{}, x, y, std::vector<int>(axes), rest...);
+                return taken(out.value);
             }
         };
     }
