@@ -295,6 +295,9 @@ namespace xloss_test
                 // Longer inner rows than a strip of sums of element terms
                 // (16 KiB: 4096 floats, 2048 doubles), and a partial batch.
                 {"3-D, axis 1 (inner 4115)", {1, 2, 4115}, {1}},
+                // An outer axis of 100 elements: blocks of 8 rows and a partial
+                // one where a rule has a stream form (schedule.hpp, run_streams).
+                {"3-D, axis 1 (100 elements, inner 37)", {2, 100, 37}, {1}},
                 {"3-D, axes {0, 2}", {4, 3, 6}, {0, 2}},
                 {"3-D, axes {2, 0}", {4, 3, 6}, {2, 0}},
                 {"3-D, axes {1, 2} (adjacent)", {3, 4, 5}, {1, 2}},

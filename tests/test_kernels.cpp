@@ -273,6 +273,86 @@ TEMPLATE_TEST_CASE("columns wider than a tile, and slices too long to stage", "[
     }
 }
 
+TEMPLATE_TEST_CASE("softmax CE down many rows, streamed in blocks, equals the axis moved last",
+                   "[kernels]",
+                   float,
+                   double)
+{
+    // Axis 1 of [B, n, C]: the stream form (schedule.hpp, run_streams) of both
+    // cross entropies, for values from 80 rows and with gradients from 512:
+    // blocks of 16 rows and a partial one, two full groups of lanes and a
+    // partial one (W = 16), strips of 1024 floats or 512 doubles and a partial
+    // one ([1, 530, 1100]), an element mask, a batch-rank mask or ignore_index,
+    // a per-slice cotangent, and the edges: a label on a masked-out element
+    // (+inf), a slice all -inf (NaN, as the row kernel gives), a +inf logit,
+    // a slice whose only selected elements are in its last block, and a label
+    // out of range in a slice the batch mask leaves out. Oracle: the same
+    // problem with axis 1 moved last (rows).
+    using T = TestType;
+    const T inf = std::numeric_limits<T>::infinity();
+    for (const auto& shape : {std::vector<std::size_t>{2, 90, 37}, std::vector<std::size_t>{2, 530, 37},
+                              std::vector<std::size_t>{1, 530, 1100}})
+    {
+        const std::size_t b = shape[0] - 1, n = shape[1], c = shape[2];
+        CAPTURE(n, c);
+        auto x = random_normal<T>(shape, 3.0, 1200);
+        auto mask = random_mask(shape, 0.8, 1201);
+        auto labels = random_labels({shape[0], c}, n, 1202);
+        const auto g = random_normal<T>({shape[0], c}, 1.0, 1203);
+        xt::xarray<bool> slices = random_mask({shape[0], c}, 0.8, 1204);
+        for (std::size_t k = 0; k < n; ++k)
+        {
+            x(0, k, 3) = -inf;  // every element of slice (0, 3)
+            mask(0, k, 4) = k + 1 == n;
+        }
+        mask(0, std::size_t(labels(0, 4)), 4) = true;
+        mask(0, std::size_t(labels(0, 3)), 3) = true;
+        mask(0, 10, 5) = false;
+        labels(0, 5) = 10;  // on a masked-out element
+        x(b, 40, 6) = inf;  // +inf logit
+        mask(b, 40, 6) = true;
+        auto left_out = labels;
+        left_out(b, 7) = 900000;  // out of range, but its slice is left out
+        slices(b, 7) = false;
+        const auto last = [](const auto& a)
+        {
+            using V = typename std::decay_t<decltype(a)>::value_type;
+            return xt::xarray<V>(xt::transpose(a, {0, 2, 1}));
+        };
+        const auto& ce_int = xloss::softmax_cross_entropy_with_integer_labels;
+        const auto [v, d] = xloss::value_and_grad(ce_int, x, labels, 1, mask);
+        const auto [vl, dl] = xloss::value_and_grad(ce_int, last(x), labels, -1, last(mask));
+        check_close<T>(ce_int(x, labels, 1, mask), vl, 8);
+        check_close<T>(v, vl, 8);
+        check_close<T>(d, last(dl), 8);
+        CHECK(std::isinf(v(0, 5)));
+        CHECK(std::isnan(v(0, 3)));
+        check_close<T>(xloss::vjp(ce_int, g, x, left_out, 1, slices),
+                       last(xloss::vjp(ce_int, g, last(x), left_out, -1, slices)), 8);
+        xloss::cross_entropy_options ignore;
+        ignore.ignore_index = 900000;
+        check_close<T>(xloss::vjp(ce_int, g, x, left_out, 1, mask, ignore),
+                       last(xloss::vjp(ce_int, g, last(x), left_out, -1, last(mask), ignore)), 8);
+
+        // Probability labels: smoothed one-hot rows with zeros, under the same edges.
+        xt::xarray<T> y = random_probabilities<T>(shape, 1, 1205);
+        for (std::size_t k = 0; k < n; k += 3)
+        {
+            xt::view(y, xt::all(), k, xt::all()) = T(0);
+        }
+        const auto& ce = xloss::softmax_cross_entropy;
+        check_close<T>(ce(x, y, 1, mask), ce(last(x), last(y), -1, last(mask)), 8);
+        const auto [dx, dy] = xloss::vjp<0, 1>(ce, g, x, y, 1, slices);
+        const auto [dxl, dyl] = xloss::vjp<0, 1>(ce, g, last(x), last(y), -1, slices);
+        check_close<T>(dx, last(dxl), 8);
+        check_close<T>(dy, last(dyl), 8);
+        const auto [mx, my] = xloss::grad<0, 1>(ce, x, y, 1, mask);
+        const auto [mxl, myl] = xloss::grad<0, 1>(ce, last(x), last(y), -1, last(mask));
+        check_close<T>(mx, last(mxl), 8);
+        check_close<T>(my, last(myl), 8);
+    }
+}
+
 TEMPLATE_TEST_CASE("sums of element terms over an outer axis, row after row, equal the axis moved last",
                    "[kernels]",
                    float,

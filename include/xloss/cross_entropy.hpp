@@ -267,6 +267,87 @@ XLOSS_NAMESPACE_BEGIN
                 return statistics<B>{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot), sums};
             }
 
+            // The stream form (rule.hpp), without options: collect()'s sums over
+            // the rows so far. label_dot is about the current shift: when a block
+            // raises the shift by d, the rows before lose d S(labels).
+            template <class B>
+            using stream_state = statistics<B>;
+
+            static bool streams(const options& o)
+            {
+                return plain(o);
+            }
+
+            template <class B, class Group>
+            static stream_state<B> start_stream(const Group&, const options&)
+            {
+                using T = simd::scalar_t<B>;
+                const B zero(T(0));
+                return {{zero, zero, zero}, zero, zero, zero, {zero, zero}};
+            }
+
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void add_rows(stream_state<B>& s,
+                                                     const Lanes& lanes,
+                                                     const Group&,
+                                                     const options&)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                const B old_shift = s.norm.shift;
+                B labelled = zero, label_sum = zero, label_dot = zero;
+                kernels::extend(s.norm, lanes,
+                                [&](const B& x, const B& y, const auto& valid, const B& shift, const B&, auto)
+                                    XLOSS_KERNEL_LAMBDA
+                                {
+                                    const auto counts = valid && simd::not_equal(y, zero);
+                                    labelled += simd::select(counts, B(T(1)), zero);
+                                    label_sum += simd::select(counts, y, zero);
+                                    label_dot += simd::select(counts, y * (x - shift), zero);
+                                });
+                const B before = s.label_dot - (s.norm.shift - old_shift) * s.label_sum;
+                s.label_dot = simd::select(s.labelled == zero, zero, before) + label_dot;
+                s.labelled += labelled;
+                s.label_sum += label_sum;
+            }
+
+            template <class B>
+            XLOSS_KERNEL_INLINE static B value_of_stream(const stream_state<B>& s, const options& o)
+            {
+                return value_of<false>(s, o);
+            }
+
+            // with_grad<false>'s gradients, on one block of rows.
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void grad_rows(const stream_state<B>& s,
+                                                      const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const options&)
+            {
+                using T = typename Lanes::value_type;
+                const B g = grp.upstream;
+                const B zero(T(0));
+                const auto has_mass = simd::not_equal(s.norm.sum_exp, zero);
+                const B scale = simd::select(has_mass, g * s.label_sum / s.norm.sum_exp, zero);
+                const B log_z = simd::log(s.norm.sum_exp);
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                    {
+                        const B shifted = x - s.norm.shift;
+                        if (grp.grad[0])
+                        {
+                            const B target = simd::select(simd::not_equal(y, zero), y, zero);
+                            const B e = simd::select(valid, simd::exp_into_sum(shifted), zero);
+                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * target, zero));
+                        }
+                        if (grp.grad[1])
+                        {
+                            lanes.store(grp.grad[1], at,
+                                        simd::select(valid && has_mass, g * (log_z - shifted), zero));
+                        }
+                    });
+            }
+
             template <bool WithOptions, class B>
             XLOSS_KERNEL_INLINE static B value_of(const statistics<B>& st, const options& o)
             {
@@ -416,6 +497,111 @@ XLOSS_NAMESPACE_BEGIN
                 std::fill(weight + lanes.lanes_in_use(), weight + W, weight[0]);
                 return picked<simd::batch<T>>{simd::load_aligned(+logit), simd::load_mask<T>(selected),
                                               simd::load_aligned(+weight)};
+            }
+
+            // The stream form (rule.hpp), without options: the normaliser of the
+            // rows so far, and the label's logit once its row has come. The
+            // labels, as values, tell which blocks of rows hold one (exact: the
+            // engine streams fewer than 2^24 rows).
+            template <class B>
+            struct stream_state
+            {
+                kernels::softmax_normaliser<B> norm;
+                picked<B> label;
+                B label_row;
+            };
+
+            static bool streams(const options& o)
+            {
+                return plain(o);
+            }
+
+            template <class B, class Group>
+            static stream_state<B> start_stream(const Group& grp, const options&)
+            {
+                using T = simd::scalar_t<B>;
+                constexpr std::size_t W = simd::width<T>;
+                alignas(64) T rows[W];
+                for (std::size_t l = 0; l < W; ++l)
+                {
+                    rows[l] = grp.label[l] < 0 ? T(-1) : static_cast<T>(grp.label[l]);
+                }
+                const B zero(T(0));
+                const simd::batch_bool<T> none(false);
+                return {{zero, zero, zero}, {zero, none, B(T(1))}, simd::load_aligned(+rows)};
+            }
+
+            // Whether a label of the lanes is on the block's rows.
+            template <class Lanes, class Group, class B>
+            XLOSS_KERNEL_INLINE static bool labels_in_block(const stream_state<B>& s,
+                                                            const Lanes& lanes,
+                                                            const Group& grp)
+            {
+                using T = typename Lanes::value_type;
+                const B first(static_cast<T>(grp.first_row));
+                return simd::any(s.label_row >= first && s.label_row < first + B(static_cast<T>(lanes.n)));
+            }
+
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void add_rows(stream_state<B>& s,
+                                                     const Lanes& lanes,
+                                                     const Group& grp,
+                                                     const options&)
+            {
+                if (!labels_in_block(s, lanes, grp))
+                {
+                    kernels::extend(s.norm, lanes);
+                    return;
+                }
+                // The exp pass takes the logit on each lane's label row.
+                using T = typename Lanes::value_type;
+                B row(static_cast<T>(grp.first_row));
+                kernels::extend(s.norm, lanes,
+                                [&](const B& x, const B&, const auto& valid, const B&, const B&, auto)
+                                    XLOSS_KERNEL_LAMBDA
+                                {
+                                    const auto here = s.label_row == row;
+                                    s.label.logit = simd::select(here, x, s.label.logit);
+                                    s.label.selected = s.label.selected || (here && valid);
+                                    row += B(T(1));
+                                });
+            }
+
+            template <class B>
+            XLOSS_KERNEL_INLINE static B value_of_stream(const stream_state<B>& s, const options& o)
+            {
+                using T = simd::scalar_t<B>;
+                return value_of<false>(s.label, s.norm, weighted_sums<B>{B(T(0)), B(T(0))}, o);
+            }
+
+            // with_grad<false>'s gradient, on one block of rows.
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void grad_rows(const stream_state<B>& s,
+                                                      const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const options&)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                const B scale = grp.upstream / s.norm.sum_exp;
+                const auto softmax = [&](const B& x, const auto& valid) XLOSS_KERNEL_LAMBDA
+                { return scale * simd::select(valid, simd::exp_into_sum(x - s.norm.shift), zero); };
+                if (!labels_in_block(s, lanes, grp))
+                {
+                    lanes.for_each(
+                        [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                        { lanes.store(grp.grad[0], at, simd::select(valid, softmax(x, valid), zero)); });
+                    return;
+                }
+                B row(static_cast<T>(grp.first_row));
+                lanes.for_each(
+                    [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                    {
+                        const B label_term = simd::select(s.label_row == row, grp.upstream, zero);
+                        lanes.store(grp.grad[0], at,
+                                    simd::select(valid, softmax(x, valid) - label_term, zero));
+                        row += B(T(1));
+                    });
             }
 
             // (1 - eps) w_label (lse - x_label) + smoothing and z-loss; a label

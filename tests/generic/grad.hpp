@@ -458,8 +458,8 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
                     d.first);
     }
     // The gradient of axis k of `sh` equals that of the copy with axis k moved last.
-    const auto check_moved =
-        [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask, unsigned seed)
+    const auto check_moved = [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask,
+                                 unsigned seed, const typename E::options& opts)
     {
         INFO("axis " << k << " of " << sh.size() << "-D, inner " << sh.back());
         const std::size_t rank = sh.size();
@@ -479,16 +479,16 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
         const auto in = make_inputs<E, T>(sh, {k}, seed, &mask);
         const xt::xarray<T> xl = xt::transpose(in.x, perm);
         const xt::xarray<bool> ml = xt::transpose(mask, perm);
-        const auto d = all_grads<E>(o, in.x, in.y, static_cast<int>(k), mask);
+        const auto d = all_grads<E>(opts, in.x, in.y, static_cast<int>(k), mask);
         if constexpr (E::integer_labels)
         {
-            const auto dl = all_grads<E>(o, xl, in.y, -1, ml);
+            const auto dl = all_grads<E>(opts, xl, in.y, -1, ml);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
         }
         else
         {
             const xt::xarray<T> yl = xt::transpose(in.y, perm);
-            const auto dl = all_grads<E>(o, xl, yl, -1, ml);
+            const auto dl = all_grads<E>(opts, xl, yl, -1, ml);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.second, inverse)), d.second);
         }
@@ -497,13 +497,22 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
     {
         for (std::size_t k = 0; k < 3; ++k)
         {
-            check_moved(shape, k, m, 150 + unsigned(k));
+            check_moved(shape, k, m, 150 + unsigned(k), o);
         }
     }
     SECTION("the same for inner rows longer than 16 KiB, with a partial batch")
     {
         const shape_t long_rows{1, 2, 4115};
-        check_moved(long_rows, 1, random_mask(long_rows, 0.7, 143), 154);
+        check_moved(long_rows, 1, random_mask(long_rows, 0.7, 143), 154, o);
+    }
+    SECTION("the same for an outer axis of 520 elements (streamed where a rule can)")
+    {
+        const shape_t tall{1, 520, 40};
+        for (const auto& opts : E::option_cases())
+        {
+            INFO(E::describe(opts));
+            check_moved(tall, 1, random_mask(tall, 0.7, 144), 155, opts);
+        }
     }
     SECTION("all_axes: one slice over everything == the flattened 1-D problem")
     {

@@ -167,6 +167,18 @@ TEMPLATE_LIST_TEST_CASE("masked-out NaN and -inf do not change any result", "[ge
             check_equal(E::call(o, bad_all.x, bad_all.y, xloss::all_axes, mask),
                         E::call(o, in_all.x, in_all.y, xloss::all_axes, mask));
         }
+        // Columns of 90 elements (streamed where a rule has a stream form).
+        const shape_t tall{90, 2 * n + 3};
+        auto tall_mask = random_mask(tall, 0.7, 17);
+        xt::view(tall_mask, xt::range(0, 80), 1) = false;  // slice 1: only its last rows count
+        const auto in_tall = make_inputs<E, T>(tall, {0}, 18, &tall_mask);
+        const auto bad_tall = poisoned<E, T>(in_tall, tall_mask);
+        for (const auto& o : E::option_cases())
+        {
+            INFO(E::describe(o));
+            check_equal(E::call(o, bad_tall.x, bad_tall.y, 0, tall_mask),
+                        E::call(o, in_tall.x, in_tall.y, 0, tall_mask));
+        }
         // Batch-rank masks: a NaN row masked out entirely gives 0.
         auto xr = in.x;
         xt::view(xr, 1, xt::all()) = std::numeric_limits<T>::quiet_NaN();
@@ -203,6 +215,13 @@ TEMPLATE_LIST_TEST_CASE("an unmasked NaN reaches the result", "[generic][where][
             CHECK(std::isnan(ry(1)));
             CHECK(!std::isnan(ry(0)));
         }
+        // The same down the columns of [90, 19] (streamed where a rule can).
+        const auto cols = make_inputs<E, T>({90, 19}, {0}, 10);
+        auto bad_col = cols;
+        bad_col.x(at, 17) = std::numeric_limits<T>::quiet_NaN();
+        const auto rc = E::call(o, bad_col.x, bad_col.y, 0);
+        CHECK(std::isnan(rc(17)));
+        CHECK(!std::isnan(rc(16)));
     }
 }
 

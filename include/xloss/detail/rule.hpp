@@ -216,6 +216,35 @@ XLOSS_NAMESPACE_BEGIN
         {
         };
 
+        // A rule may give a stream form, for slices reduced over an outer axis
+        // of many elements (the classes of a column-major [B, C], NCHW with
+        // many classes), which the engine then reads a block of rows at a
+        // time, in memory order (schedule.hpp, run_streams):
+        //
+        //   template <class B> struct stream_state;  // what the rows so far say of W slices
+        //   streams(opts)                    -> bool: whether the call may run so;
+        //   start_stream<B>(grp, opts)       -> stream_state<B>, before any row
+        //       (grp.label and grp.upstream are the slices');
+        //   add_rows(state, lanes, grp, opts): takes in the lanes' block of rows,
+        //       rows grp.first_row on;
+        //   value_of_stream(state, opts)     -> batch: the value, lane by lane,
+        //       once every row is in;
+        //   grad_rows(state, lanes, grp, opts): kernel<true>()'s gradient on a
+        //       block of rows (grp.grad at its first row).
+        //
+        // The value and gradient are kernel()'s up to rounding (the sums are
+        // taken in another order).
+        template <class Rule, class = void>
+        struct has_stream_form : std::false_type
+        {
+        };
+
+        template <class Rule>
+        struct has_stream_form<Rule, std::void_t<decltype(&Rule::template value_of_stream<double>)>>
+            : std::true_type
+        {
+        };
+
         // Whether the second input's value type V suits the rule (checked where
         // the types are known, so that misuse fails to compile with a sentence).
         template <class Rule, class V>

@@ -1,8 +1,8 @@
 // Per-thread working memory that outlives a call: the staging tiles of the
-// tiled kernels, the per-slice values behind xloss::sum / xloss::mean and the
-// slice mask with ignore_index folded in are allocated once per thread and
-// reused, so that a training step that calls the same loss again allocates
-// nothing for them.
+// tiled kernels, the summaries of the streamed ones, the per-slice values
+// behind xloss::sum / xloss::mean and the slice mask with ignore_index folded
+// in are allocated once per thread and reused, so that a training step that
+// calls the same loss again allocates nothing for them.
 #ifndef XLOSS_DETAIL_SCRATCH_HPP
 #define XLOSS_DETAIL_SCRATCH_HPP
 
@@ -54,6 +54,9 @@ XLOSS_NAMESPACE_BEGIN
         {
         };
         struct kept_slices_slot
+        {
+        };
+        struct stream_slot
         {
         };
     }

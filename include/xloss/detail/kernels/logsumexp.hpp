@@ -75,6 +75,45 @@ XLOSS_NAMESPACE_BEGIN
                 });
             return softmax_normaliser<B>{shift, lanes.sum(sum), count};
         }
+
+        // The normaliser of slices read a block of elements at a time (the
+        // stream form, rule.hpp): `norm` is that of the blocks so far ({0, 0,
+        // 0} before the first), and takes in the lanes' block: the block's max
+        // joins the shift, the sum so far is rescaled to the new shift, and the
+        // block's exp pass (from cache) adds to it; `extra` as in normaliser().
+        // One exp per element, and one per block. Until a finite element is
+        // selected the sum is 0 and the shift 0 is no logit: it is then not
+        // rescaled but replaced. NaN stays NaN (in the sum).
+        template <class Lanes, class Extra = no_extra>
+        XLOSS_KERNEL_INLINE void extend(softmax_normaliser<typename Lanes::batch>& norm,
+                                        const Lanes& lanes,
+                                        Extra&& extra = {})
+        {
+            using B = typename Lanes::batch;
+            using T = typename Lanes::value_type;
+            const B minus_inf(-std::numeric_limits<T>::infinity());
+            const B zero(T(0));
+            B block_max = minus_inf;
+            B count = zero;
+            lanes.for_each(
+                [&](const B& x, const B&, const auto& valid, auto) XLOSS_KERNEL_LAMBDA
+                {
+                    block_max = simd::select(valid, simd::max(block_max, x), block_max);
+                    count += simd::select(valid, B(T(1)), zero);
+                });
+            const auto empty = norm.sum_exp == zero;
+            B shift = simd::select(empty, block_max, simd::max(norm.shift, block_max));
+            shift = simd::select(shift == minus_inf, zero, shift);
+            B sum = simd::select(empty, zero, norm.sum_exp * simd::exp_into_sum(norm.shift - shift));
+            lanes.for_each(
+                [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                {
+                    const B e = simd::select(valid, simd::exp_into_sum(x - shift), zero);
+                    sum += e;
+                    extra(x, y, valid, shift, e, at);
+                });
+            norm = softmax_normaliser<B>{shift, sum, norm.selected + count};
+        }
     }
 XLOSS_NAMESPACE_END
 
