@@ -220,15 +220,20 @@ namespace
     // (shared_inputs: [6, 37] and NCHW), strips of inner rows for the losses
     // that sum per-element terms (NCHW: a strip per outer index), and groups
     // of columns too long to stage ([2100, 20] over axis 0: 2100 floats x 8
-    // lanes > the tile budget; strips for the per-element sums).
+    // lanes > the tile budget; strips for the per-element sums, streams for
+    // the cross entropies), and streams of two outer indices ([2, 520, 20]
+    // over axis 1).
     template <class E, class T>
     struct split_inputs
     {
         shared_inputs<E, T> shared;
         xt::xarray<bool> short_mask = xloss_test::random_mask({150, 3}, 0.7, 11);
         xt::xarray<bool> long_mask = xloss_test::random_mask({2100, 20}, 0.9, 12);
+        xt::xarray<bool> outer_mask = xloss_test::random_mask({2, 520, 20}, 0.9, 15);
         xloss_test::inputs<E, T> short_rows = xloss_test::make_inputs<E, T>({150, 3}, {1}, 13, &short_mask);
         xloss_test::inputs<E, T> long_cols = xloss_test::make_inputs<E, T>({2100, 20}, {0}, 14, &long_mask);
+        xloss_test::inputs<E, T> outer_cols =
+            xloss_test::make_inputs<E, T>({2, 520, 20}, {1}, 16, &outer_mask);
     };
 
     template <class E, class T>
@@ -240,6 +245,8 @@ namespace
         r.value(in.long_cols.x, in.long_cols.y, 0, in.long_mask);
         r.value_and_grad(in.long_cols.x, in.long_cols.y, 0, in.long_mask);
         r.value_and_grad(in.long_cols.x, in.long_cols.y, 0);
+        r.value(in.outer_cols.x, in.outer_cols.y, 1, in.outer_mask);
+        r.value_and_grad(in.outer_cols.x, in.outer_cols.y, 1, in.outer_mask);
         return r.out;
     }
 }
