@@ -322,29 +322,14 @@ XLOSS_NAMESPACE_BEGIN
             XLOSS_KERNEL_INLINE static void grad_rows(const stream_state<B>& s,
                                                       const Lanes& lanes,
                                                       const Group& grp,
-                                                      const options&)
+                                                      const options& o)
             {
-                using T = typename Lanes::value_type;
-                const B g = grp.upstream;
-                const B zero(T(0));
-                const auto has_mass = simd::not_equal(s.norm.sum_exp, zero);
-                const B scale = simd::select(has_mass, g * s.label_sum / s.norm.sum_exp, zero);
-                const B log_z = simd::log(s.norm.sum_exp);
+                const auto f = factors_of<false>(s, grp.upstream, o);
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
-                        const B shifted = x - s.norm.shift;
-                        if (grp.grad[0])
-                        {
-                            const B target = simd::select(simd::not_equal(y, zero), y, zero);
-                            const B e = simd::select(valid, simd::exp_into_sum(shifted), zero);
-                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * target, zero));
-                        }
-                        if (grp.grad[1])
-                        {
-                            lanes.store(grp.grad[1], at,
-                                        simd::select(valid && has_mass, g * (log_z - shifted), zero));
-                        }
+                        const auto e = [&]() XLOSS_KERNEL_LAMBDA { return simd::exp_into_sum(x - f.shift); };
+                        store_grads<false>(lanes, grp, f, x, y, valid, at, e, o);
                     });
             }
 
@@ -379,27 +364,36 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
+            // The per-slice factors of both gradients.
+            template <class B>
+            struct grad_factors
+            {
+                B g;            // the upstream gradient
+                B shift;        // the normaliser's
+                B scale;        // of exp(logits - shift)
+                B log_z;        // log S(exp(logits - shift))
+                B uniform;      // eps / K, the uniform share of the target per unit weight
+                B label_scale;  // 1 - eps
+                simd::batch_bool<simd::scalar_t<B>> has_mass;
+            };
+
             // With t = w ((1 - eps) labels + eps / K):
             // d/dlogits = g * ((S(t) + 2 z lse) * softmax - t);
             // d/dlabels = g * -(1 - eps) w log_softmax;
             // both 0 in a slice with no finite selected logit.
-            template <bool WithOptions, class Lanes, class Group>
-            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
+            template <bool WithOptions, class B>
+            XLOSS_KERNEL_INLINE static grad_factors<B> factors_of(const statistics<B>& st,
+                                                                  const B& g,
+                                                                  const options& o)
             {
-                using B = typename Lanes::batch;
-                using T = typename Lanes::value_type;
-                // exp(logits - shift) is left in grad[0] by the exp pass.
-                const auto st = collect<WithOptions>(lanes, grp.grad[0]);
-                const B g = grp.upstream;
+                using T = simd::scalar_t<B>;
                 const B zero(T(0));
-                const T eps = static_cast<T>(o.label_smoothing);
-                // The uniform share of t per unit weight, eps / K, and S(t) =
-                // (1 - eps) S(w labels) + eps S(w) / K.
-                const B uniform = WithOptions ? B(eps) / st.norm.selected : zero;
-                const B target_sum = WithOptions
-                                         ? label_share(st.label_sum, o.label_smoothing) + uniform * st.sums.weight_sum
-                                         : st.label_sum;
-                const B label_scale(static_cast<T>(1 - o.label_smoothing));
+                // S(t) = (1 - eps) S(w labels) + eps S(w) / K.
+                const B uniform = WithOptions ? B(static_cast<T>(o.label_smoothing)) / st.norm.selected
+                                              : zero;
+                const B target_sum = WithOptions ? label_share(st.label_sum, o.label_smoothing)
+                                                       + uniform * st.sums.weight_sum
+                                                 : st.label_sum;
                 // No finite selected logit (an all -inf row): the softmax is 0 / 0 and
                 // log_softmax is -inf - -inf. With zero labels the value is 0 by the
                 // zero-probability convention, and so are both gradients: select them
@@ -407,32 +401,64 @@ XLOSS_NAMESPACE_BEGIN
                 // NaN must reach both gradients, whichever NaN the max pass kept.
                 const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
                 const B mass = WithOptions ? target_sum + z_slope(st.norm, o) : target_sum;
-                const B scale = simd::select(has_mass, g * mass / st.norm.sum_exp, zero);
-                const B log_z = simd::log(st.norm.sum_exp);
+                return {g,
+                        st.norm.shift,
+                        simd::select(has_mass, g * mass / st.norm.sum_exp, zero),
+                        simd::log(st.norm.sum_exp),
+                        uniform,
+                        B(static_cast<T>(1 - o.label_smoothing)),
+                        has_mass};
+            }
+
+            // Both gradients of one batch of elements; e() is exp(logits - shift)
+            // where they are selected.
+            template <bool WithOptions, class Lanes, class Group, class B, class Valid, class At, class E>
+            XLOSS_KERNEL_INLINE static void store_grads(const Lanes& lanes,
+                                                        const Group& grp,
+                                                        const grad_factors<B>& f,
+                                                        const B& x,
+                                                        const B& y,
+                                                        const Valid& valid,
+                                                        At at,
+                                                        const E& e,
+                                                        const options& o)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                const B w = WithOptions ? lanes.weight(0, at) : B(T(1));
+                if (grp.grad[0])
+                {
+                    B target = simd::select(simd::not_equal(y, zero), y, zero);
+                    if constexpr (WithOptions)
+                    {
+                        target = w * (f.label_scale * target + f.uniform);
+                    }
+                    lanes.store(grp.grad[0], at, simd::select(valid, f.scale * e() - f.g * target, zero));
+                }
+                if (grp.grad[1])
+                {
+                    B d = f.log_z - (x - f.shift);
+                    if constexpr (WithOptions)
+                    {
+                        d = simd::select(simd::not_equal(w, zero), label_share(w * d, o.label_smoothing),
+                                         zero);
+                    }
+                    lanes.store(grp.grad[1], at, simd::select(valid && f.has_mass, f.g * d, zero));
+                }
+            }
+
+            template <bool WithOptions, class Lanes, class Group>
+            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes, const Group& grp, const options& o)
+            {
+                using B = typename Lanes::batch;
+                // exp(logits - shift) is left in grad[0] by the exp pass.
+                const auto st = collect<WithOptions>(lanes, grp.grad[0]);
+                const auto f = factors_of<WithOptions>(st, grp.upstream, o);
                 lanes.for_each(
                     [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
-                        const B shifted = x - st.norm.shift;
-                        const B w = WithOptions ? lanes.weight(0, at) : B(T(1));
-                        if (grp.grad[0])
-                        {
-                            B target = simd::select(simd::not_equal(y, zero), y, zero);
-                            if constexpr (WithOptions)
-                            {
-                                target = w * (label_scale * target + uniform);
-                            }
-                            const B e = lanes.load_back(grp.grad[0], at);
-                            lanes.store(grp.grad[0], at, simd::select(valid, scale * e - g * target, zero));
-                        }
-                        if (grp.grad[1])
-                        {
-                            B d = log_z - shifted;
-                            if constexpr (WithOptions)
-                            {
-                                d = simd::select(simd::not_equal(w, zero), label_share(w * d, o.label_smoothing), zero);
-                            }
-                            lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
-                        }
+                        const auto e = [&]() XLOSS_KERNEL_LAMBDA { return lanes.load_back(grp.grad[0], at); };
+                        store_grads<WithOptions>(lanes, grp, f, x, y, valid, at, e, o);
                     });
                 return value_of<WithOptions>(st, o);
             }
@@ -466,6 +492,23 @@ XLOSS_NAMESPACE_BEGIN
                 B weight;
             };
 
+            // f(lane, offset of its label's element) for each lane in use whose
+            // label is in range. Out-of-range labels only reach here for slices
+            // with nothing selected (the engine has checked the others): never
+            // read them.
+            template <class Lanes, class Group, class F>
+            XLOSS_KERNEL_INLINE static void for_each_label(const Lanes& lanes, const Group& grp, F&& f)
+            {
+                for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
+                {
+                    const std::ptrdiff_t label = grp.label[l];
+                    if (label >= 0 && static_cast<std::size_t>(label) < lanes.n)
+                    {
+                        f(l, lanes.offset_of(l, static_cast<std::size_t>(label)));
+                    }
+                }
+            }
+
             template <class Lanes, class Group>
             XLOSS_KERNEL_INLINE static auto pick(const Lanes& lanes, const Group& grp)
             {
@@ -475,22 +518,16 @@ XLOSS_NAMESPACE_BEGIN
                 alignas(64) T weight[W];
                 alignas(64) std::uint8_t selected[W] = {};
                 std::fill(weight, weight + W, T(1));
-                for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
-                {
-                    const std::ptrdiff_t label = grp.label[l];
-                    // Out-of-range labels only reach here for slices with nothing
-                    // selected (the engine has checked the others): never read them.
-                    if (label >= 0 && static_cast<std::size_t>(label) < lanes.n)
-                    {
-                        const std::size_t at = lanes.offset_of(l, static_cast<std::size_t>(label));
-                        logit[l] = lanes.x[at];
-                        selected[l] = lanes.selected_at(at);
-                        if (lanes.weights[0])
-                        {
-                            weight[l] = lanes.weights[0][at];
-                        }
-                    }
-                }
+                for_each_label(lanes, grp,
+                               [&](std::size_t l, std::size_t at)
+                               {
+                                   logit[l] = lanes.x[at];
+                                   selected[l] = lanes.selected_at(at);
+                                   if (lanes.weights[0])
+                                   {
+                                       weight[l] = lanes.weights[0][at];
+                                   }
+                               });
                 // Row lanes hold one slice in every lane: its weight scales the
                 // whole row's gradient, so every lane carries it (lanes past those
                 // in use are inactive otherwise).
@@ -499,16 +536,38 @@ XLOSS_NAMESPACE_BEGIN
                                               simd::load_aligned(+weight)};
             }
 
+            // The gradient at each lane's label less the lane's label term, where
+            // that element is selected.
+            template <class Lanes, class Group, class B>
+            XLOSS_KERNEL_INLINE static void subtract_label_terms(const Lanes& lanes,
+                                                                 const Group& grp,
+                                                                 const B& term)
+            {
+                using T = typename Lanes::value_type;
+                alignas(64) T terms[simd::width<T>];
+                simd::store_aligned(terms, term);
+                for_each_label(lanes, grp,
+                               [&](std::size_t l, std::size_t at)
+                               {
+                                   if (lanes.selected_at(at) && lanes.lane_active(l))
+                                   {
+                                       grp.grad[0][at] -= terms[l];
+                                   }
+                               });
+            }
+
             // The stream form (rule.hpp), without options: the normaliser of the
             // rows so far, and the label's logit once its row has come. The
             // labels, as values, tell which blocks of rows hold one (exact: the
-            // engine streams fewer than 2^24 rows).
+            // engine streams fewer than 2^24 rows); only those take a second,
+            // short pass over the block (in L1 by then) that picks the label's
+            // element: in the exp pass, the compare costs every block.
             template <class B>
             struct stream_state
             {
                 kernels::softmax_normaliser<B> norm;
                 picked<B> label;
-                B label_row;
+                B label_row;  // -1: no label (an ignored slice)
             };
 
             static bool streams(const options& o)
@@ -531,15 +590,26 @@ XLOSS_NAMESPACE_BEGIN
                 return {{zero, zero, zero}, {zero, none, B(T(1))}, simd::load_aligned(+rows)};
             }
 
-            // Whether a label of the lanes is on the block's rows.
-            template <class Lanes, class Group, class B>
-            XLOSS_KERNEL_INLINE static bool labels_in_block(const stream_state<B>& s,
-                                                            const Lanes& lanes,
-                                                            const Group& grp)
+            // f(on_label, x, valid, at) on each row of the block if a label of
+            // the lanes is on one of them; on_label: the lanes whose label row it is.
+            template <class Lanes, class Group, class B, class F>
+            XLOSS_KERNEL_INLINE static void on_label_rows(const stream_state<B>& s,
+                                                          const Lanes& lanes,
+                                                          const Group& grp,
+                                                          F&& f)
             {
                 using T = typename Lanes::value_type;
-                const B first(static_cast<T>(grp.first_row));
-                return simd::any(s.label_row >= first && s.label_row < first + B(static_cast<T>(lanes.n)));
+                B row(static_cast<T>(grp.first_row));
+                if (!simd::any(s.label_row >= row && s.label_row < row + B(static_cast<T>(lanes.n))))
+                {
+                    return;
+                }
+                lanes.for_each(
+                    [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                    {
+                        f(s.label_row == row, x, valid, at);
+                        row += B(T(1));
+                    });
             }
 
             template <class Lanes, class Group, class B = typename Lanes::batch>
@@ -548,23 +618,13 @@ XLOSS_NAMESPACE_BEGIN
                                                      const Group& grp,
                                                      const options&)
             {
-                if (!labels_in_block(s, lanes, grp))
-                {
-                    kernels::extend(s.norm, lanes);
-                    return;
-                }
-                // The exp pass takes the logit on each lane's label row.
-                using T = typename Lanes::value_type;
-                B row(static_cast<T>(grp.first_row));
-                kernels::extend(s.norm, lanes,
-                                [&](const B& x, const B&, const auto& valid, const B&, const B&, auto)
-                                    XLOSS_KERNEL_LAMBDA
-                                {
-                                    const auto here = s.label_row == row;
-                                    s.label.logit = simd::select(here, x, s.label.logit);
-                                    s.label.selected = s.label.selected || (here && valid);
-                                    row += B(T(1));
-                                });
+                kernels::extend(s.norm, lanes);
+                on_label_rows(s, lanes, grp,
+                              [&](const auto& here, const B& x, const auto& valid, auto) XLOSS_KERNEL_LAMBDA
+                              {
+                                  s.label.logit = simd::select(here, x, s.label.logit);
+                                  s.label.selected = s.label.selected || (here && valid);
+                              });
             }
 
             template <class B>
@@ -582,26 +642,20 @@ XLOSS_NAMESPACE_BEGIN
                                                       const options&)
             {
                 using T = typename Lanes::value_type;
-                const B zero(T(0));
                 const B scale = grp.upstream / s.norm.sum_exp;
-                const auto softmax = [&](const B& x, const auto& valid) XLOSS_KERNEL_LAMBDA
-                { return scale * simd::select(valid, simd::exp_into_sum(x - s.norm.shift), zero); };
-                if (!labels_in_block(s, lanes, grp))
-                {
-                    lanes.for_each(
-                        [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
-                        { lanes.store(grp.grad[0], at, simd::select(valid, softmax(x, valid), zero)); });
-                    return;
-                }
-                B row(static_cast<T>(grp.first_row));
                 lanes.for_each(
                     [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
-                        const B label_term = simd::select(s.label_row == row, grp.upstream, zero);
-                        lanes.store(grp.grad[0], at,
-                                    simd::select(valid, softmax(x, valid) - label_term, zero));
-                        row += B(T(1));
+                        const B e = simd::exp_into_sum(x - s.norm.shift);
+                        lanes.store(grp.grad[0], at, simd::select(valid, scale * e, B(T(0))));
                     });
+                on_label_rows(s, lanes, grp,
+                              [&](const auto& here, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                              {
+                                  const B d = lanes.load_back(grp.grad[0], at);
+                                  lanes.store(grp.grad[0], at,
+                                              d - simd::select(here && valid, grp.upstream, B(T(0))));
+                              });
             }
 
             // (1 - eps) w_label (lse - x_label) + smoothing and z-loss; a label
@@ -680,20 +734,7 @@ XLOSS_NAMESPACE_BEGIN
                         lanes.store(grad, at, simd::select(valid, d, B(T(0))));
                     });
                 // The label's own term, (1 - eps) w_label, per lane.
-                alignas(64) T label_term[simd::width<T>];
-                simd::store_aligned(label_term, grp.upstream * label_share(label_weight, o.label_smoothing));
-                for (std::size_t l = 0; l < lanes.lanes_in_use(); ++l)
-                {
-                    const std::ptrdiff_t label = grp.label[l];
-                    if (label >= 0 && static_cast<std::size_t>(label) < lanes.n)
-                    {
-                        const std::size_t at = lanes.offset_of(l, static_cast<std::size_t>(label));
-                        if (lanes.selected_at(at) && lanes.lane_active(l))
-                        {
-                            grad[at] -= label_term[l];
-                        }
-                    }
-                }
+                subtract_label_terms(lanes, grp, grp.upstream * label_share(label_weight, o.label_smoothing));
                 return value_of<WithOptions>(label, norm, sums, o);
             }
         };

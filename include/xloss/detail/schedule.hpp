@@ -1100,7 +1100,10 @@ XLOSS_NAMESPACE_BEGIN
                               [&](std::size_t first, std::size_t last)
                               { run_tiles<Rule, Grad, Masked>(L, d, opts, tl, first, last); });
             };
-            if constexpr (has_stream_form<Rule>::value)
+            // Not on the scalar fallback (W == 1): it is no fast path, and
+            // comparing it with the SIMD backend (test_simd_vs_scalar, the
+            // fuzzer) then checks streams against tiles, at no compile cost.
+            if constexpr (has_stream_form<Rule>::value && W > 1)
             {
                 if (runs_as_streams<Grad, T>(L) && Rule::streams(opts))
                 {
