@@ -22,9 +22,11 @@
 #      xsimd batches this machine has). The binary holds the checks twice, on
 #      the SIMD backend and on the scalar fallback (fuzz/fuzz_scalar.cpp),
 #      runs every input through both and compares them. The saved regressions
-#      first, then a fixed-seed run of XLOSS_FUZZ_RUNS inputs from
-#      fuzz/corpus; any finding fails. XLOSS_FUZZ_ARCHS="native x86-64" adds
-#      the SSE2 build (one core each; about 4 more minutes).
+#      first, then fixed-seed runs from fuzz/corpus, one per core (seeds 1
+#      and 2 on two cores), that share XLOSS_FUZZ_RUNS inputs and
+#      XLOSS_FUZZ_SECONDS; any finding fails. XLOSS_FUZZ_ARCHS="native x86-64"
+#      adds the SSE2 build (the cores then split between the builds; about 4
+#      more minutes).
 #   d) g++, C++20, Debug (-O0), -march=native, -Werror: the tests that use no
 #      xtensor reducer (test_simd_vs_scalar: every loss and gradient on both
 #      backends; test_errors; test_odr). xtensor 0.24.3's immediate
@@ -55,8 +57,9 @@
 #
 # Usage: .ci/robustness.sh [JOBS]      (default: nproc)
 # Build trees go to build-robust/<step>/. Environment:
-#   XLOSS_FUZZ_SECONDS   fuzzing time per build (default 60)
-#   XLOSS_FUZZ_RUNS      inputs per fuzzer run (default 5000)
+#   XLOSS_FUZZ_SECONDS   fuzzing time per build, split between its workers
+#                        (one per core: JOBS / number of builds) (default 60)
+#   XLOSS_FUZZ_RUNS      inputs per build, split likewise (default 5000)
 #   XLOSS_FUZZ_ARCHS     the fuzzer's builds (default "native")
 #   XLOSS_ROBUST_STEPS   the steps to run, in order (default "a b c d e")
 #   XLOSS_TEST_LARGE     1 runs the >2^31-element test in a) too (default 0)
@@ -153,11 +156,13 @@ fuzz_build() {
   cmake --build "$dir" -j "$jobs" --target fuzz_losses
 }
 
+# fuzz_run ARCH WORKERS: the saved regressions, then WORKERS fuzzers at once
+# (seeds 1, 2, ...), each with its share of the time and of the inputs.
 fuzz_run() {
-  local arch=$1 dir=$out/c-fuzz-$1
+  local arch=$1 workers=$2 dir=$out/c-fuzz-$1
   local bin=$dir/fuzz/fuzz_losses
-  rm -rf "$dir/new-corpus" "$dir/artifacts"
-  mkdir -p "$dir/new-corpus" "$dir/artifacts"
+  rm -rf "$dir"/new-corpus* "$dir/artifacts"
+  mkdir -p "$dir/artifacts"
   local status=0
   echo "--- [$arch] saved regressions"
   local f
@@ -168,31 +173,46 @@ fuzz_run() {
       status=1
     fi
   done
-  echo "--- [$arch] fuzzing for ${fuzz_seconds} s"
-  # New inputs go to a scratch directory, never into the repository.
-  # A fixed seed and a run count make the run repeatable: CI fails for a bug,
+  local seconds=$(((fuzz_seconds + workers - 1) / workers))
+  local runs=$(((${XLOSS_FUZZ_RUNS:-5000} + workers - 1) / workers))
+  echo "--- [$arch] fuzzing: $workers worker(s), $seconds s and at most $runs inputs each"
+  # New inputs go to scratch directories, never into the repository.
+  # Fixed seeds and run counts make the run repeatable: CI fails for a bug,
   # not for luck; max_total_time only bounds slow machines.
-  if ! "$bin" -seed=1 -runs="${XLOSS_FUZZ_RUNS:-5000}" -max_total_time="$fuzz_seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$dir/artifacts/" "$dir/new-corpus" "$root/fuzz/corpus" >"$dir/fuzz.log" 2>&1; then
-    grep -E -B2 -A12 'xloss fuzz failure|runtime error|ERROR: AddressSanitizer|ERROR: libFuzzer' "$dir/fuzz.log" | head -n 40
-    echo "reproducer(s): $(ls "$dir/artifacts")"
-    status=1
-  fi
-  grep -E '^(#[0-9]+.*(DONE|pulse)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' \
-    "$dir/fuzz.log" | tail -n 4 | sed "s/^/  [$arch] /"
+  local w pids=()
+  for w in $(seq 1 "$workers"); do
+    mkdir -p "$dir/new-corpus-$w"
+    "$bin" -seed="$w" -runs="$runs" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
+      -artifact_prefix="$dir/artifacts/" "$dir/new-corpus-$w" "$root/fuzz/corpus" >"$dir/fuzz-$w.log" 2>&1 &
+    pids+=($!)
+  done
+  for w in $(seq 1 "$workers"); do
+    if ! wait "${pids[$((w - 1))]}"; then
+      grep -E -B2 -A12 'xloss fuzz failure|runtime error|ERROR: AddressSanitizer|ERROR: libFuzzer' "$dir/fuzz-$w.log" | head -n 40
+      status=1
+    fi
+    grep -E '^(#[0-9]+.*(DONE|pulse)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' \
+      "$dir/fuzz-$w.log" | tail -n 4 | sed "s/^/  [$arch, seed $w] /"
+  done
+  [ $status -eq 0 ] || echo "reproducer(s): $(ls "$dir/artifacts")"
   return $status
 }
 
 step_c() {
   # Build one after the other (each uses both cores' worth of memory at
-  # most), then fuzz all at once: each fuzzer runs on one core.
-  local arch
+  # most), then fuzz all at once, one fuzzer per core: a single build gets
+  # every core, so its 60 s take 30 s on two (corpus loading, about 9 s per
+  # worker, comes out of each share).
+  local arch archs=0
   for arch in $fuzz_archs; do
     fuzz_build "$arch" || return 1
+    archs=$((archs + 1))
   done
+  local workers=$((jobs / archs))
+  [ "$workers" -ge 1 ] || workers=1
   local status=0 pids=()
   for arch in $fuzz_archs; do
-    fuzz_run "$arch" >"$out/c-$arch.out" 2>&1 &
+    fuzz_run "$arch" "$workers" >"$out/c-$arch.out" 2>&1 &
     pids+=($!)
   done
   local p
