@@ -4,8 +4,8 @@
 // with every unread input element replaced by 0 gives bitwise the same
 // results) and the reference check (reference_check.hpp).
 //
-// Included once per backend build: fuzz_losses.cpp (SIMD) and
-// fuzz_scalar.cpp (XLOSS_NO_SIMD).
+// Included twice per backend build: fuzz_losses.cpp and fuzz_double.cpp
+// (SIMD), fuzz_scalar.cpp and fuzz_scalar_double.cpp (XLOSS_NO_SIMD).
 #ifndef XLOSS_FUZZ_DRIVER_HPP
 #define XLOSS_FUZZ_DRIVER_HPP
 
@@ -392,9 +392,16 @@ inline const std::vector<loss_info>& losses()
     return infos;
 }
 
+inline constexpr auto catalogue_entries = std::make_index_sequence<std::tuple_size_v<catalogue>>{};
+
+// The double half of run_input, in its own translation unit (fuzz_double.cpp,
+// fuzz_scalar_double.cpp): each backend's checks, float and double, were the
+// two longest compiles of CI, six minutes each under ASan; in four objects
+// they keep both cores busy.
+void run_double(const case_t& c, const model_t& m);
+
 inline void run_input(const std::uint8_t* data, std::size_t size)
 {
-    constexpr auto entries = std::make_index_sequence<std::tuple_size_v<catalogue>>{};
     case_t c = decode(data, size, losses());
     const model_t m = make_model(c);
     current = {&c, &m};
@@ -404,10 +411,10 @@ inline void run_input(const std::uint8_t* data, std::size_t size)
         std::fprintf(stderr, "%s\n", describe(c, m).c_str());
     }
     recording.type = "float";
-    run_all<float>(c, m, entries);
+    run_all<float>(c, m, catalogue_entries);
     current.m = &m;
     recording.type = "double";
-    run_all<double>(c, m, entries);
+    run_double(c, m);
     current = {};
 }
 
