@@ -20,8 +20,9 @@
 #      into parts on the pool, compared bitwise with the one-part result.
 #   c) the libFuzzer target (clang, ASan + UBSan, -march=native: the widest
 #      xsimd batches this machine has). The binary holds the checks twice, on
-#      the SIMD backend and on the scalar fallback (fuzz/fuzz_scalar.cpp),
-#      runs every input through both and compares them. The saved regressions
+#      the SIMD backend and on the scalar fallback (fuzz/fuzz_scalar.cpp,
+#      compiled without sanitizers: it is the reference), runs every input
+#      through both and compares them. The saved regressions
 #      first, then fixed-seed runs from fuzz/corpus, one per core (seeds 1
 #      and 2 on two cores), that share XLOSS_FUZZ_RUNS inputs and
 #      XLOSS_FUZZ_SECONDS; any finding fails. XLOSS_FUZZ_ARCHS="native x86-64"
