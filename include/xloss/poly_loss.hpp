@@ -113,6 +113,78 @@ XLOSS_NAMESPACE_BEGIN
                                      lanes.sum(label_exp)};
             }
 
+            // The stream form (rule.hpp): collect()'s sums over the rows so far,
+            // about the running shift. When a block raises the shift by d, the
+            // rows before lose d L from S(labels (logits - shift)), and their
+            // S(labels e) is scaled by exp(-d), as sum_exp is.
+            template <class B>
+            using stream_state = statistics<B>;
+
+            static bool streams(const options&)
+            {
+                return true;
+            }
+
+            template <class B, class Group>
+            static stream_state<B> start_stream(const Group&, const options&)
+            {
+                using T = simd::scalar_t<B>;
+                const B zero(T(0));
+                return {{zero, zero, zero}, zero, zero, zero, zero};
+            }
+
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void add_rows(stream_state<B>& s,
+                                                     const Lanes& lanes,
+                                                     const Group&,
+                                                     const options&)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                const B old_shift = s.norm.shift;
+                const auto had_exp = simd::not_equal(s.norm.sum_exp, zero);
+                B labelled = zero, label_sum = zero, label_dot = zero, label_exp = zero;
+                kernels::extend(s.norm, lanes,
+                                [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e,
+                                    auto) XLOSS_KERNEL_LAMBDA
+                                {
+                                    const auto counts = valid && simd::not_equal(y, zero);
+                                    labelled += simd::select(counts, B(T(1)), zero);
+                                    label_sum += simd::select(counts, y, zero);
+                                    label_dot += simd::select(counts, y * (x - shift), zero);
+                                    label_exp += simd::select(counts, y * e, zero);
+                                });
+                const B before = s.label_dot - (s.norm.shift - old_shift) * s.label_sum;
+                s.label_dot = simd::select(s.labelled == zero, zero, before) + label_dot;
+                // With no exp so far, S(labels e) is 0 (or NaN) and stays so:
+                // the old shift then says nothing and its factor may be inf.
+                const B rescaled = s.label_exp * simd::exp_into_sum(old_shift - s.norm.shift);
+                s.label_exp = simd::select(had_exp, rescaled, s.label_exp) + label_exp;
+                s.labelled += labelled;
+                s.label_sum += label_sum;
+            }
+
+            template <class B>
+            XLOSS_KERNEL_INLINE static B value_of_stream(const stream_state<B>& s, const options& opts)
+            {
+                using T = simd::scalar_t<B>;
+                return value_of(s, B(static_cast<T>(opts.epsilon)));
+            }
+
+            // with_grad's gradients, on one block of rows.
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void grad_rows(const stream_state<B>& s,
+                                                      const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const options& opts)
+            {
+                using T = typename Lanes::value_type;
+                const auto f = factors_of(s, grp.upstream, B(static_cast<T>(opts.epsilon)));
+                lanes.for_each(
+                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                    { store_grads(lanes, grp, f, x, y, valid, at, simd::exp_into_sum(x - f.shift)); });
+            }
+
             // CE = L log(sum_exp) - S(labels (logits - shift)); the poly term is
             // L - q. No selected element: 0 (not 0 / 0).
             template <class B>
@@ -143,22 +215,24 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
-            // With p = e / sum_exp, e = exp(logits - shift):
+            // The per-slice factors of both gradients. With p = e / sum_exp,
+            // e = exp(logits - shift):
             //   d/dlogits = g (p (L + epsilon q) - labels (1 + epsilon p))
             //             = e a - labels (g + e b), a = g (L + epsilon q) / sum_exp, b = g epsilon / sum_exp;
             //   d/dlabels = g (log(sum_exp) - (logits - shift) + epsilon (1 - p)).
-            template <class Lanes, class Group>
-            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes,
-                                                      const Group& grp,
-                                                      const typename Lanes::batch& epsilon)
+            template <class B>
+            struct grad_factors
             {
-                using B = typename Lanes::batch;
-                using T = typename Lanes::value_type;
-                // The exp pass leaves e in one of the gradient outputs (both are
-                // laid out alike), which the second pass reads and overwrites.
-                T* keep = grp.grad[0] ? grp.grad[0] : grp.grad[1];
-                const auto st = collect(lanes, keep);
-                const B g = grp.upstream;
+                B g, epsilon, shift, inv_z, a, b, log_z;
+                simd::batch_bool<simd::scalar_t<B>> has_mass;
+            };
+
+            template <class B>
+            XLOSS_KERNEL_INLINE static grad_factors<B> factors_of(const statistics<B>& st,
+                                                                  const B& g,
+                                                                  const B& epsilon)
+            {
+                using T = simd::scalar_t<B>;
                 const B zero(T(0));
                 // A row with no finite selected logit has no mass: both gradients
                 // are 0 there, as in softmax_cross_entropy (its softmax is 0 / 0).
@@ -166,25 +240,57 @@ XLOSS_NAMESPACE_BEGIN
                 const auto has_mass = simd::not_equal(st.norm.sum_exp, zero);
                 const B inv_z = simd::select(has_mass, B(T(1)) / st.norm.sum_exp, zero);
                 const B q = st.label_exp * inv_z;
-                const B a = g * (st.label_sum + epsilon * q) * inv_z;
-                const B b = g * epsilon * inv_z;
-                const B log_z = simd::log(st.norm.sum_exp);
-                lanes.for_each(
-                    [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
-                    {
-                        const B e = lanes.load_back(keep, at);
-                        if (grp.grad[0])
-                        {
-                            const B label = simd::select(simd::not_equal(y, zero), y, zero);
-                            lanes.store(grp.grad[0], at,
-                                        simd::select(valid, e * a - label * (g + e * b), zero));
-                        }
-                        if (grp.grad[1])
-                        {
-                            const B d = log_z - (x - st.norm.shift) + epsilon * (B(T(1)) - e * inv_z);
-                            lanes.store(grp.grad[1], at, simd::select(valid && has_mass, g * d, zero));
-                        }
-                    });
+                return {g,
+                        epsilon,
+                        st.norm.shift,
+                        inv_z,
+                        g * (st.label_sum + epsilon * q) * inv_z,
+                        g * epsilon * inv_z,
+                        simd::log(st.norm.sum_exp),
+                        has_mass};
+            }
+
+            // Both gradients of one batch of elements; e is exp(logits - shift)
+            // where they are selected (read before either store: with_grad keeps
+            // it in a gradient output).
+            template <class Lanes, class Group, class B, class Valid, class At>
+            XLOSS_KERNEL_INLINE static void store_grads(const Lanes& lanes,
+                                                        const Group& grp,
+                                                        const grad_factors<B>& f,
+                                                        const B& x,
+                                                        const B& y,
+                                                        const Valid& valid,
+                                                        At at,
+                                                        const B& e)
+            {
+                using T = typename Lanes::value_type;
+                const B zero(T(0));
+                if (grp.grad[0])
+                {
+                    const B label = simd::select(simd::not_equal(y, zero), y, zero);
+                    lanes.store(grp.grad[0], at,
+                                simd::select(valid, e * f.a - label * (f.g + e * f.b), zero));
+                }
+                if (grp.grad[1])
+                {
+                    const B d = f.log_z - (x - f.shift) + f.epsilon * (B(T(1)) - e * f.inv_z);
+                    lanes.store(grp.grad[1], at, simd::select(valid && f.has_mass, f.g * d, zero));
+                }
+            }
+
+            template <class Lanes, class Group>
+            XLOSS_KERNEL_INLINE static auto with_grad(const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const typename Lanes::batch& epsilon)
+            {
+                using B = typename Lanes::batch;
+                // The exp pass leaves e in one of the gradient outputs (both are
+                // laid out alike), which the second pass reads and overwrites.
+                auto* keep = grp.grad[0] ? grp.grad[0] : grp.grad[1];
+                const auto st = collect(lanes, keep);
+                const auto f = factors_of(st, grp.upstream, epsilon);
+                lanes.for_each([&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
+                               { store_grads(lanes, grp, f, x, y, valid, at, lanes.load_back(keep, at)); });
                 return value_of(st, epsilon);
             }
         };

@@ -457,7 +457,8 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
                         .grad,
                     d.first);
     }
-    // The gradient of axis k of `sh` equals that of the copy with axis k moved last.
+    // The gradient (and the value) of axis k of `sh` equals that of the copy
+    // with axis k moved last.
     const auto check_moved = [&](const shape_t& sh, std::size_t k, const xt::xarray<bool>& mask,
                                  unsigned seed, const typename E::options& opts)
     {
@@ -480,14 +481,17 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
         const xt::xarray<T> xl = xt::transpose(in.x, perm);
         const xt::xarray<bool> ml = xt::transpose(mask, perm);
         const auto d = all_grads<E>(opts, in.x, in.y, static_cast<int>(k), mask);
+        const xt::xarray<T> value = E::call(opts, in.x, in.y, static_cast<int>(k), mask);
         if constexpr (E::integer_labels)
         {
+            check_close<T>(E::call(opts, xl, in.y, -1, ml), value);
             const auto dl = all_grads<E>(opts, xl, in.y, -1, ml);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
         }
         else
         {
             const xt::xarray<T> yl = xt::transpose(in.y, perm);
+            check_close<T>(E::call(opts, xl, yl, -1, ml), value);
             const auto dl = all_grads<E>(opts, xl, yl, -1, ml);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.first, inverse)), d.first);
             check_close<T>(xt::xarray<T>(xt::transpose(dl.second, inverse)), d.second);
