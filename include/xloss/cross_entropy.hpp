@@ -220,13 +220,11 @@ XLOSS_NAMESPACE_BEGIN
                 check_cross_entropy_options(o, function, false);
             }
 
+            // The label sums are of w labels (w: the class weights, 1 without).
             template <class B>
-            struct statistics
+            struct statistics : kernels::label_sums<B>
             {
                 kernels::softmax_normaliser<B> norm;
-                B labelled;   // number of selected elements with a nonzero (weighted) label
-                B label_sum;  // S(w labels)
-                B label_dot;  // S(w labels (logits - shift))
                 weighted_sums<B> sums;  // with options only
             };
 
@@ -238,7 +236,7 @@ XLOSS_NAMESPACE_BEGIN
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
-                B labelled = zero, label_sum = zero, label_dot = zero;
+                auto labels = kernels::label_sums<B>::none();
                 weighted_sums<B> sums{zero, zero};
                 const auto add_weighted = weighted_summer(lanes, sums);
                 // The label sums ride along the normaliser's exp pass.
@@ -253,23 +251,18 @@ XLOSS_NAMESPACE_BEGIN
                             wy = lanes.weight(0, at) * y;
                             add_weighted(x, y, valid, shift, e, at);
                         }
-                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
-                        const auto counts = valid && simd::not_equal(wy, zero);
-                        labelled += simd::select(counts, B(T(1)), zero);
-                        label_sum += simd::select(counts, wy, zero);
-                        label_dot += simd::select(counts, wy * (x - shift), zero);
+                        labels.add(x, wy, valid, shift);
                     },
                     keep_exp);
                 if constexpr (WithOptions)
                 {
                     sums = {lanes.sum(sums.weight_sum), lanes.sum(sums.shifted_sum)};
                 }
-                return statistics<B>{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot), sums};
+                return statistics<B>{labels.total(lanes), norm, sums};
             }
 
             // The stream form (rule.hpp), without options: collect()'s sums over
-            // the rows so far. label_dot is about the current shift: when a block
-            // raises the shift by d, the rows before lose d S(labels).
+            // the rows so far, about the running shift (label_sums::join).
             template <class B>
             using stream_state = statistics<B>;
 
@@ -283,7 +276,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using T = simd::scalar_t<B>;
                 const B zero(T(0));
-                return {{zero, zero, zero}, zero, zero, zero, {zero, zero}};
+                return {kernels::label_sums<B>::none(), {zero, zero, zero}, {zero, zero}};
             }
 
             template <class Lanes, class Group, class B = typename Lanes::batch>
@@ -292,23 +285,12 @@ XLOSS_NAMESPACE_BEGIN
                                                      const Group&,
                                                      const options&)
             {
-                using T = typename Lanes::value_type;
-                const B zero(T(0));
                 const B old_shift = s.norm.shift;
-                B labelled = zero, label_sum = zero, label_dot = zero;
+                auto block = kernels::label_sums<B>::none();
                 kernels::extend(s.norm, lanes,
                                 [&](const B& x, const B& y, const auto& valid, const B& shift, const B&, auto)
-                                    XLOSS_KERNEL_LAMBDA
-                                {
-                                    const auto counts = valid && simd::not_equal(y, zero);
-                                    labelled += simd::select(counts, B(T(1)), zero);
-                                    label_sum += simd::select(counts, y, zero);
-                                    label_dot += simd::select(counts, y * (x - shift), zero);
-                                });
-                const B before = s.label_dot - (s.norm.shift - old_shift) * s.label_sum;
-                s.label_dot = simd::select(s.labelled == zero, zero, before) + label_dot;
-                s.labelled += labelled;
-                s.label_sum += label_sum;
+                                    XLOSS_KERNEL_LAMBDA { block.add(x, y, valid, shift); });
+                s.join(block, old_shift, s.norm.shift);
             }
 
             template <class B>
@@ -337,8 +319,7 @@ XLOSS_NAMESPACE_BEGIN
             XLOSS_KERNEL_INLINE static B value_of(const statistics<B>& st, const options& o)
             {
                 using T = simd::scalar_t<B>;
-                const B v = st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot;
-                const B ce = simd::select(st.labelled == B(T(0)), B(T(0)), v);
+                const B ce = st.cross_entropy(st.norm);
                 if constexpr (!WithOptions)
                 {
                     return ce;

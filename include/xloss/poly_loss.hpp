@@ -77,13 +77,11 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
+            // L = S(labels) is label_sum.
             template <class B>
-            struct statistics
+            struct statistics : kernels::label_sums<B>
             {
                 kernels::softmax_normaliser<B> norm;
-                B labelled;   // number of selected elements with a nonzero label
-                B label_sum;  // L = S(labels)
-                B label_dot;  // S(labels * (logits - shift))
                 B label_exp;  // S(labels * exp(logits - shift)) = q * sum_exp
             };
 
@@ -95,28 +93,21 @@ XLOSS_NAMESPACE_BEGIN
                 using B = typename Lanes::batch;
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
-                B labelled = zero, label_sum = zero, label_dot = zero, label_exp = zero;
+                auto labels = kernels::label_sums<B>::none();
+                B label_exp = zero;
                 const auto norm = kernels::normaliser(
                     lanes,
                     [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto)
                         XLOSS_KERNEL_LAMBDA
-                    {
-                        // Zero labels are skipped before the product: 0 * -inf would be NaN.
-                        const auto counts = valid && simd::not_equal(y, zero);
-                        labelled += simd::select(counts, B(T(1)), zero);
-                        label_sum += simd::select(counts, y, zero);
-                        label_dot += simd::select(counts, y * (x - shift), zero);
-                        label_exp += simd::select(counts, y * e, zero);
-                    },
+                    { label_exp += simd::select(labels.add(x, y, valid, shift), y * e, zero); },
                     keep_exp);
-                return statistics<B>{norm, lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot),
-                                     lanes.sum(label_exp)};
+                return statistics<B>{labels.total(lanes), norm, lanes.sum(label_exp)};
             }
 
             // The stream form (rule.hpp): collect()'s sums over the rows so far,
-            // about the running shift. When a block raises the shift by d, the
-            // rows before lose d L from S(labels (logits - shift)), and their
-            // S(labels e) is scaled by exp(-d), as sum_exp is.
+            // about the running shift (label_sums::join). When a block raises
+            // the shift by d, S(labels e) of the rows before is scaled by
+            // exp(-d), as sum_exp is.
             template <class B>
             using stream_state = statistics<B>;
 
@@ -130,7 +121,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using T = simd::scalar_t<B>;
                 const B zero(T(0));
-                return {{zero, zero, zero}, zero, zero, zero, zero};
+                return {kernels::label_sums<B>::none(), {zero, zero, zero}, zero};
             }
 
             template <class Lanes, class Group, class B = typename Lanes::batch>
@@ -143,25 +134,17 @@ XLOSS_NAMESPACE_BEGIN
                 const B zero(T(0));
                 const B old_shift = s.norm.shift;
                 const auto had_exp = simd::not_equal(s.norm.sum_exp, zero);
-                B labelled = zero, label_sum = zero, label_dot = zero, label_exp = zero;
+                auto block = kernels::label_sums<B>::none();
+                B label_exp = zero;
                 kernels::extend(s.norm, lanes,
                                 [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e,
                                     auto) XLOSS_KERNEL_LAMBDA
-                                {
-                                    const auto counts = valid && simd::not_equal(y, zero);
-                                    labelled += simd::select(counts, B(T(1)), zero);
-                                    label_sum += simd::select(counts, y, zero);
-                                    label_dot += simd::select(counts, y * (x - shift), zero);
-                                    label_exp += simd::select(counts, y * e, zero);
-                                });
-                const B before = s.label_dot - (s.norm.shift - old_shift) * s.label_sum;
-                s.label_dot = simd::select(s.labelled == zero, zero, before) + label_dot;
+                                { label_exp += simd::select(block.add(x, y, valid, shift), y * e, zero); });
+                s.join(block, old_shift, s.norm.shift);
                 // With no exp so far, S(labels e) is 0 (or NaN) and stays so:
                 // the old shift then says nothing and its factor may be inf.
                 const B rescaled = s.label_exp * simd::exp_into_sum(old_shift - s.norm.shift);
                 s.label_exp = simd::select(had_exp, rescaled, s.label_exp) + label_exp;
-                s.labelled += labelled;
-                s.label_sum += label_sum;
             }
 
             template <class B>
@@ -192,8 +175,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using T = simd::scalar_t<B>;
                 const B zero(T(0));
-                const B ce = simd::select(st.labelled == zero, zero,
-                                          st.label_sum * simd::log(st.norm.sum_exp) - st.label_dot);
+                const B ce = st.cross_entropy(st.norm);
                 const B poly = st.label_sum - st.label_exp / st.norm.sum_exp;
                 return simd::select(st.norm.selected == zero, zero,
                                     ce + epsilon * simd::select(st.labelled == zero, zero, poly));

@@ -114,6 +114,63 @@ XLOSS_NAMESPACE_BEGIN
                 });
             norm = softmax_normaliser<B>{shift, sum, norm.selected + count};
         }
+
+        // The label sums of a cross entropy over probability labels, over the
+        // selected elements whose label is nonzero: their number, S(labels)
+        // and S(labels (logits - shift)), whence CE = S(labels) log(sum_exp) -
+        // S(labels (logits - shift)). Zero labels are skipped before the
+        // product: 0 * -inf would be NaN.
+        template <class B>
+        struct label_sums
+        {
+            B labelled;
+            B label_sum;
+            B label_dot;
+
+            static label_sums none()
+            {
+                const B zero(simd::scalar_t<B>(0));
+                return {zero, zero, zero};
+            }
+
+            // Adds one batch; returns which of its elements count.
+            template <class Valid>
+            XLOSS_KERNEL_INLINE auto add(const B& x, const B& y, const Valid& valid, const B& shift)
+            {
+                using T = simd::scalar_t<B>;
+                const B zero(T(0));
+                const auto counts = valid && simd::not_equal(y, zero);
+                labelled += simd::select(counts, B(T(1)), zero);
+                label_sum += simd::select(counts, y, zero);
+                label_dot += simd::select(counts, y * (x - shift), zero);
+                return counts;
+            }
+
+            template <class Lanes>
+            XLOSS_KERNEL_INLINE label_sums total(const Lanes& lanes) const
+            {
+                return {lanes.sum(labelled), lanes.sum(label_sum), lanes.sum(label_dot)};
+            }
+
+            // The stream form: these sums of the rows so far, taken about
+            // old_shift, join a block's, taken about the shift extend() raised
+            // it to. The rows before lose (shift - old_shift) S(labels).
+            XLOSS_KERNEL_INLINE void join(const label_sums& block, const B& old_shift, const B& shift)
+            {
+                const B zero(simd::scalar_t<B>(0));
+                const B before = label_dot - (shift - old_shift) * label_sum;
+                label_dot = simd::select(labelled == zero, zero, before) + block.label_dot;
+                labelled += block.labelled;
+                label_sum += block.label_sum;
+            }
+
+            // The cross entropy, 0 where no label counts.
+            XLOSS_KERNEL_INLINE B cross_entropy(const softmax_normaliser<B>& norm) const
+            {
+                const B zero(simd::scalar_t<B>(0));
+                return simd::select(labelled == zero, zero, label_sum * simd::log(norm.sum_exp) - label_dot);
+            }
+        };
     }
 XLOSS_NAMESPACE_END
 
