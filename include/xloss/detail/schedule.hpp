@@ -813,7 +813,7 @@ XLOSS_NAMESPACE_BEGIN
         }
 
         // Streams, for rules with a stream form (rule.hpp) reducing an outer
-        // axis of at least stream_min_elements elements: a strip of
+        // axis of enough elements (the minimums below): a strip of
         // neighbouring slices is read a block of rows at a time, in memory order,
         // each block taken into the stream states of its slices, W slices at a
         // time (Rule::add_rows); the states give the values, and the gradient
@@ -822,16 +822,19 @@ XLOSS_NAMESPACE_BEGIN
         // the prefetchers do not follow from one row to the next. Against tiles
         // (RESULTS.md), column-major [4194, 1000]: CE 0.55x the time
         // (value_and_grad 0.65x), integer-label CE 0.67x (0.63x); [256, 32000]
-        // integer-label CE 0.45x. The value gains from 80 classes on (64: 0.93x,
-        // 80: 0.65-0.75x); value_and_grad, which reads the inputs again,
-        // gained for integer labels from 80, but for CE only from 500 (200 to
-        // 400: 1.07-1.16x), hence its minimum. Blocks of 16 rows: 8 and 12
-        // were 2-5% slower, 32 up to 25%. Units: strips, numbered outer index
-        // by outer index.
+        // integer-label CE 0.45x. The value of integer-label CE gains from 80
+        // classes on (64: 1.11x, 80: 0.65-0.75x); that of the rules with a
+        // label per element (CE, poly loss), whose tiles stage two inputs,
+        // from 16 (0.76-0.92x at 16 to 64; NCHW [8, 21, 256, 256]: 0.83-0.90x).
+        // value_and_grad, which reads the inputs again, gained for integer
+        // labels from 80, but for CE only from 500 (200 to 400: 1.07-1.16x),
+        // hence its minimum. Blocks of 16 rows: 8 and 12 were 2-5% slower, 32
+        // up to 25%. Units: strips, numbered outer index by outer index.
         template <class T>
         inline constexpr std::size_t stream_slices = 4096 / sizeof(T);
         inline constexpr std::size_t stream_block_rows = 16;
-        inline constexpr std::size_t stream_min_elements = 80;
+        inline constexpr std::size_t stream_min_elements_slice_label = 80;
+        inline constexpr std::size_t stream_min_elements = 16;
         inline constexpr std::size_t stream_min_elements_with_grad = 512;
 
         template <class T>
@@ -841,10 +844,13 @@ XLOSS_NAMESPACE_BEGIN
         }
 
         // (Fewer than 2^24 rows: a row index is then exact in float.)
-        template <bool Grad, class T>
+        template <class Rule, bool Grad, class T>
         bool runs_as_streams(const layout& L)
         {
-            const std::size_t least = Grad ? stream_min_elements_with_grad : stream_min_elements;
+            const std::size_t least = Grad ? stream_min_elements_with_grad
+                                      : Rule::second == second_input::slice_label
+                                          ? stream_min_elements_slice_label
+                                          : stream_min_elements;
             return L.inner >= simd::width<T> && L.n >= least && L.n < (std::size_t(1) << 24);
         }
 
@@ -1105,7 +1111,7 @@ XLOSS_NAMESPACE_BEGIN
             // fuzzer) then checks streams against tiles, at no compile cost.
             if constexpr (has_stream_form<Rule>::value && W > 1)
             {
-                if (runs_as_streams<Grad, T>(L) && Rule::streams(opts))
+                if (runs_as_streams<Rule, Grad, T>(L) && Rule::streams(opts))
                 {
                     for_each_part(L.outer * streams_per_outer<T>(L), stream_slices<T> * L.n,
                                   [&](std::size_t first, std::size_t last)
