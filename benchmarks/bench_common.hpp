@@ -536,8 +536,9 @@ namespace xloss_bench
 #endif
 
     // The variants of a loss of two float inputs of the full shape
-    // (xloss, xloss_mask_full, xloss_mask_batch, naive_xtensor, torch), each
-    // checked once against the others. fn: the xloss object; naive(x, y,
+    // (xloss, xloss_mask_full, xloss_mask_batch, naive_xtensor, torch; on
+    // 2-D shapes also xloss_column_major, the same values held column-major
+    // and read in place), each checked once against the others. fn: the xloss object; naive(x, y,
     // axis), torch_fn(x, y, axis): the baselines (torch_fn unused without
     // libtorch); input_x, input_y: the cached inputs of a shape case; exps,
     // logs: the transcendentals per element the math needs.
@@ -596,6 +597,16 @@ namespace xloss_bench
                         const auto& w = mask_batch(c);
                         run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
                     });
+        if (c.shape.size() == 2)
+        {
+            add_checked(case_name(loss, c, "xloss_column_major"), check,
+                        [c, t, fn, input_x, input_y](benchmark::State& st)
+                        {
+                            const xt::xarray<float, xt::layout_type::column_major> x = input_x(c);
+                            const xt::xarray<float, xt::layout_type::column_major> y = input_y(c);
+                            run(st, t, [&] { return fn(x, y, c.axis); });
+                        });
+        }
         add_checked(case_name(loss, c, "naive_xtensor"), check,
                     [c, t, naive, input_x, input_y](benchmark::State& st)
                     {
