@@ -307,7 +307,7 @@ XLOSS_NAMESPACE_BEGIN
                                                       const options& o)
             {
                 const auto f = factors_of<false>(s, grp.upstream, o);
-                lanes.for_each(
+                lanes.for_each_fetching_next(
                     [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const auto e = [&]() XLOSS_KERNEL_LAMBDA { return simd::exp_into_sum(x - f.shift); };
@@ -624,7 +624,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using T = typename Lanes::value_type;
                 const B scale = grp.upstream / s.norm.sum_exp;
-                lanes.for_each(
+                lanes.for_each_fetching_next(
                     [&](const B& x, const B&, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     {
                         const B e = simd::exp_into_sum(x - s.norm.shift);

@@ -133,18 +133,16 @@ XLOSS_NAMESPACE_BEGIN
                 using T = typename Lanes::value_type;
                 const B zero(T(0));
                 const B old_shift = s.norm.shift;
-                const auto had_exp = simd::not_equal(s.norm.sum_exp, zero);
                 auto block = kernels::label_sums<B>::none();
                 B label_exp = zero;
-                kernels::extend(s.norm, lanes,
-                                [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e,
-                                    auto) XLOSS_KERNEL_LAMBDA
-                                { label_exp += simd::select(block.add(x, y, valid, shift), y * e, zero); });
+                const B rescale = kernels::extend(
+                    s.norm, lanes,
+                    [&](const B& x, const B& y, const auto& valid, const B& shift, const B& e, auto)
+                        XLOSS_KERNEL_LAMBDA
+                    { label_exp += simd::select(block.add(x, y, valid, shift), y * e, zero); });
                 s.join(block, old_shift, s.norm.shift);
-                // With no exp so far, S(labels e) is 0 (or NaN) and stays so:
-                // the old shift then says nothing and its factor may be inf.
-                const B rescaled = s.label_exp * simd::exp_into_sum(old_shift - s.norm.shift);
-                s.label_exp = simd::select(had_exp, rescaled, s.label_exp) + label_exp;
+                // sum_exp's factor; while it was 0, S(labels e) was 0 (or NaN) and stays so.
+                s.label_exp = s.label_exp * rescale + label_exp;
             }
 
             template <class B>
@@ -163,7 +161,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 using T = typename Lanes::value_type;
                 const auto f = factors_of(s, grp.upstream, B(static_cast<T>(opts.epsilon)));
-                lanes.for_each(
+                lanes.for_each_fetching_next(
                     [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                     { store_grads(lanes, grp, f, x, y, valid, at, simd::exp_into_sum(x - f.shift)); });
             }

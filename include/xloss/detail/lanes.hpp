@@ -66,6 +66,17 @@ XLOSS_NAMESPACE_BEGIN
             return simd::load_first(from + at.offset, at.count);
         }
 
+        // Asks for the cache line of x[at], and of y[at] when y is another input.
+        template <class T>
+        XLOSS_ALWAYS_INLINE void fetch_ahead(const T* x, const T* y, std::size_t at)
+        {
+            simd::prefetch_l2(x + at);
+            if (y != x)
+            {
+                simd::prefetch_l2(y + at);
+            }
+        }
+
         template <class T, bool Masked>
         struct row_lanes
         {
@@ -134,11 +145,7 @@ XLOSS_NAMESPACE_BEGIN
                     [&](const batch& xb, const batch& yb, const batch_bool& valid, position at)
                         XLOSS_KERNEL_LAMBDA
                     {
-                        simd::prefetch_l2(x + next + at.offset);
-                        if (y != x)
-                        {
-                            simd::prefetch_l2(y + next + at.offset);
-                        }
+                        fetch_ahead(x, y, next + at.offset);
                         if constexpr (Masked)
                         {
                             if (at.offset % 64 == 0)
@@ -222,6 +229,7 @@ XLOSS_NAMESPACE_BEGIN
             // Whether weight array i holds a zero anywhere (a rule may then need
             // to keep 0 * inf out of its sums; without zeros it can skip that).
             std::array<bool, 2> weight_has_zero{true, true};
+            std::size_t next = 0;  // elements to the next block of a stream, 0: none to fetch
 
             // The batch of weight array i at `at` (ones when not given).
             batch weight(std::size_t i, position at) const
@@ -262,11 +270,24 @@ XLOSS_NAMESPACE_BEGIN
                 }
             }
 
-            // Staged tiles and strided columns: no next slice to fetch.
+            // Streams: the same lanes `next` elements on (the next block of
+            // rows) are fetched while this block is read from cache. Staged
+            // tiles and strided columns: nothing to fetch (next is 0).
             template <class F>
             XLOSS_KERNEL_INLINE void for_each_fetching_next(F&& f) const
             {
-                for_each(f);
+                if (next == 0)
+                {
+                    for_each(f);
+                    return;
+                }
+                for_each(
+                    [&](const batch& xb, const batch& yb, const batch_bool& valid, position at)
+                        XLOSS_KERNEL_LAMBDA
+                    {
+                        fetch_ahead(x, y, next + at.offset);
+                        f(xb, yb, valid, at);
+                    });
             }
 
             batch sum(const batch& partial) const

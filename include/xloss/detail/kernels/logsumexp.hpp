@@ -83,9 +83,11 @@ XLOSS_NAMESPACE_BEGIN
         // block's exp pass (from cache) adds to it; `extra` as in normaliser().
         // One exp per element, and one per block. Until a finite element is
         // selected the sum is 0 and the shift 0 is no logit: it is then not
-        // rescaled but replaced. NaN stays NaN (in the sum).
+        // rescaled but replaced. NaN stays NaN (in the sum). Returns the
+        // factor the sum so far was scaled by (0 while it was 0), for a loss
+        // that keeps other sums of exp(x - shift).
         template <class Lanes, class Extra = no_extra>
-        XLOSS_KERNEL_INLINE void extend(softmax_normaliser<typename Lanes::batch>& norm,
+        XLOSS_KERNEL_INLINE auto extend(softmax_normaliser<typename Lanes::batch>& norm,
                                         const Lanes& lanes,
                                         Extra&& extra = {})
         {
@@ -104,8 +106,9 @@ XLOSS_NAMESPACE_BEGIN
             const auto empty = norm.sum_exp == zero;
             B shift = simd::select(empty, block_max, simd::max(norm.shift, block_max));
             shift = simd::select(shift == minus_inf, zero, shift);
-            B sum = simd::select(empty, zero, norm.sum_exp * simd::exp_into_sum(norm.shift - shift));
-            lanes.for_each(
+            const B rescale = simd::select(empty, zero, simd::exp_into_sum(norm.shift - shift));
+            B sum = norm.sum_exp * rescale;
+            lanes.for_each_fetching_next(
                 [&](const B& x, const B& y, const auto& valid, auto at) XLOSS_KERNEL_LAMBDA
                 {
                     const B e = simd::select(valid, simd::exp_into_sum(x - shift), zero);
@@ -113,6 +116,7 @@ XLOSS_NAMESPACE_BEGIN
                     extra(x, y, valid, shift, e, at);
                 });
             norm = softmax_normaliser<B>{shift, sum, norm.selected + count};
+            return rescale;
         }
 
         // The label sums of a cross entropy over probability labels, over the
