@@ -544,6 +544,30 @@ namespace xloss_bench
     // logs: the transcendentals per element the math needs.
     using input_of = const xt::xarray<float>& (*)(const shape_case&);
 
+    // On a 2-D shape, the variant xloss_column_major: fn(x, y, axis) on the
+    // same values held column-major and read in place.
+    template <class Loss, class Check>
+    void add_column_major(const std::string& loss,
+                          const shape_case& c,
+                          const Check& check,
+                          const traffic& t,
+                          const Loss& fn,
+                          input_of input_x,
+                          input_of input_y)
+    {
+        if (c.shape.size() != 2)
+        {
+            return;
+        }
+        add_checked(case_name(loss, c, "xloss_column_major"), check,
+                    [c, t, fn, input_x, input_y](benchmark::State& st)
+                    {
+                        const xt::xarray<float, xt::layout_type::column_major> x = input_x(c);
+                        const xt::xarray<float, xt::layout_type::column_major> y = input_y(c);
+                        run(st, t, [&] { return fn(x, y, c.axis); });
+                    });
+    }
+
     template <class Loss, class Naive, class Torch>
     void register_two_input_family(const std::string& loss,
                                    const Loss& fn,
@@ -597,16 +621,7 @@ namespace xloss_bench
                         const auto& w = mask_batch(c);
                         run(st, with_batch_mask(t, c), [&] { return fn(x, y, c.axis, w); });
                     });
-        if (c.shape.size() == 2)
-        {
-            add_checked(case_name(loss, c, "xloss_column_major"), check,
-                        [c, t, fn, input_x, input_y](benchmark::State& st)
-                        {
-                            const xt::xarray<float, xt::layout_type::column_major> x = input_x(c);
-                            const xt::xarray<float, xt::layout_type::column_major> y = input_y(c);
-                            run(st, t, [&] { return fn(x, y, c.axis); });
-                        });
-        }
+        add_column_major(loss, c, check, t, fn, input_x, input_y);
         add_checked(case_name(loss, c, "naive_xtensor"), check,
                     [c, t, naive, input_x, input_y](benchmark::State& st)
                     {

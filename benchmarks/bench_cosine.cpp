@@ -1,6 +1,6 @@
 // Cosine similarity on every standard shape and on [65536, 128] (embedding
 // batches): xloss, xloss_mask_full (90% true), xloss_mask_batch (all true),
-// naive_xtensor, torch (one thread). Inputs: two uniform(-1, 1) arrays.
+// xloss_column_major (2-D shapes), naive_xtensor, torch (one thread). Inputs: two uniform(-1, 1) arrays.
 // cosine_distance is 1 - this in the same kernel, so it is not timed apart.
 #include <xloss/cosine.hpp>
 #include <xtensor/xmath.hpp>
@@ -75,6 +75,7 @@ namespace
                         run(st, with_batch_mask(t, c),
                             [&] { return xloss::cosine_similarity(a, b, c.axis, w); });
                     });
+        add_column_major(loss, c, check, t, xloss::cosine_similarity, cosine_a, cosine_b);
         add_checked(case_name(loss, c, "naive_xtensor"), check,
                     [c, t](benchmark::State& st)
                     {

@@ -1,7 +1,8 @@
 // Sigmoid focal loss (gamma = 2, no alpha: the defaults), summed over the
 // axis, on every standard shape: xloss, xloss_mask_full (90% true),
-// xloss_mask_batch (all true), naive_xtensor, torch (one thread). Inputs:
-// logits uniform(-4, 4), hard 0/1 labels (30% positive).
+// xloss_mask_batch (all true), xloss_column_major (2-D shapes), naive_xtensor,
+// torch (one thread). Inputs: logits uniform(-4, 4), hard 0/1 labels (30%
+// positive).
 #include <xloss/focal.hpp>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
@@ -84,6 +85,7 @@ namespace
                         run(st, with_batch_mask(t, c),
                             [&] { return xloss::sigmoid_focal_loss(x, l, c.axis, w); });
                     });
+        add_column_major(loss, c, check, t, xloss::sigmoid_focal_loss, logits, binary_labels);
         add_checked(case_name(loss, c, "naive_xtensor"), check,
                     [c, t](benchmark::State& st)
                     {
