@@ -443,6 +443,65 @@ TEMPLATE_TEST_CASE("cosine: rows W at a time, with rows that take the scaled pat
     }
 }
 
+TEMPLATE_TEST_CASE("cosine: streams over an outer axis, with slices that take the scaled path among them",
+                   "[cosine][edges]",
+                   float,
+                   double)
+{
+    using T = TestType;
+    // Over an outer axis of 16 rows or more (value_and_grad: 512) the slices
+    // run as streams from their sums (schedule.hpp, slice_sums_stream); a
+    // slice whose squared norm underflows or overflows runs whole afterwards
+    // (run_group), and the slices beside it must not notice. 37 slices: two
+    // full groups of W and a partial one (W = 16 or 8; 4 in double on AVX2).
+    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
+    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+    const shape_t shape{520, 37};
+    xt::xarray<T> a = random_normal<T>(shape, 1.0, 91);
+    xt::xarray<T> b = random_normal<T>(shape, 1.0, 92);
+    const auto scale_column = [](xt::xarray<T>& v, std::size_t column, double s)
+    {
+        auto c = xt::view(v, xt::all(), column);
+        c = xt::cast<T>(xt::xarray<double>(xt::cast<double>(c) * s));
+    };
+    scale_column(a, 3, tiny);
+    scale_column(a, 17, huge);
+    scale_column(a, 36, tiny);
+    scale_column(b, 36, huge);
+    const xt::xarray<bool> m = random_mask(shape, 0.8, 93);
+    xt::xarray<bool> columns = xt::ones<bool>({shape[1]});
+    columns(5) = false;
+    columns(17) = false;
+
+    // values: the long-double reference
+    check_close<T>(xloss::cosine_similarity(a, b, 0), reference(a, b, {0}, nullptr, 0.0, false));
+    check_close<T>(xloss::cosine_distance(a, b, 0, m), reference(a, b, {0}, &m, 0.0, true));
+    // gradients: those of the row kernel on the transposed inputs
+    const xt::xarray<T> at = xt::transpose(a);
+    const xt::xarray<T> bt = xt::transpose(b);
+    const xt::xarray<bool> mt = xt::transpose(m);
+    const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::cosine_distance, a, b, 0, m);
+    const auto gt = xloss::grad<0, 1>(xloss::cosine_distance, at, bt, -1, mt);
+    check_close<T>(g.first, xt::xarray<T>(xt::transpose(gt.first)));
+    check_close<T>(g.second, xt::xarray<T>(xt::transpose(gt.second)));
+    check_equal(value, xloss::cosine_distance(a, b, 0, m));
+    // a slice mask: its slices out are 0 with no gradient, the others as without it
+    const auto plain = xloss::cosine_distance(a, b, 0);
+    const auto some = xloss::cosine_distance(a, b, 0, columns);
+    const auto gs = xloss::grad<0>(xloss::cosine_distance, a, b, 0, columns);
+    const auto gp = xloss::grad<0>(xloss::cosine_distance, a, b, 0);
+    std::size_t bad = 0;
+    for (std::size_t j = 0; j < shape[1]; ++j)
+    {
+        bad += some(j) == (columns(j) ? plain(j) : T(0)) ? 0 : 1;
+        for (std::size_t i = 0; i < shape[0]; ++i)
+        {
+            bad += gs(i, j) == (columns(j) ? gp(i, j) : T(0)) ? 0 : 1;
+        }
+    }
+    CHECK(bad == 0);
+}
+
 TEMPLATE_TEST_CASE("cosine: a zero vector with epsilon 0", "[cosine][edges]", float, double)
 {
     using T = TestType;

@@ -867,6 +867,100 @@ XLOSS_NAMESPACE_BEGIN
             group<T> grp;
         };
 
+        // The stream form of a rule whose value comes from slice sums
+        // (rule.hpp): the sums of the blocks of rows add up. The slices whose
+        // sums do not settle their value run whole afterwards (run_unsettled).
+        template <class Rule>
+        struct slice_sums_stream : Rule
+        {
+            using base = Rule;
+            using options = typename Rule::options;
+
+            template <class B>
+            struct stream_state
+            {
+                std::array<B, Rule::slice_sums> sums;
+            };
+
+            static bool streams(const options&)
+            {
+                return true;
+            }
+
+            template <class B, class Group>
+            static stream_state<B> start_stream(const Group&, const options&)
+            {
+                stream_state<B> s;
+                s.sums.fill(B(simd::scalar_t<B>(0)));
+                return s;
+            }
+
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void add_rows(stream_state<B>& s,
+                                                     const Lanes& lanes,
+                                                     const Group&,
+                                                     const options& opts)
+            {
+                const auto block = Rule::sums_of(lanes, opts);
+                for (std::size_t k = 0; k < Rule::slice_sums; ++k)
+                {
+                    s.sums[k] += block[k];
+                }
+            }
+
+            template <class B>
+            XLOSS_KERNEL_INLINE static B value_of_stream(const stream_state<B>& s, const options& opts)
+            {
+                return Rule::value_of_sums(s.sums, opts);
+            }
+
+            template <class Lanes, class Group, class B = typename Lanes::batch>
+            XLOSS_KERNEL_INLINE static void grad_rows(const stream_state<B>& s,
+                                                      const Lanes& lanes,
+                                                      const Group& grp,
+                                                      const options& opts)
+            {
+                Rule::grad_of_factors(lanes, grp, opts,
+                                      Rule::grad_factors_of_sums(s.sums, grp.upstream, opts));
+            }
+        };
+
+        // The slices s0 .. s0 + count of a slice-sum stream (at `at`) whose sums
+        // do not settle their value (Rule::needs_kernel: the cosine's rare
+        // scaled path) run whole, one at a time, over what the stream wrote:
+        // the slices beside them keep the stream's results.
+        template <class Rule, bool Grad, bool Masked, class T, class Label, class Options, class Sums>
+        void run_unsettled(const layout& L,
+                           const call_data<T, Label>& d,
+                           const Options& opts,
+                           const Sums& sums,
+                           std::size_t at,
+                           std::size_t s0,
+                           std::size_t count)
+        {
+            using B = simd::batch<T>;
+            constexpr std::size_t W = simd::width<T>;
+            const slices_in_lanes<T> slices(d, s0, count);
+            const auto alone = slices.active && Rule::needs_kernel(sums, opts);
+            if (!simd::any(alone))
+            {
+                return;
+            }
+            alignas(64) T alone_lanes[W];
+            simd::store_aligned(alone_lanes, simd::select(alone, B(T(1)), B(T(0))));
+            for (std::size_t l = 0; l < count; ++l)
+            {
+                if (alone_lanes[l] != T(0))
+                {
+                    const std::size_t e = at + l;
+                    run_group<Rule, Grad, Masked>(d, d.x + e, d.y + e, Masked ? d.mask + e : nullptr,
+                                                  {d.grad[0] ? d.grad[0] + e : nullptr,
+                                                   d.grad[1] ? d.grad[1] + e : nullptr},
+                                                  L.n, L.inner, 1, s0 + l, false, opts, slice_weights(d, e));
+                }
+            }
+        }
+
         template <class Rule, bool Grad, bool Masked, class T, class Label, class Options>
         XLOSS_FLATTEN void run_streams(const layout& L,
                                        const call_data<T, Label>& d,
@@ -956,8 +1050,21 @@ XLOSS_NAMESPACE_BEGIN
                                            XLOSS_KERNEL_LAMBDA { Rule::grad_rows(state, lanes, grp, opts); });
                     }
                 }
+                if constexpr (has_slice_sums<Rule>::value)
+                {
+                    for (std::size_t g = 0; g < width; g += W)
+                    {
+                        run_unsettled<typename Rule::base, Grad, Masked>(L, d, opts, groups[g / W].state.sums,
+                                                                         origin + g, s_origin + g,
+                                                                         std::min(W, width - g));
+                    }
+                }
             }
         }
+
+        // The rule's stream form: its own, or that of its slice sums.
+        template <class Rule>
+        using stream_form = std::conditional_t<has_stream_form<Rule>::value, Rule, slice_sums_stream<Rule>>;
 
         // Strips, for rules that sum per-element terms (rule.hpp) reducing an
         // outer axis: the kernel runs on one row of a strip of neighbouring
@@ -1115,13 +1222,13 @@ XLOSS_NAMESPACE_BEGIN
             // Not on the scalar fallback (W == 1): it is no fast path, and
             // comparing it with the SIMD backend (test_simd_vs_scalar, the
             // fuzzer) then checks streams against tiles, at no compile cost.
-            if constexpr (has_stream_form<Rule>::value && W > 1)
+            if constexpr ((has_stream_form<Rule>::value || has_slice_sums<Rule>::value) && W > 1)
             {
-                if (runs_as_streams<Rule, Grad, T>(L) && Rule::streams(opts))
+                if (runs_as_streams<Rule, Grad, T>(L) && stream_form<Rule>::streams(opts))
                 {
                     for_each_part(L.outer * streams_per_outer<T>(L), stream_slices<T> * L.n,
                                   [&](std::size_t first, std::size_t last)
-                                  { run_streams<Rule, Grad, Masked>(L, d, opts, first, last); });
+                                  { run_streams<stream_form<Rule>, Grad, Masked>(L, d, opts, first, last); });
                     return;
                 }
             }
