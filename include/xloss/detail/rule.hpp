@@ -205,7 +205,10 @@ XLOSS_NAMESPACE_BEGIN
         //       gradient pass over the lanes' slice, given its factors.
         //
         // Where needs_kernel() is false, kernel<Grad>() is value_of_sums() of
-        // sums_of(), and its gradient grad_of_factors() of those.
+        // sums_of(), and its gradient grad_of_factors() of those. The sums of
+        // blocks of rows add up, so such a rule also runs as streams over an
+        // outer axis (schedule.hpp, slice_sums_stream), without a stream form
+        // of its own.
         template <class Rule, class = void>
         struct has_slice_sums : std::false_type
         {

@@ -9,7 +9,8 @@
 //                  tiles, W slices side by side (column_lanes via run_group)
 //   run_columns()  strided slices too long to stage, in place (column_lanes)
 //   run_streams()  an outer axis of many elements, block of rows after block
-//                  of rows, by the rule's stream form (column_lanes of a block)
+//                  of rows, by the rule's stream form, or by its slice sums
+//                  (column_lanes of a block)
 //   run_strips()   strided slices of a rule that sums per-element terms, one
 //                  inner row at a time, in memory order (column_lanes of one
 //                  element)
