@@ -1015,16 +1015,9 @@ XLOSS_NAMESPACE_BEGIN
                         {
                             sg.grp.grad[i] = d.grad[i] ? d.grad[i] + at : nullptr;
                         }
-                        column_lanes<T, Masked> lanes{d.x + at,
-                                                      d.y + at,
-                                                      Masked ? d.mask + at : nullptr,
-                                                      rows,
-                                                      inner,
-                                                      count,
-                                                      slices.active,
-                                                      slices.selected,
-                                                      false,
-                                                      slice_weights(d, at)};
+                        stream_lanes<T, Masked> lanes{{d.x + at, d.y + at, Masked ? d.mask + at : nullptr,
+                                                       rows, inner, count, slices.active, slices.selected,
+                                                       false, slice_weights(d, at)}};
                         lanes.weight_has_zero = d.weight_has_zero;
                         // The next block of these W slices, while this one is read from cache.
                         lanes.next = k0 + 2 * stream_block_rows <= n ? stream_block_rows * inner : 0;
