@@ -378,68 +378,92 @@ TEMPLATE_TEST_CASE("cosine: squared norms that underflow or overflow still give 
     }
 }
 
+namespace
+{
+    // Slices 3 (a tiny), 17 (a huge) and 36 (a tiny, b huge) of the 37 of a
+    // 2-D shape reduced over `axis` take the scaled path, by themselves: the
+    // slices beside them must not notice. Values against the long-double
+    // reference, gradients against the other kernel shape (the transposed
+    // inputs), and a slice mask that leaves the other slices' results
+    // bitwise unchanged.
+    template <class T>
+    void check_scaled_slices_among_others(const shape_t& shape, std::size_t axis, unsigned seed)
+    {
+        const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
+        const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+        const std::size_t other = 1 - axis;
+        REQUIRE(shape[other] == 37);
+        xt::xarray<T> a = random_normal<T>(shape, 1.0, seed);
+        xt::xarray<T> b = random_normal<T>(shape, 1.0, seed + 1);
+        const auto scale_slice = [axis](xt::xarray<T>& v, std::size_t j, double s)
+        {
+            const auto scale = [s](auto&& slice)
+            { slice = xt::cast<T>(xt::xarray<double>(xt::cast<double>(slice) * s)); };
+            if (axis == 1)
+            {
+                scale(xt::view(v, j, xt::all()));
+            }
+            else
+            {
+                scale(xt::view(v, xt::all(), j));
+            }
+        };
+        scale_slice(a, 3, tiny);
+        scale_slice(a, 17, huge);
+        scale_slice(a, 36, tiny);
+        scale_slice(b, 36, huge);
+        const xt::xarray<bool> m = random_mask(shape, 0.8, seed + 2);
+        xt::xarray<bool> kept = xt::ones<bool>({shape[other]});
+        kept(5) = false;
+        kept(17) = false;
+        const int ax = static_cast<int>(axis);
+
+        // values: the long-double reference
+        check_close<T>(xloss::cosine_similarity(a, b, ax), reference(a, b, {axis}, nullptr, 0.0, false));
+        check_close<T>(xloss::cosine_distance(a, b, ax, m), reference(a, b, {axis}, &m, 0.0, true));
+        // gradients: those of the other kernel shape on the transposed inputs
+        const xt::xarray<T> at = xt::transpose(a);
+        const xt::xarray<T> bt = xt::transpose(b);
+        const xt::xarray<bool> mt = xt::transpose(m);
+        const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::cosine_distance, a, b, ax, m);
+        const auto gt = xloss::grad<0, 1>(xloss::cosine_distance, at, bt, static_cast<int>(other), mt);
+        check_close<T>(g.first, xt::xarray<T>(xt::transpose(gt.first)));
+        check_close<T>(g.second, xt::xarray<T>(xt::transpose(gt.second)));
+        check_equal(value, xloss::cosine_distance(a, b, ax, m));
+        // a slice mask: its slices out are 0 with no gradient, the others as without it
+        const auto plain = xloss::cosine_distance(a, b, ax);
+        const auto some = xloss::cosine_distance(a, b, ax, kept);
+        const auto gs = xloss::grad<0>(xloss::cosine_distance, a, b, ax, kept);
+        const auto gp = xloss::grad<0>(xloss::cosine_distance, a, b, ax);
+        std::size_t bad = 0;
+        for (std::size_t j = 0; j < shape[other]; ++j)
+        {
+            bad += some(j) == (kept(j) ? plain(j) : T(0)) ? 0 : 1;
+            for (std::size_t k = 0; k < shape[axis]; ++k)
+            {
+                const std::size_t i = axis == 1 ? j : k;
+                const std::size_t l = axis == 1 ? k : j;
+                bad += gs(i, l) == (kept(j) ? gp(i, l) : T(0)) ? 0 : 1;
+            }
+        }
+        CHECK(bad == 0);
+    }
+}
+
 TEMPLATE_TEST_CASE("cosine: rows W at a time, with rows that take the scaled path among them",
                    "[cosine][edges]",
                    float,
                    double)
 {
-    using T = TestType;
     // Rows of one or two batches run W at a time from their sums
     // (schedule.hpp, run_sum_groups), longer ones one at a time; a row whose
-    // squared norm underflows or overflows runs the whole kernel alone, and
-    // the rows beside it must not notice. 37 rows: full groups and a partial
-    // one.
-    constexpr std::size_t W = xloss::detail::simd::width<T>;
-    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
-    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
+    // squared norm underflows or overflows runs the whole kernel alone. 37
+    // rows: full groups and a partial one.
+    constexpr std::size_t W = xloss::detail::simd::width<TestType>;
     for (std::size_t n : {W, 2 * W - 1, 2 * W, 3 * W + 1})
     {
         INFO("rows of " << n);
-        const shape_t shape{37, n};
-        xt::xarray<T> a = random_normal<T>(shape, 1.0, 81);
-        xt::xarray<T> b = random_normal<T>(shape, 1.0, 82);
-        const auto scale_row = [](xt::xarray<T>& v, std::size_t row, double s)
-        {
-            auto r = xt::view(v, row, xt::all());
-            r = xt::cast<T>(xt::xarray<double>(xt::cast<double>(r) * s));
-        };
-        scale_row(a, 3, tiny);
-        scale_row(a, 17, huge);
-        scale_row(a, 36, tiny);
-        scale_row(b, 36, huge);
-        const xt::xarray<bool> m = random_mask(shape, 0.8, 83);
-        xt::xarray<bool> rows = xt::ones<bool>({shape[0]});
-        rows(5) = false;
-        rows(17) = false;
-
-        // values: the long-double reference
-        check_close<T>(xloss::cosine_similarity(a, b), reference(a, b, {1}, nullptr, 0.0, false));
-        check_close<T>(xloss::cosine_distance(a, b, -1, m), reference(a, b, {1}, &m, 0.0, true));
-        // a slice mask: its rows out are 0, the others as without it
-        const auto plain = xloss::cosine_distance(a, b);
-        const auto some = xloss::cosine_distance(a, b, -1, rows);
-        // gradients: those of the column kernel on the transposed inputs; a
-        // row left out by the slice mask has none
-        const xt::xarray<T> at = xt::transpose(a);
-        const xt::xarray<T> bt = xt::transpose(b);
-        const xt::xarray<bool> mt = xt::transpose(m);
-        const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::cosine_distance, a, b, -1, m);
-        const auto gt = xloss::grad<0, 1>(xloss::cosine_distance, at, bt, 0, mt);
-        check_close<T>(g.first, xt::xarray<T>(xt::transpose(gt.first)));
-        check_close<T>(g.second, xt::xarray<T>(xt::transpose(gt.second)));
-        check_equal(value, xloss::cosine_distance(a, b, -1, m));
-        const auto gs = xloss::grad<0>(xloss::cosine_distance, a, b, -1, rows);
-        const auto gp = xloss::grad<0>(xloss::cosine_distance, a, b);
-        std::size_t bad = 0;
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            bad += some(i) == (rows(i) ? plain(i) : T(0)) ? 0 : 1;
-            for (std::size_t j = 0; j < n; ++j)
-            {
-                bad += gs(i, j) == (rows(i) ? gp(i, j) : T(0)) ? 0 : 1;
-            }
-        }
-        CHECK(bad == 0);
+        check_scaled_slices_among_others<TestType>({37, n}, 1, 81);
     }
 }
 
@@ -448,58 +472,11 @@ TEMPLATE_TEST_CASE("cosine: streams over an outer axis, with slices that take th
                    float,
                    double)
 {
-    using T = TestType;
     // Over an outer axis of 16 rows or more (value_and_grad: 512) the slices
     // run as streams from their sums (schedule.hpp, slice_sums_stream); a
-    // slice whose squared norm underflows or overflows runs whole afterwards
-    // (run_group), and the slices beside it must not notice. 37 slices: two
-    // full groups of W and a partial one (W = 16 or 8; 4 in double on AVX2).
-    const double tiny = std::is_same_v<T, float> ? 1e-30 : 1e-200;
-    const double huge = std::is_same_v<T, float> ? 1e30 : 1e200;
-    const shape_t shape{520, 37};
-    xt::xarray<T> a = random_normal<T>(shape, 1.0, 91);
-    xt::xarray<T> b = random_normal<T>(shape, 1.0, 92);
-    const auto scale_column = [](xt::xarray<T>& v, std::size_t column, double s)
-    {
-        auto c = xt::view(v, xt::all(), column);
-        c = xt::cast<T>(xt::xarray<double>(xt::cast<double>(c) * s));
-    };
-    scale_column(a, 3, tiny);
-    scale_column(a, 17, huge);
-    scale_column(a, 36, tiny);
-    scale_column(b, 36, huge);
-    const xt::xarray<bool> m = random_mask(shape, 0.8, 93);
-    xt::xarray<bool> columns = xt::ones<bool>({shape[1]});
-    columns(5) = false;
-    columns(17) = false;
-
-    // values: the long-double reference
-    check_close<T>(xloss::cosine_similarity(a, b, 0), reference(a, b, {0}, nullptr, 0.0, false));
-    check_close<T>(xloss::cosine_distance(a, b, 0, m), reference(a, b, {0}, &m, 0.0, true));
-    // gradients: those of the row kernel on the transposed inputs
-    const xt::xarray<T> at = xt::transpose(a);
-    const xt::xarray<T> bt = xt::transpose(b);
-    const xt::xarray<bool> mt = xt::transpose(m);
-    const auto [value, g] = xloss::value_and_grad<0, 1>(xloss::cosine_distance, a, b, 0, m);
-    const auto gt = xloss::grad<0, 1>(xloss::cosine_distance, at, bt, -1, mt);
-    check_close<T>(g.first, xt::xarray<T>(xt::transpose(gt.first)));
-    check_close<T>(g.second, xt::xarray<T>(xt::transpose(gt.second)));
-    check_equal(value, xloss::cosine_distance(a, b, 0, m));
-    // a slice mask: its slices out are 0 with no gradient, the others as without it
-    const auto plain = xloss::cosine_distance(a, b, 0);
-    const auto some = xloss::cosine_distance(a, b, 0, columns);
-    const auto gs = xloss::grad<0>(xloss::cosine_distance, a, b, 0, columns);
-    const auto gp = xloss::grad<0>(xloss::cosine_distance, a, b, 0);
-    std::size_t bad = 0;
-    for (std::size_t j = 0; j < shape[1]; ++j)
-    {
-        bad += some(j) == (columns(j) ? plain(j) : T(0)) ? 0 : 1;
-        for (std::size_t i = 0; i < shape[0]; ++i)
-        {
-            bad += gs(i, j) == (columns(j) ? gp(i, j) : T(0)) ? 0 : 1;
-        }
-    }
-    CHECK(bad == 0);
+    // slice whose squared norm underflows or overflows runs whole afterwards,
+    // alone (run_unsettled). 37 slices: full groups of W and a partial one.
+    check_scaled_slices_among_others<TestType>({520, 37}, 0, 91);
 }
 
 TEMPLATE_TEST_CASE("cosine: a zero vector with epsilon 0", "[cosine][edges]", float, double)
