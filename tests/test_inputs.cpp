@@ -1,10 +1,16 @@
 // Every input kind SPEC.md lists gives the same result as a plain xarray:
 // xtensor, xtensor_fixed, views, strided views, xt::adapt, lazy expressions,
-// column-major; mixed value types; result value types.
+// column-major; mixed value types; result value types. And the permuted
+// copy behind the inputs and gradients that are not read in place.
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <random>
 #include <vector>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xfixed.hpp>
+#include <xtensor/xmanipulation.hpp>
 #include <xtensor/xstrided_view.hpp>
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
@@ -130,4 +136,44 @@ TEMPLATE_TEST_CASE("broadcasting second inputs", "[inputs]", float, double)
     const xt::xarray<T> rank1 = xt::view(row, 0, xt::all());
     check_equal(xloss::kl_divergence(x, rank1), xloss::kl_divergence(x, tiled));
     check_equal(xloss::cosine_similarity(x, rank1, 0), xloss::cosine_similarity(x, tiled, 0));
+}
+
+// The tiled permuted copy that stages permuted inputs and masks and puts
+// gradients back in their input's order (detail/permute.hpp) against
+// xtensor's own transposition: every rank up to 5, extents of 0, 1, a few
+// and a few tiles (its edges), every permutation drawn at random; floats,
+// doubles and mask bytes (the three element sizes of its block transposes).
+TEMPLATE_TEST_CASE("permuted copies equal xt::transpose", "[inputs]", float, double, std::uint8_t)
+{
+    using T = TestType;
+    std::mt19937 rng(29);
+    const std::size_t extents[] = {0, 1, 1, 2, 3, 5, 17, 40, 70};
+    for (int trial = 0; trial < 400; ++trial)
+    {
+        const std::size_t rank = rng() % 6;
+        xloss::detail::shape_type shape(rank), perm(rank);
+        std::size_t size = 1;
+        for (std::size_t a = 0; a < rank; ++a)
+        {
+            shape[a] = extents[rng() % std::size(extents)];
+            if (size * shape[a] > 100000)
+            {
+                shape[a] = 2;
+            }
+            size *= shape[a];
+            perm[a] = a;
+        }
+        std::shuffle(perm.begin(), perm.end(), rng);
+        xt::xarray<T> from = xt::xarray<T>::from_shape(shape);
+        for (std::size_t i = 0; i < from.size(); ++i)
+        {
+            from.data()[i] = static_cast<T>(i % 251);
+        }
+        const xt::xarray<T> expected = xt::transpose(from, perm);
+        xt::xarray<T> to = xt::xarray<T>::from_shape(xloss::detail::permuted(shape, perm));
+        std::fill(to.begin(), to.end(), T(7));
+        xloss::detail::copy_permuted(from.data(), shape, perm, to.data());
+        CAPTURE(trial, rank);
+        REQUIRE(bool(to == expected));
+    }
 }

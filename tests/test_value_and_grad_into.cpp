@@ -405,3 +405,38 @@ TEST_CASE(
     CHECK(bytes > input_bytes / 8);
     CHECK(bytes < input_bytes / 2);
 }
+
+TEST_CASE("value_and_grad_into writes a column-major dx of a column-major x directly", "[grad][into]")
+{
+    // [512, 300] doubles reduced over the last axis, x and dx column-major:
+    // the gradient is computed in x's memory order, which is dx's.
+    const xt::xtensor<double, 2> rows = xt::cast<double>(
+                                            xt::reshape_view(xt::arange<int>(153600) % 31, {512, 300}))
+                                        / 8.0;
+    xt::xtensor<int, 1> y = xt::xtensor<int, 1>::from_shape({512});
+    for (std::size_t i = 0; i < y.size(); ++i)
+    {
+        y(i) = static_cast<int>((i * 11) % 300);
+    }
+    const auto& ce = xloss::softmax_cross_entropy_with_integer_labels;
+    const xt::xtensor<double, 2, xt::layout_type::column_major> columns = rows;
+    xt::xtensor<double, 2, xt::layout_type::column_major> dx = xt::zeros<double>(rows.shape());
+    xloss::value_and_grad_into(dx, ce, columns, y, -1);  // warm up
+    const auto expected = xloss::value_and_grad(ce, columns, y, -1);
+    const double* buffer = dx.data();
+    const std::size_t gradient_bytes = rows.size() * sizeof(double);
+    const std::size_t into = bytes_allocated_by([&] { xloss::value_and_grad_into(dx, ce, columns, y, -1); });
+    CAPTURE(into, gradient_bytes);
+    CHECK(into < gradient_bytes / 100);
+    CHECK(dx.data() == buffer);
+    check_equal(xt::xarray<double>(dx), expected.grad);
+    // The same gradient as for the row-major copy of x, up to the order of
+    // the sums.
+    check_close<double>(xt::xarray<double>(dx), xloss::grad(ce, rows, y, -1));
+
+    // A row-major x into a column-major dx: computed row-major, then copied
+    // into dx's order.
+    xt::xtensor<double, 2, xt::layout_type::column_major> from_rows = xt::zeros<double>(rows.shape());
+    xloss::value_and_grad_into(from_rows, ce, rows, y, -1);
+    check_equal(xt::xarray<double>(from_rows), xloss::grad(ce, rows, y, -1));
+}

@@ -189,21 +189,54 @@ XLOSS_NAMESPACE_BEGIN
         inline constexpr bool is_loss = is_loss_impl<std::decay_t<L>>::value;
 
         // The memory of a caller's output buffer that the passes may write as
-        // they go: row-major, writable, and not over x's or y's memory (which
-        // the passes are still reading). Null otherwise.
+        // they go: contiguous, writable, and not over x's or y's memory (which
+        // the passes are still reading). Null otherwise. Row-major, or with
+        // `order` given, any memory order (column-major, a transposed view),
+        // which `order` receives (empty: row-major).
         template <class B, class X, class Y>
-        typename std::remove_const_t<B>::value_type* writable_data(B& b, const X& x, const Y& y)
+        typename std::remove_const_t<B>::value_type* writable_data(B& b,
+                                                                   const X& x,
+                                                                   const Y& y,
+                                                                   shape_type* order = nullptr)
         {
             if constexpr (xt::has_data_interface<std::remove_const_t<B>>::value && !std::is_const_v<B>)
             {
                 auto* data = b.data() + b.data_offset();
-                if (is_contiguous_row_major(b, shape_of(b)) && !shares_memory(data, b.size(), x)
-                    && !shares_memory(data, b.size(), y))
+                if (shares_memory(data, b.size(), x) || shares_memory(data, b.size(), y))
+                {
+                    return nullptr;
+                }
+                if (is_contiguous_row_major(b, shape_of(b)))
                 {
                     return data;
                 }
+                if (order)
+                {
+                    *order = memory_order(b);
+                    return order->empty() ? nullptr : data;
+                }
             }
             return nullptr;
+        }
+
+        // dx = g, where g is row-major and dx's memory (at data, when not null)
+        // holds the axes in `order`: one tiled pass (permute.hpp) where
+        // xtensor's assignment would step through dx's index element by element.
+        template <class DX, class T>
+        void assign_gradient(DX& dx,
+                             const xt::xarray<T>& g,
+                             typename std::remove_const_t<DX>::value_type* data,
+                             const shape_type& order)
+        {
+            if constexpr (std::is_same_v<typename std::remove_const_t<DX>::value_type, T>)
+            {
+                if (data && !order.empty())
+                {
+                    copy_permuted(g.data(), shape_of(g), order, data);
+                    return;
+                }
+            }
+            xt::noalias(dx) = g;
         }
 
         // Both forms of value_and_grad_into; VB is the value buffer's type, or
@@ -224,26 +257,28 @@ XLOSS_NAMESPACE_BEGIN
             using rule = typename Loss::rule;
             constexpr bool has_value_buffer = !std::is_same_v<VB, none_t>;
             shape_type value_shape;
+            shape_type dx_order;
+            auto* const dx_data = writable_data(dx, x, y, &dx_order);
             auto out = [&]
             {
                 if constexpr (has_value_buffer)
                 {
                     using VV = typename std::remove_const_t<VB>::value_type;
                     value_shape = shape_of(*value);
-                    return call<rule>(none_t{},
-                                      wants_into<V, VV>{{}, writable_data(dx, x, y), writable_data(*value, x, y),
-                                                        &value_shape},
-                                      x, y, rest...);
+                    return call<rule>(
+                        none_t{},
+                        wants_into<V, VV>{{}, dx_data, dx_order, writable_data(*value, x, y), &value_shape},
+                        x, y, rest...);
                 }
                 else
                 {
-                    return call<rule>(none_t{}, wants_into<V>{{}, writable_data(dx, x, y), nullptr, nullptr}, x, y,
+                    return call<rule>(none_t{}, wants_into<V>{{}, dx_data, dx_order, nullptr, nullptr}, x, y,
                                       rest...);
                 }
             }();
             if (!out.grad_written_into)
             {
-                xt::noalias(dx) = *out.grad[0];
+                assign_gradient(dx, *out.grad[0], dx_data, dx_order);
             }
             if constexpr (has_value_buffer)
             {

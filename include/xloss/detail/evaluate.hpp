@@ -48,9 +48,11 @@ XLOSS_NAMESPACE_BEGIN
         using value_only = wants<false, false>;
 
         // value_and_grad_into: d/dx (only) written straight into the caller's
-        // row-major buffer of x's shape, at `data`, when the plan lays the
-        // gradient out that way (no permutation, x not broadcast, the result's
-        // value type); otherwise it is computed as for value_and_grad.
+        // buffer of x's shape, at `data`, whose memory holds the axes in
+        // data_order (empty: row-major), when the plan lays the gradient out
+        // that way (in that order, x not broadcast, the result's value type):
+        // a column-major dx for a column-major x too. Otherwise it is computed
+        // as for value_and_grad.
         // With a value buffer (value_shape not null), the value goes there: it
         // must have the result's shape; written straight at `value` when that
         // is a row-major buffer of the result's value type (not null), else
@@ -59,6 +61,7 @@ XLOSS_NAMESPACE_BEGIN
         struct wants_into : wants<true, false>
         {
             V* data;
+            shape_type data_order;
             VV* value;
             const shape_type* value_shape;
         };
@@ -567,7 +570,7 @@ XLOSS_NAMESPACE_BEGIN
             {
                 if constexpr (std::is_same_v<std::remove_const_t<std::remove_pointer_t<decltype(want.data)>>, T>)
                 {
-                    if (want.data && L.perm.empty() && sx == L.full)
+                    if (want.data && L.perm == want.data_order && sx == L.full)
                     {
                         d.grad[0] = want.data;
                         out.grad_written_into = true;

@@ -37,6 +37,7 @@
 
 #include "../axes.hpp"
 #include "errors.hpp"
+#include "permute.hpp"
 
 XLOSS_NAMESPACE_BEGIN
     namespace detail
@@ -109,16 +110,7 @@ XLOSS_NAMESPACE_BEGIN
             }
             shape_type planned_shape() const
             {
-                if (perm.empty())
-                {
-                    return full;
-                }
-                shape_type s;
-                for (auto a : perm)
-                {
-                    s.push_back(full[a]);
-                }
-                return s;
+                return perm.empty() ? full : permuted(full, perm);
             }
         };
 
@@ -429,8 +421,9 @@ XLOSS_NAMESPACE_BEGIN
             }
             else
             {
-                xt::xarray<T> full = xt::broadcast(e, target);
-                b.owned.emplace(xt::transpose(full, perm));
+                const xt::xarray<T> full = xt::broadcast(e, target);
+                b.owned.emplace(xt::xarray<T>::from_shape(permuted(target, perm)));
+                copy_permuted(full.data(), target, perm, b.owned->data());
             }
             b.data = b.owned->data();
             return b;
@@ -471,8 +464,9 @@ XLOSS_NAMESPACE_BEGIN
             }
             else
             {
-                xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
-                m.owned.emplace(xt::transpose(full, perm));
+                const xt::xarray<std::uint8_t> full = xt::broadcast(as_bytes, target);
+                m.owned.emplace(xt::xarray<std::uint8_t>::from_shape(permuted(target, perm)));
+                copy_permuted(full.data(), target, perm, m.owned->data());
             }
             m.data = m.owned->data();
             return m;
@@ -564,13 +558,20 @@ XLOSS_NAMESPACE_BEGIN
 #endif
         }
 
+        // A buffer for a gradient output.
+        template <class T>
+        xt::xarray<T> output_buffer(const shape_type& shape)
+        {
+            xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+            advise_huge_pages(out.data(), out.size() * sizeof(T));
+            return out;
+        }
+
         // A buffer of the planned full shape for a gradient output.
         template <class T>
         xt::xarray<T> planned_output(const layout& L)
         {
-            xt::xarray<T> out = xt::xarray<T>::from_shape(L.planned_shape());
-            advise_huge_pages(out.data(), out.size() * sizeof(T));
-            return out;
+            return output_buffer<T>(L.planned_shape());
         }
 
         inline shape_type inverse_permutation(const shape_type& perm)
@@ -636,7 +637,9 @@ XLOSS_NAMESPACE_BEGIN
             if (!L.perm.empty())
             {
                 const shape_type inverse = inverse_permutation(L.perm);
-                xt::xarray<T> unpermuted = xt::transpose(g, inverse);
+                const shape_type planned = L.planned_shape();
+                xt::xarray<T> unpermuted = output_buffer<T>(permuted(planned, inverse));
+                copy_permuted(g.data(), planned, inverse, unpermuted.data());
                 g = std::move(unpermuted);
             }
             return unbroadcast(std::move(g), input_shape);
