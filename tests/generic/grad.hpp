@@ -518,6 +518,13 @@ TEMPLATE_LIST_TEST_CASE("gradients: every axis form spelling agrees; axes moved 
             check_moved(tall, 1, random_mask(tall, 0.7, 144), 155, opts);
         }
     }
+    SECTION("the same for slices 4 KiB apart (streamed in blocks of fewer rows where a rule can)")
+    {
+        // 520 rows of doubles: the gradients streamed too; 100 of floats
+        // (the values streamed, from 80 rows for integer labels).
+        const shape_t apart{1, sizeof(T) == 8 ? 520 : 100, 4096 / sizeof(T)};
+        check_moved(apart, 1, random_mask(apart, 0.7, 145), 156, o);
+    }
     SECTION("all_axes: one slice over everything == the flattened 1-D problem")
     {
         const auto in = make_inputs<E, T>(shape, {0, 1, 2}, 160);

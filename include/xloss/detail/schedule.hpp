@@ -835,9 +835,26 @@ XLOSS_NAMESPACE_BEGIN
         // of column-major [256, 32000] 0.82x the time (integer labels 0.91x,
         // poly loss 0.88x), [4194, 1000] 0.84-0.96x. Units: strips, numbered
         // outer index by outer index.
+        // Rows a multiple of 4 KiB apart (a power-of-two number of slices:
+        // column-major [4096, 1000], NCHW planes) put a block's lines of W
+        // slices in one L1 set, and the gradient's stores 4K-alias the loads:
+        // blocks of 6 rows there (two inputs: 12 lines, this L1's ways).
+        // Column-major, ns per element, value / value_and_grad_into, blocks of
+        // 16 -> 6: CE [4096, 1000] 0.69-0.72 / 1.53-1.60 -> 0.45-0.46 /
+        // 1.18-1.22, [2048, 2000] 0.63-0.64 / 1.48-1.54 -> 0.46 / 1.12-1.15,
+        // cosine 0.55-0.58 / 1.59-1.69 -> 0.40-0.44 / 1.01-1.13; [4194, 1000]
+        // with 16: 0.34 / 0.71. 4 and 5 rows: within the noise of 6; 8 rows
+        // slower, and fewer than 16 slower elsewhere.
         template <class T>
         inline constexpr std::size_t stream_slices = 4096 / sizeof(T);
         inline constexpr std::size_t stream_block_rows = 16;
+        inline constexpr std::size_t stream_block_rows_4k_apart = 6;
+
+        template <class T>
+        std::size_t stream_rows(const layout& L)
+        {
+            return L.inner * sizeof(T) % 4096 == 0 ? stream_block_rows_4k_apart : stream_block_rows;
+        }
         inline constexpr std::size_t stream_min_elements_slice_label = 80;
         inline constexpr std::size_t stream_min_elements = 16;
         inline constexpr std::size_t stream_min_elements_with_grad = 512;
@@ -975,6 +992,7 @@ XLOSS_NAMESPACE_BEGIN
             static_assert(std::is_trivially_destructible_v<streamed>, "stream states live in scratch memory");
             const std::size_t n = L.n;
             const std::size_t inner = L.inner;
+            const std::size_t block_rows = stream_rows<T>(L);
             const std::size_t per_outer = streams_per_outer<T>(L);
             std::vector<scratch_line> spill;
             auto* const groups = static_cast<streamed*>(
@@ -1000,10 +1018,10 @@ XLOSS_NAMESPACE_BEGIN
                     }
                     sg.state = Rule::template start_stream<B>(sg.grp, opts);
                 }
-                // f(state, lanes, group) on rows [k0, k0 + stream_block_rows) of each W slices.
+                // f(state, lanes, group) on rows [k0, k0 + block_rows) of each W slices.
                 const auto each_group = [&](std::size_t k0, const auto& f) XLOSS_KERNEL_LAMBDA
                 {
-                    const std::size_t rows = std::min(stream_block_rows, n - k0);
+                    const std::size_t rows = std::min(block_rows, n - k0);
                     for (std::size_t g = 0; g < width; g += W)
                     {
                         const std::size_t count = std::min(W, width - g);
@@ -1020,11 +1038,11 @@ XLOSS_NAMESPACE_BEGIN
                                                        false, slice_weights(d, at)}};
                         lanes.weight_has_zero = d.weight_has_zero;
                         // The next block of these W slices, while this one is read from cache.
-                        lanes.next = k0 + 2 * stream_block_rows <= n ? stream_block_rows * inner : 0;
+                        lanes.next = k0 + 2 * block_rows <= n ? block_rows * inner : 0;
                         f(sg.state, lanes, sg.grp);
                     }
                 };
-                for (std::size_t k0 = 0; k0 < n; k0 += stream_block_rows)
+                for (std::size_t k0 = 0; k0 < n; k0 += block_rows)
                 {
                     each_group(k0, [&](auto& state, const auto& lanes, const auto& grp) XLOSS_KERNEL_LAMBDA
                                { Rule::add_rows(state, lanes, grp, opts); });
@@ -1038,7 +1056,7 @@ XLOSS_NAMESPACE_BEGIN
                 }
                 if constexpr (Grad)
                 {
-                    for (std::size_t k0 = 0; k0 < n; k0 += stream_block_rows)
+                    for (std::size_t k0 = 0; k0 < n; k0 += block_rows)
                     {
                         each_group(k0, [&](const auto& state, const auto& lanes, const auto& grp)
                                            XLOSS_KERNEL_LAMBDA { Rule::grad_rows(state, lanes, grp, opts); });
