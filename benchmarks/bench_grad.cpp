@@ -3,6 +3,8 @@
 //
 //   value_and_grad    xloss::value_and_grad: one fused pass
 //   value_and_grad_into   the same into the caller's buffers (no allocation)
+//   value_and_grad_into_column_major   the same, inputs and dx column-major
+//                     (2-D shapes)
 //   loss_then_grad    the loss, then xloss::grad: what a user does without it
 //   torch_fwd_bwd     libtorch forward + sum().backward(), one thread
 //
@@ -122,6 +124,27 @@ namespace
                                 return value.data()[0];
                             });
                     });
+        // 2-D shapes: the same step on the inputs held column-major, into a
+        // column-major dx: read and written where they are.
+        if (c.shape.size() == 2)
+        {
+            add_checked(case_name(loss, c, "value_and_grad_into_column_major"), check,
+                        [=](benchmark::State& st)
+                        {
+                            constexpr auto column_major = xt::layout_type::column_major;
+                            const xt::xarray<float, column_major> x = x_of(c);
+                            const xt::xarray<typename std::decay_t<decltype(y_of(c))>::value_type, column_major> y
+                                = y_of(c);
+                            xt::xarray<float, column_major> dx = xt::zeros<float>(x.shape());
+                            xt::xarray<float> value = fn(x, y, c.axis);
+                            run(st, t,
+                                [&]
+                                {
+                                    xloss::value_and_grad_into(value, dx, fn, x, y, c.axis);
+                                    return value.data()[0];
+                                });
+                        });
+        }
         add_checked(case_name(loss, c, "loss_then_grad"), check,
                     [=](benchmark::State& st)
                     {

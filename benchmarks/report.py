@@ -27,7 +27,9 @@ Columns:
                 unmasked xloss time; lazy rows: (time - row-major time) /
                 xtensor_eval time;
                 value_and_grad: time / (loss then grad) time;
-                value_and_grad_into: time / value_and_grad time
+                value_and_grad_into: time / value_and_grad time;
+                value_and_grad_into_column_major: time / value_and_grad_into
+                time
 
 Python 3 standard library only.
 """
@@ -64,6 +66,7 @@ VARIANT_ORDER = [
     "torch",
     "value_and_grad",
     "value_and_grad_into",
+    "value_and_grad_into_column_major",
     "mean_value_and_grad",
     "loss_then_grad",
     "torch_fwd_bwd",
@@ -342,12 +345,15 @@ class Report:
                         ratio = t / ns["xloss"]
                     if variant == "xloss_plain":
                         vs_torch = None  # torch runs with the options
-                elif variant in ("value_and_grad", "loss_then_grad", "mean_value_and_grad", "value_and_grad_into"):
+                elif variant in ("value_and_grad", "loss_then_grad", "mean_value_and_grad", "value_and_grad_into",
+                                 "value_and_grad_into_column_major"):
                     vs_torch = ns["torch_fwd_bwd"] / t if "torch_fwd_bwd" in ns and t else None
                     if variant == "value_and_grad" and "loss_then_grad" in ns:
                         ratio = t / ns["loss_then_grad"]
                     if variant in ("mean_value_and_grad", "value_and_grad_into") and "value_and_grad" in ns:
                         ratio = t / ns["value_and_grad"]
+                    if variant == "value_and_grad_into_column_major" and "value_and_grad_into" in ns:
+                        ratio = t / ns["value_and_grad_into"]
                 self.derived[key + (variant,)] = {"ns": t, "x_bound": xb, "vs_torch": vs_torch,
                                                   "vs_naive": vs_naive, "ratio": ratio,
                                                   "call_ns": to_ns(row, "cpu_time")}
@@ -417,6 +423,9 @@ class Report:
         check("column-major and transposed inputs <= %gx row-major" % STRIDED_VS_ROW_MAJOR,
               [(label(k) + " " + k[3][6:], d[k]["ratio"]) for k in d
                if k[3] in ("xloss_column_major", "xloss_transposed_view")],
+              lambda v: v <= STRIDED_VS_ROW_MAJOR, "max")
+        check("value_and_grad_into, column-major inputs and dx <= %gx row-major" % STRIDED_VS_ROW_MAJOR,
+              [(label(k), d[k]["ratio"]) for k in d if k[3] == "value_and_grad_into_column_major"],
               lambda v: v <= STRIDED_VS_ROW_MAJOR, "max")
         check("lazy inputs: time over row-major <= %gx xtensor evaluating them alone" % LAZY_VS_EVAL,
               [(label(k), d[k]["ratio"]) for k in d if k[3] == "xloss_lazy"],
