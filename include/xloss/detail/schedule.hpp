@@ -835,19 +835,19 @@ XLOSS_NAMESPACE_BEGIN
         // of column-major [256, 32000] 0.82x the time (integer labels 0.91x,
         // poly loss 0.88x), [4194, 1000] 0.84-0.96x. Units: strips, numbered
         // outer index by outer index.
-        // Rows a multiple of 4 KiB apart (a power-of-two number of slices:
-        // column-major [4096, 1000], NCHW planes) put a block's lines of W
-        // slices in one L1 set, and the gradient's stores 4K-alias the loads:
-        // blocks of 6 rows there (two inputs: 12 lines, this L1's ways).
-        // Column-major, ns per element, value / value_and_grad_into, blocks of
-        // 16 -> 6: CE [4096, 1000] 0.69-0.72 / 1.53-1.60 -> 0.45-0.46 /
-        // 1.18-1.22, [2048, 2000] 0.63-0.64 / 1.48-1.54 -> 0.46 / 1.12-1.15,
-        // cosine 0.55-0.58 / 1.59-1.69 -> 0.40-0.44 / 1.01-1.13; [4194, 1000]
-        // with 16: 0.34 / 0.71. 4 and 5 rows: within the noise of 6; 8 rows
-        // slower, and fewer than 16 slower elsewhere.
         template <class T>
         inline constexpr std::size_t stream_slices = 4096 / sizeof(T);
         inline constexpr std::size_t stream_block_rows = 16;
+        inline constexpr std::size_t stream_min_elements_slice_label = 80;
+        inline constexpr std::size_t stream_min_elements = 16;
+        inline constexpr std::size_t stream_min_elements_with_grad = 512;
+
+        // Rows a multiple of 4 KiB apart (a power-of-two number of slices:
+        // column-major [4096, 1000], NCHW planes) put a block's lines of W
+        // slices in one L1 set, and the gradient pass's stores 4K-alias its
+        // loads: blocks of 6 rows there (two inputs: 12 lines, the ways of a
+        // 48 KiB L1). Column-major CE [4096, 1000] 0.70 ns per element with 16
+        // rows against 0.34 for [4194, 1000]; 6 rows: 0.44-0.46 (RESULTS.md).
         inline constexpr std::size_t stream_block_rows_4k_apart = 6;
 
         template <class T>
@@ -855,9 +855,6 @@ XLOSS_NAMESPACE_BEGIN
         {
             return L.inner * sizeof(T) % 4096 == 0 ? stream_block_rows_4k_apart : stream_block_rows;
         }
-        inline constexpr std::size_t stream_min_elements_slice_label = 80;
-        inline constexpr std::size_t stream_min_elements = 16;
-        inline constexpr std::size_t stream_min_elements_with_grad = 512;
 
         template <class T>
         std::size_t streams_per_outer(const layout& L)

@@ -798,11 +798,10 @@ XLOSS_NAMESPACE_BEGIN
         }
 
         // Square blocks for transposing short rows into tiles (transfer() in
-        // schedule.hpp): B x B elements, one 16-byte register per block row
-        // whatever the batch width, so that the same SSE2 code serves every
-        // x86-64 build: 4 x 4 floats, 2 x 2 doubles, 16 x 16 mask bytes (wider
-        // registers would save a few percent of a call: RESULTS.md). B = 1:
-        // no block transpose (the scalar fallback, other CPUs).
+        // schedule.hpp) and for permuted copies (permute.hpp): B x B elements, one 16-byte register per block
+        // row whatever the batch width, so that the same SSE2 code serves every x86-64 build: 4 x 4 floats, 2
+        // x 2 doubles, 16 x 16 mask bytes (wider registers would save a few percent of a call: RESULTS.md). B
+        // = 1: no block transpose (the scalar fallback, other CPUs).
         template <class V>
         inline constexpr std::size_t transpose_block =
 #if !defined(XLOSS_NO_SIMD) && defined(__SSE2__)
