@@ -307,6 +307,22 @@ XLOSS_NAMESPACE_BEGIN
             }
         };
 
+        // Which of the W lanes of b are set, for a scalar loop over the lanes.
+        template <class T>
+        XLOSS_ALWAYS_INLINE std::array<bool, simd::width<T>> set_lanes(const simd::batch_bool<T>& b)
+        {
+            using B = simd::batch<T>;
+            constexpr std::size_t W = simd::width<T>;
+            alignas(64) T as_numbers[W];
+            simd::store_aligned(as_numbers, simd::select(b, B(T(1)), B(T(0))));
+            std::array<bool, W> set{};
+            for (std::size_t l = 0; l < W; ++l)
+            {
+                set[l] = as_numbers[l] != T(0);
+            }
+            return set;
+        }
+
         // The second pass of a group of run_sum_groups: the whole kernel on the
         // rows `alone`, and with Grad the gradients of the others, from factors
         // computed for the W rows at once (Rule::grad_factors_of_sums).
@@ -322,11 +338,10 @@ XLOSS_NAMESPACE_BEGIN
         {
             using B = simd::batch<T>;
             constexpr std::size_t W = simd::width<T>;
-            alignas(64) T alone_rows[W];
-            simd::store_aligned(alone_rows, simd::select(alone, B(T(1)), B(T(0))));
+            const auto alone_rows = set_lanes<T>(alone);
             const auto run_alone = [&](std::size_t r) XLOSS_KERNEL_LAMBDA
             {
-                if (alone_rows[r] == T(0))
+                if (!alone_rows[r])
                 {
                     return false;
                 }
@@ -953,19 +968,16 @@ XLOSS_NAMESPACE_BEGIN
                            std::size_t s0,
                            std::size_t count)
         {
-            using B = simd::batch<T>;
-            constexpr std::size_t W = simd::width<T>;
             const slices_in_lanes<T> slices(d, s0, count);
             const auto alone = slices.active && Rule::needs_kernel(sums, opts);
             if (!simd::any(alone))
             {
                 return;
             }
-            alignas(64) T alone_lanes[W];
-            simd::store_aligned(alone_lanes, simd::select(alone, B(T(1)), B(T(0))));
+            const auto alone_lanes = set_lanes<T>(alone);
             for (std::size_t l = 0; l < count; ++l)
             {
-                if (alone_lanes[l] != T(0))
+                if (alone_lanes[l])
                 {
                     const std::size_t e = at + l;
                     run_group<Rule, Grad, Masked>(d, d.x + e, d.y + e, Masked ? d.mask + e : nullptr,
