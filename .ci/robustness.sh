@@ -55,6 +55,16 @@
 # tests' own code (references, call forms, Catch2) is -O0: instrumented, it
 # is most of the build, and at -O0 it compiles in a third of the time while
 # the kernels it calls keep -O1 (tests/CMakeLists.txt, XLOSS_TEST_CODE_OPT).
+# The functions the tests define themselves (tests/, and Catch2's) are left
+# uninstrumented (clang's -fsanitize-ignorelist): every function of xloss,
+# xtensor, xsimd and the standard library that they call keeps its checks.
+# And the generic tests' value cases run in float only there
+# (XLOSS_TEST_FLOAT_ONLY): the double kernels stay sanitized by
+# test_simd_vs_scalar (every loss and gradient, both backends) and by the
+# fuzzer. One generic test object took 26 s of clang's time, 21 s with the
+# ignorelist; with both, step a built in 885 s of CPU time instead of 978,
+# and its tests ran in 97 s instead of 161 (a planted out-of-bounds read in
+# detail/plan.hpp is still reported from a generic test).
 #
 # Usage: .ci/robustness.sh [JOBS]      (default: nproc)
 # Build trees go to build-robust/<step>/. Environment:
@@ -123,10 +133,14 @@ code_tests='^(test_|fuzz_replay)'
 # --- a) clang++-14, C++20, SSE2, -Werror, ASan + UBSan -------------------------
 step_a() {
   local dir=$out/a-clang-cxx20-sse2-asan-ubsan
+  local ignorelist=$out/test-code.ignorelist
   mkdir -p "$dir"
+  printf '%s\n' "# The tests' own code and Catch2, left uninstrumented (.ci/robustness.sh, step a)." \
+    "src:$root/tests/*" "src:/usr/include/catch2/*" >"$ignorelist"
   configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_STANDARD=20 -DXLOSS_ARCH=x86-64 \
     -DXLOSS_SANITIZE=address,undefined,float-cast-overflow \
-    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DXLOSS_TEST_CODE_OPT=-O0 &&
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+    -DXLOSS_TEST_CODE_OPT="-O0;-fsanitize-ignorelist=$ignorelist" -DXLOSS_TEST_FLOAT_ONLY=ON &&
     build_tests "$dir" &&
     (cd "$dir" && XLOSS_TEST_LARGE=$large ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j "$jobs" --output-on-failure -R "$code_tests")
