@@ -79,6 +79,10 @@
 set -euo pipefail
 
 jobs=${1:-$(nproc)}
+# Compile jobs: one more than the cores, so that a link, a configure or a
+# build's last long object leaves no core idle (the stage runs beside others
+# at nice 19 in .ci/run, and alone at its end).
+build_jobs=$((jobs + 1))
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$root/build-robust
 fuzz_seconds=${XLOSS_FUZZ_SECONDS:-60}
@@ -124,7 +128,7 @@ configure() {
 # (examples and benchmarks are off; compile-fail cases are EXCLUDE_FROM_ALL).
 # One make invocation, so that -j builds several test files at once.
 build_tests() {
-  cmake --build "$1" -j "$jobs"
+  cmake --build "$1" -j "$build_jobs"
 }
 
 # The tests that run xloss code (not the packaging / compile-fail ones).
@@ -157,7 +161,7 @@ step_b() {
   # -O1 kernels that take AVX-512 ones.
   configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_SANITIZE=thread -DXLOSS_USE_OPENMP=ON \
     -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DXLOSS_TEST_CODE_OPT=-O0 -DXLOSS_ARCH=x86-64-v3 &&
-    cmake --build "$dir" -j "$jobs" --target test_threads &&
+    cmake --build "$dir" -j "$build_jobs" --target test_threads &&
     OMP_NUM_THREADS=2 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1 \
       "$dir/tests/test_threads"
 }
@@ -168,7 +172,7 @@ fuzz_build() {
   mkdir -p "$dir"
   cmake -S "$root/fuzz" -B "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DXLOSS_ARCH="$arch" \
     >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs" --target fuzz_losses
+  cmake --build "$dir" -j "$build_jobs" --target fuzz_losses
 }
 
 # fuzz_run ARCH WORKERS: the saved regressions, then WORKERS fuzzers at once
@@ -250,7 +254,7 @@ step_d() {
   "${syntax[@]}" -march=skylake-avx512 "$root/tests/battery_simd.cpp" &&
     configure "$dir" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=20 -DXLOSS_ARCH=native \
       -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0" &&
-    cmake --build "$dir" -j "$jobs" --target xloss_reducer_free_tests &&
+    cmake --build "$dir" -j "$build_jobs" --target xloss_reducer_free_tests &&
     (cd "$dir" && ctest -j "$jobs" --output-on-failure -R '^(test_simd_vs_scalar|test_errors|test_odr)$')
 }
 
@@ -259,7 +263,7 @@ step_e() {
   local dir=$out/e-clang-release
   mkdir -p "$dir"
   configure "$dir" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Release -DXLOSS_ARCH=native &&
-    cmake --build "$dir" -j "$jobs" --target xloss_test_kernels &&
+    cmake --build "$dir" -j "$build_jobs" --target xloss_test_kernels &&
     "$root/tests/check_inlined_kernels.sh" "$dir/tests/libxloss_test_kernels.a"
 }
 
